@@ -1,0 +1,130 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The operator's endpoint on its own port: liveness, readiness, Prometheus metrics and the charger list.
+final class AdminServer {
+    private let configuration: AdminConfiguration
+    private let runtime: ProxyRuntime
+    private let readiness: Readiness
+    private(set) var channel: Channel?
+
+    init(configuration: AdminConfiguration, runtime: ProxyRuntime, readiness: Readiness) {
+        self.configuration = configuration
+        self.runtime = runtime
+        self.readiness = readiness
+    }
+
+    func bind(on group: EventLoopGroup) -> EventLoopFuture<Channel> {
+        let runtime = self.runtime
+        let readiness = self.readiness
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
+                    channel.pipeline.addHandler(AdminHandler(runtime: runtime, readiness: readiness))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .map { channel in
+                self.channel = channel
+                return channel
+            }
+    }
+}
+
+/// Whether the proxy takes chargers: set once every listener is bound, cleared at shutdown.
+final class Readiness: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ready = false
+
+    var isReady: Bool {
+        get { lock.withLock { ready } }
+        set { lock.withLock { ready = newValue } }
+    }
+}
+
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: ProxyRuntime
+    private let readiness: Readiness
+    private var request: HTTPRequestHead?
+
+    init(runtime: ProxyRuntime, readiness: Readiness) {
+        self.runtime = runtime
+        self.readiness = readiness
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let request else { return }
+            self.request = nil
+            route(request, context: context)
+        }
+    }
+
+    private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let known = ["/healthz", "/readyz", "/metrics", "/api/chargers"]
+        guard known.contains(path) else {
+            return respond(context, request, .notFound, "text/plain", Array("not found\n".utf8))
+        }
+        guard request.method == .GET || request.method == .HEAD else {
+            return respond(context, request, .methodNotAllowed, "text/plain", Array("only GET is allowed\n".utf8), extra: [("Allow", "GET, HEAD")])
+        }
+        switch path {
+        case "/healthz":
+            respond(context, request, .ok, "text/plain", Array("ok\n".utf8))
+        case "/readyz":
+            let ready = readiness.isReady
+            respond(context, request, ready ? .ok : .serviceUnavailable, "text/plain", Array((ready ? "ready\n" : "not ready\n").utf8))
+        case "/metrics":
+            respond(context, request, .ok, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
+        default:
+            chargers(on: context.eventLoop).whenComplete { result in
+                switch result {
+                case .success(let body): self.respond(context, request, .ok, "application/json", body)
+                case .failure: self.respond(context, request, .internalServerError, "text/plain", Array("cannot list chargers\n".utf8))
+                }
+            }
+        }
+    }
+
+    /// Each session is read on its own event loop.
+    private func chargers(on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
+        let snapshots = runtime.registry.sessions.map { session in
+            session.eventLoop.submit { session.snapshot() }
+        }
+        return EventLoopFuture.whenAllSucceed(snapshots, on: eventLoop).flatMapThrowing { list in
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.outputFormatting = [.sortedKeys]
+            struct Body: Encodable { var chargers: [ChargerSnapshot] }
+            return Array(try encoder.encode(Body(chargers: list.sorted { $0.identity < $1.identity })))
+        }
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String,
+        _ body: [UInt8], extra: [(String, String)] = []
+    ) {
+        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")] + extra)
+        let keepAlive = request.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import OCPP
+import Prometheus
+
+/// Which link of a session a frame came from.
+public enum LinkSide: String, Sendable {
+    case charger
+    case csms
+
+    public var other: LinkSide { self == .charger ? .csms : .charger }
+
+    /// The label for frames flowing from this side to the other.
+    var flow: String { self == .charger ? "charger_to_csms" : "csms_to_charger" }
+}
+
+/// The proxy's Prometheus metrics. Every label value is drawn from a bounded set: actions and error codes
+/// a peer invents are counted as "other", so a misbehaving charger cannot grow the registry.
+public final class ProxyMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let upstreamConnect: DurationHistogram
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        upstreamConnect = registry.makeDurationHistogram(
+            descriptor: Self.descriptor("upstream_connect", unit: "seconds", help: "Time from accepting a charger's upgrade request to an open upstream WebSocket link"),
+            buckets: [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2500), .seconds(5), .seconds(10),
+            ])
+    }
+
+    func chargersConnected(_ version: OCPPVersion) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.descriptor("chargers_connected", unit: "", help: "Chargers with an open session, by the OCPP version they speak"), labels: [("version", version.rawValue)])
+    }
+
+    func frame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("frames", unit: "total", help: "RPC frames forwarded, by direction, message type and action"), labels: [("direction", side.flow), ("type", Self.typeLabel(type)), ("action", Self.actionLabel(action, version))]).increment()
+    }
+
+    func callError(sender: String, code: String, version: OCPPVersion) {
+        let label = RPCErrorCode.wireNames(in: version).contains(code) ? code : "other"
+        registry.makeCounter(
+            descriptor: Self.descriptor("callerrors", unit: "total", help: "CALLERROR frames by who sent them (charger, csms, or the proxy itself) and error code"), labels: [("sender", sender), ("code", label)]).increment()
+    }
+
+    func malformed(from side: LinkSide, reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("malformed_frames", unit: "total", help: "Frames refused because they are not well-formed OCPP-J RPC frames"), labels: [("from", side.rawValue), ("reason", reason)]).increment()
+    }
+
+    func unmatchedResponse(from side: LinkSide) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("unmatched_responses", unit: "total", help: "CALLRESULT or CALLERROR frames dropped because no pending CALL has their id"), labels: [("from", side.rawValue)]).increment()
+    }
+
+    func callTimedOut(from side: LinkSide) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("call_timeouts", unit: "total", help: "CALLs forgotten after limits.callTimeout without an answer, by the side that sent them"), labels: [("from", side.rawValue)]).increment()
+    }
+
+    func upstreamConnected(after duration: Duration) {
+        upstreamConnect.record(duration)
+    }
+
+    func upstreamFailed(_ reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("upstream_connect_failures", unit: "total", help: "Upstream links that could not be opened: refused, rejected, unreachable or timeout"), labels: [("reason", reason)]).increment()
+    }
+
+    func admissionRejected(listener: String, reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("admissions_rejected", unit: "total", help: "Charger connections refused before or at the WebSocket upgrade"), labels: [("listener", listener), ("reason", reason)]).increment()
+    }
+
+    func linkClosed(_ side: LinkSide, reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"), labels: [("side", side.rawValue), ("reason", reason)]).increment()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    static func descriptor(_ metric: String, unit: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "ocpp_proxy", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    static func typeLabel(_ type: MessageTypeNumber) -> String {
+        switch type {
+        case .call: return "call"
+        case .callResult: return "callresult"
+        case .callError: return "callerror"
+        case .callResultError: return "callresulterror"
+        case .send: return "send"
+        }
+    }
+
+    static func actionLabel(_ action: String?, _ version: OCPPVersion) -> String {
+        guard let action else { return "unknown" }
+        return MessageCatalog.isKnown(action, in: version) ? action : "other"
+    }
+}

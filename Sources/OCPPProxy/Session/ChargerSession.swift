@@ -1,0 +1,249 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import OCPP
+
+/// One connected charger: its downstream link, its upstream link, and the pending CALLs of both
+/// directions. The unit of work and of failure: everything here runs on the event loop both links
+/// share, and nothing here reaches another session.
+final class ChargerSession {
+    let identity: ChargerIdentity
+    let chargerVersion: OCPPVersion
+    let upstreamVersion: OCPPVersion
+    let listenerName: String
+    let remoteAddress: String
+    let connectedSince: Date
+    let eventLoop: EventLoop
+    let logger: Logger
+    let generation: UInt64
+    private let metrics: ProxyMetrics
+    private let limits: LimitsConfiguration
+    private let charger: WebSocketLink
+    private let upstream: WebSocketLink
+    /// CALLs each side sent that the other has not answered yet, keyed by the sender.
+    private var pendingFromCharger = PendingCallTable()
+    private var pendingFromCSMS = PendingCallTable()
+    private let closedPromise: EventLoopPromise<Void>
+    private var finished = false
+    var onFinish: ((ChargerSession) -> Void)?
+
+    /// Completes when both links are closed.
+    var closed: EventLoopFuture<Void> { closedPromise.futureResult }
+
+    init(
+        identity: ChargerIdentity, chargerVersion: OCPPVersion, upstreamVersion: OCPPVersion, listenerName: String,
+        remoteAddress: String, generation: UInt64, charger: WebSocketLink, upstream: WebSocketLink,
+        eventLoop: EventLoop, metrics: ProxyMetrics, limits: LimitsConfiguration, logger: Logger
+    ) {
+        self.identity = identity
+        self.chargerVersion = chargerVersion
+        self.upstreamVersion = upstreamVersion
+        self.listenerName = listenerName
+        self.remoteAddress = remoteAddress
+        self.generation = generation
+        self.charger = charger
+        self.upstream = upstream
+        self.eventLoop = eventLoop
+        self.metrics = metrics
+        self.limits = limits
+        self.connectedSince = Date()
+        self.closedPromise = eventLoop.makePromise()
+        var logger = logger
+        logger[metadataKey: "identity"] = "\(identity)"
+        logger[metadataKey: "version"] = "\(chargerVersion)"
+        self.logger = logger
+    }
+
+    /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
+    func start() {
+        eventLoop.assertInEventLoop()
+        metrics.chargersConnected(chargerVersion).increment()
+        logger.info("charger connected", metadata: ["listener": "\(listenerName)", "remote": "\(remoteAddress)"])
+        charger.session = self
+        upstream.session = self
+        // A link may have closed before the session existed to hear of it.
+        for link in [charger, upstream] where link.state == .closed {
+            linkClosed(link.side, peerCode: link.peerCloseCode, reason: link.closeReason)
+        }
+    }
+
+    // MARK: Frames
+
+    func receive(text: ByteBuffer, from side: LinkSide) {
+        let version = self.version(of: side)
+        switch RPCFrame.parse(text.readableBytesView, version: version) {
+        case .success(let frame):
+            forward(frame, text: text, from: side)
+        case .failure(let error):
+            refuse(error, text: text, from: side)
+        }
+    }
+
+    private func forward(_ frame: RPCFrame, text: ByteBuffer, from side: LinkSide) {
+        let now = NIODeadline.now()
+        switch frame {
+        case .call(let id, let action, _):
+            let expired = withPending(of: side) { $0.expire(olderThan: limits.callTimeout, now: now) }
+            for _ in 0..<expired { metrics.callTimedOut(from: side) }
+            if withPending(of: side, { $0.contains(id) }) {
+                // 2.0.1 part 4 §4.2.3: a CALL whose id is already being handled is answered with a CALLERROR.
+                answer(
+                    side, id: id, code: version(of: side).isTwoX ? .rpcFrameworkError : .genericError,
+                    description: "a CALL with message id \(id) is already pending")
+                return
+            }
+            withPending(of: side) { $0.insert(id, action: action, now: now) }
+            metrics.frame(from: side, type: .call, action: action, version: version(of: side))
+            link(side.other).send(text: text)
+        case .send(_, let action, _):
+            metrics.frame(from: side, type: .send, action: action, version: version(of: side))
+            link(side.other).send(text: text)
+        case .callResult(let id, _), .callError(let id, _, _, _):
+            guard let call = withPending(of: side.other, { $0.remove(id) }) else {
+                metrics.unmatchedResponse(from: side)
+                logger.warning(
+                    "dropped a \(frame.messageType == .callResult ? "CALLRESULT" : "CALLERROR") that answers no pending CALL",
+                    metadata: ["from": "\(side)", "messageId": "\(id)"])
+                return
+            }
+            metrics.frame(from: side, type: frame.messageType, action: call.action, version: version(of: side))
+            if case .callError(_, let code, _, _) = frame {
+                metrics.callError(sender: side.rawValue, code: code, version: version(of: side))
+            }
+            link(side.other).send(text: text)
+        case .callResultError:
+            metrics.frame(from: side, type: .callResultError, action: nil, version: version(of: side))
+            link(side.other).send(text: text)
+        }
+    }
+
+    /// A frame that is not a well-formed RPC frame: answered as the sender's OCPP-J version prescribes,
+    /// never forwarded.
+    private func refuse(_ error: RPCFrameError, text: ByteBuffer, from side: LinkSide) {
+        metrics.malformed(from: side, reason: error.reason)
+        logger.warning(
+            "refused a malformed frame: \(error)",
+            metadata: ["from": "\(side)", "frame": "\(Self.excerpt(text))"])
+        let version = self.version(of: side)
+        if error.answersSender(version: version) {
+            answer(side, id: error.answerMessageId, code: error.callErrorCode(version: version), description: "\(error)")
+            return
+        }
+        // A broken answer to a pending CALL: the caller learns it will not get a usable one.
+        let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(error.messageType)
+        if isAnswer, let id = error.messageId, withPending(of: side.other, { $0.remove(id) }) != nil {
+            let peer = side == .charger ? "charging station" : "CSMS"
+            answer(side.other, id: id, code: .protocolError, description: "the \(peer) answered with a malformed frame: \(error)")
+        }
+    }
+
+    /// Sends a CALLERROR generated by the proxy to `side`.
+    private func answer(_ side: LinkSide, id: String, code: RPCErrorCode, description: String) {
+        let version = self.version(of: side)
+        metrics.callError(sender: "proxy", code: code.name(in: version), version: version)
+        link(side).send(text: RPCFrame.callErrorText(id: id, code: code, description: description, version: version))
+    }
+
+    func receivedBinary(from side: LinkSide) {
+        metrics.malformed(from: side, reason: "binary_frame")
+        logger.warning("closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])
+        // RFC 6455 §7.4.1: 1003 is for an endpoint that received a type of data it cannot accept.
+        link(side).close(code: .unacceptableData, reason: "binary_frame", text: "OCPP-J accepts text frames only")
+    }
+
+    // MARK: Closing
+
+    /// Called by a link when its connection is gone; closes the partner link with a fitting code.
+    func linkClosed(_ side: LinkSide, peerCode: WebSocketErrorCode?, reason: String?) {
+        let partner = link(side.other)
+        let why = reason ?? (peerCode != nil ? "peer_closed" : "connection_lost")
+        metrics.linkClosed(side, reason: why)
+        if partner.state == .open {
+            let code = peerCode.flatMap(Self.forwardable) ?? .goingAway
+            logger.info(
+                "\(side == .charger ? "charger" : "CSMS") link closed; closing the \(side == .charger ? "CSMS" : "charger") link",
+                metadata: ["reason": "\(why)", "peerCode": "\(peerCode.map { "\(UInt16(webSocketErrorCode: $0))" } ?? "none")"])
+            partner.close(code: code, reason: "partner_closed", text: side == .charger ? "charger disconnected" : "CSMS disconnected")
+        }
+        if charger.state == .closed && upstream.state == .closed { finish() }
+    }
+
+    /// Closes both links, e.g. at shutdown or when a newer connection replaces this one.
+    func close(code: WebSocketErrorCode, reason: String, text: String) {
+        eventLoop.assertInEventLoop()
+        charger.close(code: code, reason: reason, text: text)
+        upstream.close(code: code, reason: reason, text: text)
+    }
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        charger.session = nil
+        upstream.session = nil
+        metrics.chargersConnected(chargerVersion).decrement()
+        logger.info("session ended")
+        onFinish?(self)
+        onFinish = nil
+        closedPromise.succeed(())
+    }
+
+    /// A close code received on one link that can be repeated on the other; codes that describe the
+    /// link itself (protocol error, too large, ...) become 1001 going away.
+    static func forwardable(_ code: WebSocketErrorCode) -> WebSocketErrorCode? {
+        let raw = UInt16(webSocketErrorCode: code)
+        switch raw {
+        case 1000, 1001, 1003, 1007, 1008, 1011, 1012, 1013, 3000...4999: return code
+        default: return nil
+        }
+    }
+
+    // MARK: Inspection
+
+    func snapshot() -> ChargerSnapshot {
+        eventLoop.assertInEventLoop()
+        let now = NIODeadline.now()
+        func live(_ table: PendingCallTable) -> Int {
+            table.calls.values.filter { now - $0.sentAt < limits.callTimeout }.count
+        }
+        return ChargerSnapshot(
+            identity: identity.value, version: chargerVersion.rawValue, upstreamVersion: upstreamVersion.rawValue,
+            listener: listenerName, remoteAddress: remoteAddress, connectedSince: connectedSince,
+            upstreamState: upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
+            pendingCalls: .init(fromCharger: live(pendingFromCharger), fromCSMS: live(pendingFromCSMS)))
+    }
+
+    // MARK: Plumbing
+
+    private func link(_ side: LinkSide) -> WebSocketLink { side == .charger ? charger : upstream }
+
+    private func version(of side: LinkSide) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
+
+    private func withPending<T>(of side: LinkSide, _ body: (inout PendingCallTable) -> T) -> T {
+        side == .charger ? body(&pendingFromCharger) : body(&pendingFromCSMS)
+    }
+
+    /// The start of a frame for a log line: enough to recognise it, never the whole of a large frame.
+    static func excerpt(_ text: ByteBuffer) -> String {
+        let bytes = text.readableBytesView.prefix(200)
+        let string = String(decoding: bytes, as: UTF8.self)
+        return text.readableBytes > 200 ? string + "…" : string
+    }
+}
+
+/// What the admin API shows of one session.
+struct ChargerSnapshot: Encodable {
+    struct Pending: Encodable {
+        var fromCharger: Int
+        var fromCSMS: Int
+    }
+
+    var identity: String
+    var version: String
+    var upstreamVersion: String
+    var listener: String
+    var remoteAddress: String
+    var connectedSince: Date
+    var upstreamState: String
+    var pendingCalls: Pending
+}

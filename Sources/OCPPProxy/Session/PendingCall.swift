@@ -1,0 +1,36 @@
+import NIOCore
+
+/// A CALL that was forwarded and awaits its CALLRESULT or CALLERROR.
+struct PendingCall {
+    var action: String
+    var sentAt: NIODeadline
+}
+
+/// The CALLs one side of a session has sent and not yet had answered. OCPP allows one outstanding CALL
+/// per direction, so the table is small; it is bounded anyway against peers that ignore that rule.
+struct PendingCallTable {
+    private(set) var calls: [String: PendingCall] = [:]
+    static let capacity = 64
+
+    var count: Int { calls.count }
+
+    func contains(_ id: String) -> Bool { calls[id] != nil }
+
+    mutating func insert(_ id: String, action: String, now: NIODeadline) {
+        if calls.count >= Self.capacity, let oldest = calls.min(by: { $0.value.sentAt < $1.value.sentAt }) {
+            calls.removeValue(forKey: oldest.key)
+        }
+        calls[id] = PendingCall(action: action, sentAt: now)
+    }
+
+    mutating func remove(_ id: String) -> PendingCall? {
+        calls.removeValue(forKey: id)
+    }
+
+    /// Forgets the calls older than `timeout`; returns how many.
+    mutating func expire(olderThan timeout: TimeAmount, now: NIODeadline) -> Int {
+        let before = calls.count
+        calls = calls.filter { now - $0.value.sentAt < timeout }
+        return before - calls.count
+    }
+}

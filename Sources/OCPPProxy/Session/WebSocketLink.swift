@@ -1,0 +1,207 @@
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// One WebSocket connection of a session: the charger's (the proxy is the server) or the CSMS's
+/// (the proxy is the client). It turns frames into session events and owns the closing handshake
+/// and the keepalive of its connection. Lives on its channel's event loop, like its session.
+final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    enum State {
+        case open
+        /// We sent a close frame and wait for the peer's.
+        case closing
+        case closed
+    }
+
+    let side: LinkSide
+    /// A client masks every frame it sends (RFC 6455 §5.3).
+    private let isClient: Bool
+    private let keepalive: KeepaliveConfiguration
+    private(set) var state: State = .open
+    private var context: ChannelHandlerContext?
+    /// Frames that arrive before the session is attached (the CSMS may speak before the charger's
+    /// upgrade has completed).
+    private var early: [WebSocketFrame] = []
+    var session: ChargerSession? {
+        didSet { replayEarlyFrames() }
+    }
+    /// The close code the peer sent, if it sent a close frame.
+    private(set) var peerCloseCode: WebSocketErrorCode?
+    /// Why the link ended, for metrics and logs, when the proxy ended it.
+    private(set) var closeReason: String?
+    private var pingTask: RepeatedTask?
+    private var pongDeadline: Scheduled<Void>?
+    private var forcedClose: Scheduled<Void>?
+
+    /// How long to wait for the peer's close frame (or its TCP close) after ours.
+    static let closeLinger = TimeAmount.seconds(3)
+
+    init(side: LinkSide, isClient: Bool, keepalive: KeepaliveConfiguration) {
+        self.side = side
+        self.isClient = isClient
+        self.keepalive = keepalive
+    }
+
+    var channel: Channel? { context?.channel }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        startKeepalive(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stopTimers()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            guard state == .open else { return }
+            if let session {
+                deliver(frame, to: session)
+            } else {
+                early.append(frame)
+            }
+        case .ping:
+            guard state == .open else { return }
+            send(WebSocketFrame(fin: true, opcode: .pong, maskKey: mask(), data: frame.unmaskedData), context: context)
+        case .pong:
+            pongDeadline?.cancel()
+            pongDeadline = nil
+        case .connectionClose:
+            var data = frame.unmaskedData
+            peerCloseCode = data.readWebSocketErrorCode()
+            if state == .open {
+                // Echo the code (RFC 6455 §5.5.1), then close the connection.
+                state = .closing
+                var echo = context.channel.allocator.buffer(capacity: 2)
+                if let code = peerCloseCode { echo.write(webSocketErrorCode: code) }
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: echo)))
+                    .whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        default:
+            break
+        }
+    }
+
+    private func deliver(_ frame: WebSocketFrame, to session: ChargerSession) {
+        if frame.opcode == .text {
+            session.receive(text: frame.unmaskedData, from: side)
+        } else {
+            session.receivedBinary(from: side)
+        }
+    }
+
+    private func replayEarlyFrames() {
+        guard let session, !early.isEmpty else { return }
+        let frames = early
+        early = []
+        for frame in frames where state == .open {
+            deliver(frame, to: session)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state = .closed
+        stopTimers()
+        session?.linkClosed(side, peerCode: peerCloseCode, reason: closeReason)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        switch error {
+        case is NIOWebSocketError:
+            // WebSocketProtocolErrorHandler already sent the close frame (1002 or 1009) and closes the channel.
+            state = .closing
+            closeReason = error as? NIOWebSocketError == .invalidFrameLength ? "frame_too_large" : "protocol_error"
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            close(code: .messageTooLarge, reason: "frame_too_large", text: "message exceeds limits.maxFrameBytes")
+        case is NIOWebSocketFrameAggregator.Error:
+            close(code: .protocolError, reason: "protocol_error", text: "invalid fragmentation")
+        default:
+            closeReason = closeReason ?? "io_error"
+            session?.logger.debug("link error", metadata: ["side": "\(side)", "error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Sending
+
+    /// Sends one text message.
+    func send(text: ByteBuffer) {
+        guard state == .open, let context else { return }
+        send(WebSocketFrame(fin: true, opcode: .text, maskKey: mask(), data: text), context: context)
+    }
+
+    func send(text: String) {
+        guard let context else { return }
+        send(text: context.channel.allocator.buffer(string: text))
+    }
+
+    private func send(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Starts the closing handshake; the connection is dropped if the peer does not finish it in time.
+    func close(code: WebSocketErrorCode, reason: String, text: String = "", linger: TimeAmount = closeLinger) {
+        guard let context else { return }
+        guard state == .open else { return }
+        state = .closing
+        closeReason = reason
+        var data = context.channel.allocator.buffer(capacity: 2 + text.utf8.count)
+        data.write(webSocketErrorCode: code)
+        // A close reason is at most 123 bytes (RFC 6455 §5.5).
+        data.writeString(String(decoding: text.utf8.prefix(123), as: UTF8.self))
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: data)), promise: nil)
+        forcedClose = context.eventLoop.scheduleTask(in: linger) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    /// Drops the connection without a closing handshake.
+    func abort() {
+        context?.close(promise: nil)
+    }
+
+    private func mask() -> WebSocketMaskingKey? {
+        isClient ? .random() : nil
+    }
+
+    // MARK: Keepalive
+
+    private func startKeepalive(context: ChannelHandlerContext) {
+        guard keepalive.pingInterval.nanoseconds > 0 else { return }
+        let interval = keepalive.pingInterval
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.sendPing()
+        }
+    }
+
+    private func sendPing() {
+        guard state == .open, let context else { return }
+        send(WebSocketFrame(fin: true, opcode: .ping, maskKey: mask(), data: context.channel.allocator.buffer(string: "ocpp-proxy")), context: context)
+        guard pongDeadline == nil else { return }
+        pongDeadline = context.eventLoop.scheduleTask(in: keepalive.pongTimeout) { [weak self] in
+            guard let self, self.state == .open else { return }
+            self.session?.logger.info("no pong within keepalive.pongTimeout; closing the link", metadata: ["side": "\(self.side)"])
+            // The peer is not answering: no point in waiting for its close frame.
+            self.close(code: .unexpectedServerError, reason: "keepalive_timeout", text: "keepalive timeout", linger: .milliseconds(100))
+        }
+    }
+
+    private func stopTimers() {
+        pingTask?.cancel()
+        pingTask = nil
+        pongDeadline?.cancel()
+        pongDeadline = nil
+        forcedClose?.cancel()
+        forcedClose = nil
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OCPPProxy
+import ServiceLifecycle
+
+@main
+struct OCPPProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ocpp-proxy",
+        abstract: "An OCPP edge proxy between EV chargers and a CSMS.",
+        subcommands: [Serve.self, CheckConfig.self])
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String = "Config/proxy.yaml"
+
+    /// Loads the configuration or exits with status 2 after printing every problem, one per line.
+    func load() throws -> ProxyConfiguration {
+        do {
+            return try ConfigurationLoader().load(path: config)
+        } catch {
+            for issue in error.issues {
+                FileHandle.standardError.write(Data("error: \(issue)\n".utf8))
+            }
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy.")
+
+    @OptionGroup var options: ConfigOption
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (overrides logging.level).")
+    var logLevel: String?
+
+    @Option(name: .long, help: "Log format: text or json (overrides logging.format).")
+    var logFormat: String?
+
+    func validate() throws {
+        if let logLevel, LogLevelName.parse(logLevel) == nil {
+            throw ValidationError("--log-level: expected one of \(LogLevelName.all), got \"\(logLevel)\"")
+        }
+        if let logFormat, LogFormat(rawValue: logFormat) == nil {
+            throw ValidationError("--log-format: expected text or json, got \"\(logFormat)\"")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try options.load()
+        let level = Logger.Level(rawValue: LogLevelName.parse(logLevel ?? configuration.logging.level) ?? "info") ?? .info
+        let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? configuration.logging.format
+        LoggingSystem.bootstrap { label in
+            var handler: LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ocpp-proxy")
+        let server = ProxyServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as StartupError {
+            logger.critical("\(error)")
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file and exit (status 2 when invalid).")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        _ = try options.load()
+        print("configuration OK")
+    }
+}
