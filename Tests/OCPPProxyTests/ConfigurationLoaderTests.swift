@@ -1,0 +1,206 @@
+import NIOCore
+import Testing
+
+@testable import OCPPProxy
+
+@Suite("Configuration validation")
+struct ConfigurationLoaderTests {
+    static let valid = """
+        listeners:
+          - name: chargers
+            host: 127.0.0.1
+            port: 8180
+            path: /ocpp/
+            versions: [ocpp1.6, ocpp2.0.1]
+            defaultVersion: ocpp1.6
+        upstream:
+          url: ws://csms.local:9000/ocpp/
+          version: ocpp1.6
+          connectTimeout: 1500ms
+        rules: ../Rules
+        state:
+          sqlite: data/state.sqlite
+        limits:
+          maxFrameBytes: 1024
+          callTimeout: 2m
+        keepalive:
+          pingInterval: 0
+          pongTimeout: 3
+        """
+
+    private func load(_ yaml: String, environment: [String: String] = [:]) throws(ConfigurationError) -> ProxyConfiguration {
+        try ConfigurationLoader(environment: environment).load(yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+    }
+
+    /// The rendered issues of an invalid file.
+    private func issues(_ yaml: String, environment: [String: String] = [:]) -> [String] {
+        do {
+            _ = try load(yaml, environment: environment)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func readsAValidFileWithDefaultsAndRelativePaths() throws {
+        let configuration = try load(Self.valid)
+        let listener = try #require(configuration.listeners.first)
+        #expect(listener.path == "/ocpp")
+        #expect(listener.versions == [.v1_6, .v2_0_1])
+        #expect(listener.defaultVersion == .v1_6)
+        #expect(configuration.upstream.host == "csms.local")
+        #expect(configuration.upstream.port == 9000)
+        #expect(configuration.upstream.path == "/ocpp")
+        #expect(configuration.upstream.connectTimeout == .milliseconds(1500))
+        #expect(configuration.rulesDirectory == "/etc/Rules")
+        #expect(configuration.stateSQLitePath == "/etc/ocpp-proxy/data/state.sqlite")
+        #expect(configuration.limits.maxFrameBytes == 1024)
+        #expect(configuration.limits.callTimeout == .seconds(120))
+        #expect(configuration.keepalive.pingInterval == .zero)
+        #expect(configuration.keepalive.pongTimeout == .seconds(3))
+        #expect(configuration.duplicateIdentity == .replace)
+        #expect(configuration.admin?.port == 8181)
+        #expect(configuration.logging.format == .text)
+    }
+
+    @Test func namesTheKeyPathAndLineOfABadPort() {
+        let yaml = Self.valid.replacingOccurrences(of: "port: 8180", with: "port: abc")
+        #expect(issues(yaml) == [#"listeners[0].port: expected an integer 1-65535, got "abc" (proxy.yaml:4)"#])
+    }
+
+    @Test(arguments: ["0", "65536", "-1", "8180.5", "\"8180\""])
+    func refusesPortsOutsideTheRange(port: String) {
+        let found = issues(Self.valid.replacingOccurrences(of: "port: 8180", with: "port: \(port)"))
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("listeners[0].port: expected an integer 1-65535, got ") == true)
+    }
+
+    @Test func reportsEveryProblemOfTheFileAtOnce() {
+        let yaml = """
+            listeners:
+              - name: a
+                port: 1
+                versions: [ocpp1.7]
+                prot: 3
+              - name: a
+                port: 2
+                versions: [ocpp1.6]
+                defaultVersion: ocpp2.0.1
+            upstream:
+              url: http://x/ocpp
+              version: ocpp9
+            duplicateIdentity: maybe
+            keepalive:
+              pongTimeout: 0s
+            """
+        let found = issues(yaml)
+        #expect(found.contains { $0.hasPrefix("listeners[0].prot: unknown key") })
+        #expect(found.contains { $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.7""#) })
+        #expect(found.contains { $0.hasPrefix(#"listeners[1].name: duplicate listener name "a""#) })
+        #expect(found.contains { $0.hasPrefix(#"listeners[1].defaultVersion: expected one of the listener's versions (ocpp1.6), got "ocpp2.0.1""#) })
+        #expect(found.contains { $0.hasPrefix(#"upstream.url: expected a ws:// URL, got "http://x/ocpp""#) })
+        #expect(found.contains { $0.hasPrefix(#"upstream.version: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp9""#) })
+        #expect(found.contains { $0.hasPrefix(#"duplicateIdentity: expected one of replace, reject, got "maybe""#) })
+        #expect(found.contains { $0.hasPrefix(#"keepalive.pongTimeout: expected a positive duration"#) })
+        #expect(found.count == 8)
+    }
+
+    @Test func requiresListenersAndUpstream() {
+        let found = issues("admin:\n  port: 9999\n")
+        #expect(found.contains { $0.hasPrefix("listeners: required key is missing") })
+        #expect(found.contains { $0.hasPrefix("upstream: required key is missing") })
+    }
+
+    @Test func requiresTheUpstreamURLAndVersion() {
+        let found = issues("listeners:\n  - {name: a, port: 1, versions: [ocpp1.6]}\nupstream: {}\n")
+        #expect(found.contains { $0.hasPrefix("upstream.url: required key is missing") })
+        #expect(found.contains { $0.hasPrefix("upstream.version: required key is missing") })
+    }
+
+    @Test func refusesAnEmptyFileAndAnEmptyListenerList() {
+        #expect(issues("").first?.contains("the configuration file is empty") == true)
+        #expect(issues("listeners: []\nupstream: {url: ws://a/ocpp, version: ocpp1.6}\n").first?.hasPrefix("listeners: expected at least one listener") == true)
+    }
+
+    @Test func refusesWssUntilUpstreamTLSExists() {
+        let found = issues(Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "wss://csms.local/ocpp"))
+        #expect(found.first?.hasPrefix("upstream.url: wss:// needs upstream TLS settings") == true)
+    }
+
+    @Test(arguments: ["5 parsecs", "fast", "-1s", "ms"])
+    func refusesBadDurations(text: String) {
+        let found = issues(Self.valid.replacingOccurrences(of: "connectTimeout: 1500ms", with: "connectTimeout: \(text)"))
+        #expect(found.first?.hasPrefix("upstream.connectTimeout: expected a positive duration such as 500ms, 5s, 2m or 1h") == true)
+    }
+
+    @Test func refusesFrameLimitsOutsideTheRange() {
+        let found = issues(Self.valid.replacingOccurrences(of: "maxFrameBytes: 1024", with: "maxFrameBytes: 12"))
+        #expect(found == ["limits.maxFrameBytes: expected an integer 128-16777216, got 12 (proxy.yaml:16)"])
+    }
+
+    @Test func refusesSecurityProfilesThisBuildCannotEnforce() {
+        let yaml = Self.valid.replacingOccurrences(of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 2")
+        #expect(issues(yaml).first?.hasPrefix("listeners[0].securityProfile: security profiles 1-3 are not supported by this build") == true)
+    }
+
+    @Test func refusesTwoListenersOnOnePortAndTheAdminOnAListenerPort() {
+        let yaml = """
+            listeners:
+              - {name: a, port: 8180, versions: [ocpp1.6]}
+              - {name: b, port: 8180, versions: [ocpp1.6]}
+            upstream: {url: ws://a/ocpp, version: ocpp1.6}
+            admin: {port: 8180}
+            """
+        let found = issues(yaml)
+        #expect(found.contains { $0.hasPrefix("listeners[1].port: port 8180 is already used by listeners[0]") })
+        #expect(found.contains { $0.hasPrefix("admin.port: port 8180 is already used by listeners[0]") })
+    }
+
+    @Test func substitutesEnvironmentVariables() throws {
+        let yaml = Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "${CSMS_URL}")
+            .replacingOccurrences(of: "port: 8180", with: "port: ${PORT:-8180}")
+        let configuration = try load(yaml, environment: ["CSMS_URL": "ws://other:7000/x"])
+        #expect(configuration.upstream.host == "other")
+        #expect(configuration.upstream.port == 7000)
+        #expect(configuration.listeners[0].port == 8180)
+    }
+
+    @Test func namesTheKeyOfAnUnsetEnvironmentVariable() {
+        let yaml = Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "${CSMS_URL}")
+        #expect(issues(yaml) == ["upstream.url: environment variable CSMS_URL is not set (proxy.yaml:9)"])
+    }
+
+    @Test func reportsYAMLSyntaxErrorsWithTheLine() {
+        let found = issues("listeners: [\n  - a: b\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("YAML syntax error") == true)
+        #expect(found.first?.hasSuffix("(proxy.yaml:2)") == true)
+    }
+
+    @Test func reportsAFileThatCannotBeRead() {
+        do {
+            _ = try ConfigurationLoader(environment: [:]).load(path: "/nonexistent/proxy.yaml")
+            Issue.record("loading a missing file succeeded")
+        } catch {
+            #expect(error.issues.map(\.description) == ["cannot read configuration file /nonexistent/proxy.yaml: no such file"])
+        }
+    }
+
+    @Test func disablesTheAdminEndpointOnRequest() throws {
+        #expect(try load(Self.valid + "\nadmin:\n  enabled: false\n").admin == nil)
+    }
+}
+
+@Suite("Duration text")
+struct DurationTextTests {
+    @Test func parsesUnitsAndPlainSeconds() {
+        #expect(DurationText.parse("250ms") == .milliseconds(250))
+        #expect(DurationText.parse("5s") == .seconds(5))
+        #expect(DurationText.parse("2m") == .seconds(120))
+        #expect(DurationText.parse("1h") == .seconds(3600))
+        #expect(DurationText.parse("1.5") == .milliseconds(1500))
+        #expect(DurationText.parse("0") == .zero)
+        #expect(DurationText.parse("5 parsecs") == nil)
+        #expect(DurationText.parse("s") == nil)
+    }
+}
