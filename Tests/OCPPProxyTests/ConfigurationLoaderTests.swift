@@ -191,6 +191,52 @@ struct ConfigurationLoaderTests {
     }
 }
 
+/// One configuration error path: a valid file with one line replaced, and the start of the issue it causes.
+struct BrokenLine: CustomTestStringConvertible, Sendable {
+    var replace: String
+    var with: String
+    var issue: String
+    var testDescription: String { issue }
+}
+
+extension ConfigurationLoaderTests {
+    static let brokenLines: [BrokenLine] = [
+        .init(replace: "name: chargers", with: "name: \"\"", issue: #"listeners[0].name: expected a non-empty string, got """#),
+        .init(replace: "name: chargers", with: "name: [a]", issue: "listeners[0].name: expected a string, got a list"),
+        .init(replace: "host: 127.0.0.1", with: "host: {a: 1}", issue: "listeners[0].host: expected a string, got a mapping"),
+        .init(replace: "path: /ocpp/", with: "path: ocpp", issue: #"listeners[0].path: expected a path starting with "/", got "ocpp""#),
+        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: []", issue: "listeners[0].versions: expected a non-empty list of versions"),
+        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: ocpp1.6", issue: "listeners[0].versions: expected a non-empty list of versions"),
+        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: [ocpp1.6, ocpp1.6]", issue: #"listeners[0].versions[1]: "ocpp1.6" is listed twice"#),
+        .init(replace: "    versions: [ocpp1.6, ocpp2.0.1]\n", with: "", issue: "listeners[0].versions: required key is missing"),
+        .init(replace: "    port: 8180\n", with: "", issue: "listeners[0].port: required key is missing"),
+        .init(replace: "  - name: chargers", with: "  - 17\n  - name: chargers", issue: #"listeners[0]: expected a mapping, got 17"#),
+        .init(replace: "listeners:\n", with: "listeners:\n  a:\n", issue: "listeners: expected a list of listeners, got a mapping"),
+        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: ws://csms.local:9000/ocpp?x=1", issue: "upstream.url: expected a URL without user, query or fragment"),
+        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: not a url", issue: #"upstream.url: expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got "not a url""#),
+        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: ${UNCLOSED", issue: "upstream.url: unterminated ${"),
+        .init(replace: "upstream:\n  url: ws://csms.local:9000/ocpp/\n  version: ocpp1.6\n  connectTimeout: 1500ms", with: "upstream: 5", issue: "upstream: expected a mapping, got 5"),
+        .init(replace: "rules: ../Rules", with: "rules: [a]", issue: "rules: expected a string, got a list"),
+        .init(replace: "  sqlite: data/state.sqlite", with: "  sqlite: data/state.sqlite\n  postgres: x", issue: "state.postgres: unknown key; expected one of sqlite"),
+        .init(replace: "  callTimeout: 2m", with: "  callTimeout: 2m\n  callTimeout: 3m", issue: "key appears twice in one mapping: callTimeout (proxy.yaml:17)"),
+        .init(replace: "  pingInterval: 0", with: "  pingInterval: soon", issue: #"keepalive.pingInterval: expected a duration such as 500ms, 5s, 2m or 1h (0 disables), got "soon""#),
+        .init(replace: "limits:", with: "logging:\n  level: loud\nlimits:", issue: #"logging.level: expected one of trace, debug, info, notice, warning, error, critical, got "loud""#),
+        .init(replace: "limits:", with: "logging:\n  format: xml\nlimits:", issue: #"logging.format: expected one of text, json, got "xml""#),
+        .init(replace: "limits:", with: "admin:\n  enabled: maybe\nlimits:", issue: #"admin.enabled: expected true or false, got "maybe""#),
+        .init(replace: "limits:", with: "admin:\n  port: 0\nlimits:", issue: "admin.port: expected an integer 1-65535, got 0"),
+        .init(replace: "limits:", with: "shutdown:\n  gracePeriod: 0\nlimits:", issue: "shutdown.gracePeriod: expected a positive duration"),
+        .init(replace: "limits:", with: "listenrs: []\nlimits:", issue: "listenrs: unknown key; expected one of listeners, upstream,"),
+    ]
+
+    @Test(arguments: brokenLines)
+    func reportsEachErrorPathWithItsKeyPath(_ broken: BrokenLine) {
+        #expect(Self.valid.contains(broken.replace), "the fixture lacks \(broken.replace)")
+        let found = issues(Self.valid.replacingOccurrences(of: broken.replace, with: broken.with))
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix(broken.issue) == true, "\(found)")
+    }
+}
+
 @Suite("Duration text")
 struct DurationTextTests {
     @Test func parsesUnitsAndPlainSeconds() {

@@ -62,6 +62,12 @@ public struct ConfigurationLoader {
         case .composer(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
             return ConfigurationIssue(keyPath: "", message: "YAML error: \(what)", file: file, line: mark.line)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigurationIssue(
+                keyPath: "", message: "key appears twice in one mapping: \(duplicates.joined(separator: ", "))", file: file,
+                line: context.mark.line)
+        case .reader(let problem, _, _, _):
+            return ConfigurationIssue(keyPath: "", message: "cannot read the file as YAML: \(problem)", file: file)
         default:
             return ConfigurationIssue(keyPath: "", message: "YAML error: \(error)", file: file)
         }
