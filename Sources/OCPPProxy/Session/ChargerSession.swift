@@ -160,7 +160,9 @@ final class ChargerSession {
         let why = reason ?? (peerCode != nil ? "peer_closed" : "connection_lost")
         metrics.linkClosed(side, reason: why)
         if partner.state == .open {
-            let code = peerCode.flatMap(Self.forwardable) ?? .goingAway
+            // The peer's code is news for the partner only when the peer started the close; when the proxy
+            // did (keepalive, binary frame, ...), the peer's code is just the echo of the proxy's own.
+            let code = reason == nil ? peerCode.flatMap(Self.forwardable) ?? .goingAway : .goingAway
             logger.info(
                 "\(side == .charger ? "charger" : "CSMS") link closed; closing the \(side == .charger ? "CSMS" : "charger") link",
                 metadata: ["reason": "\(why)", "peerCode": "\(peerCode.map { "\(UInt16(webSocketErrorCode: $0))" } ?? "none")"])

@@ -82,7 +82,6 @@ struct UpstreamConnector {
         let defaultPort = configuration.scheme == "wss" ? 443 : 80
         headers.add(name: "Host", value: configuration.port == defaultPort ? configuration.host : "\(configuration.host):\(configuration.port)")
         headers.add(name: "Sec-WebSocket-Protocol", value: configuration.version.subprotocol)
-        headers.add(name: "Content-Length", value: "0")
         return HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(configuration.path)/\(identity.percentEncoded)", headers: headers)
     }
 }
