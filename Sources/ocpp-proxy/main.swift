@@ -9,7 +9,7 @@ struct OCPPProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-proxy",
         abstract: "An OCPP edge proxy between EV chargers and a CSMS.",
-        subcommands: [Serve.self, CheckConfig.self])
+        subcommands: [Serve.self, CheckConfig.self, HashPassword.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -82,5 +82,34 @@ struct CheckConfig: AsyncParsableCommand {
     func run() async throws {
         _ = try options.load()
         print("configuration OK")
+    }
+}
+
+struct HashPassword: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-password",
+        abstract: "Read a charger password from standard input and print its hash for chargers[].passwordHash.")
+
+    @Option(name: .long, help: "PBKDF2-SHA256 rounds (at least \(PasswordHash.defaultRounds)).")
+    var iterations: Int = PasswordHash.defaultRounds
+
+    func validate() throws {
+        if iterations < PasswordHash.defaultRounds {
+            throw ValidationError("--iterations: expected at least \(PasswordHash.defaultRounds), got \(iterations)")
+        }
+    }
+
+    func run() throws {
+        // One line from stdin, so the password never appears in the process list or shell history.
+        guard var password = readLine(strippingNewline: true) else {
+            FileHandle.standardError.write(Data("error: expected the password on standard input\n".utf8))
+            throw ExitCode(2)
+        }
+        if password.hasSuffix("\r") { password.removeLast() }
+        guard !password.isEmpty else {
+            FileHandle.standardError.write(Data("error: the password is empty\n".utf8))
+            throw ExitCode(2)
+        }
+        print(try PasswordHash(hashing: password, rounds: iterations).text)
     }
 }

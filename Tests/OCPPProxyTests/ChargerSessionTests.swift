@@ -163,6 +163,19 @@ struct ChargerSessionTests {
         #expect(try SessionFixture.nextClose(fixture.csmsChannel)?.0 == 1001)
     }
 
+    @Test func endsTheSessionWhenAProtocolErrorArrivesAfterTheLinkWentInactive() throws {
+        let fixture = try SessionFixture()
+        var ended = false
+        fixture.session.closed.whenSuccess { ended = true }
+        // WebSocketProtocolErrorHandler closes the channel before it passes the error on.
+        try fixture.chargerChannel.close().wait()
+        fixture.chargerChannel.pipeline.fireErrorCaught(NIOWebSocketError.invalidFrameLength)
+        #expect(try SessionFixture.nextClose(fixture.csmsChannel)?.0 == 1001)
+        try fixture.csmsChannel.close().wait()
+        fixture.loop.run()
+        #expect(ended)
+    }
+
     @Test func forwardsTheCloseCodeOfOneSideToTheOther() throws {
         let fixture = try SessionFixture()
         var data = ByteBuffer()

@@ -1,4 +1,5 @@
 import NIOCore
+import OCPP
 import Testing
 
 @testable import OCPPProxy
@@ -98,7 +99,7 @@ struct ConfigurationLoaderTests {
         #expect(found.contains { $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.7""#) })
         #expect(found.contains { $0.hasPrefix(#"listeners[1].name: duplicate listener name "a""#) })
         #expect(found.contains { $0.hasPrefix(#"listeners[1].defaultVersion: expected one of the listener's versions (ocpp1.6), got "ocpp2.0.1""#) })
-        #expect(found.contains { $0.hasPrefix(#"upstream.url: expected a ws:// URL, got "http://x/ocpp""#) })
+        #expect(found.contains { $0.hasPrefix(#"upstream.url: expected a ws:// or wss:// URL, got "http://x/ocpp""#) })
         #expect(found.contains { $0.hasPrefix(#"upstream.version: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp9""#) })
         #expect(found.contains { $0.hasPrefix(#"duplicateIdentity: expected one of replace, reject, got "maybe""#) })
         #expect(found.contains { $0.hasPrefix(#"keepalive.pongTimeout: expected a positive duration"#) })
@@ -122,9 +123,11 @@ struct ConfigurationLoaderTests {
         #expect(issues("listeners: []\nupstream: {url: ws://a/ocpp, version: ocpp1.6}\n").first?.hasPrefix("listeners: expected at least one listener") == true)
     }
 
-    @Test func refusesWssUntilUpstreamTLSExists() {
-        let found = issues(Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "wss://csms.local/ocpp"))
-        #expect(found.first?.hasPrefix("upstream.url: wss:// needs upstream TLS settings") == true)
+    @Test func takesWssWithTheSystemTrustStoreByDefault() throws {
+        let configuration = try load(Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "wss://csms.local/ocpp"))
+        #expect(configuration.upstream.port == 443)
+        #expect(configuration.upstream.tls?.ca == nil)
+        #expect(configuration.upstream.tls?.insecureSkipVerify == false)
     }
 
     @Test(arguments: ["5 parsecs", "fast", "-1s", "ms"])
@@ -138,9 +141,44 @@ struct ConfigurationLoaderTests {
         #expect(found == ["limits.maxFrameBytes: expected an integer 128-16777216, got 12 (proxy.yaml:16)"])
     }
 
-    @Test func refusesSecurityProfilesThisBuildCannotEnforce() {
+    @Test func requiresTLSForProfiles2And3() {
         let yaml = Self.valid.replacingOccurrences(of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 2")
-        #expect(issues(yaml).first?.hasPrefix("listeners[0].securityProfile: security profiles 1-3 are not supported by this build") == true)
+        #expect(issues(yaml).first?.hasPrefix("listeners[0].tls: required key is missing; security profile 2 needs TLS") == true)
+    }
+
+    @Test func readsChargersWithHashesAndUpstreamPasswords() throws {
+        let hash = try PasswordHash(hashing: "secret").text
+        let yaml = Self.valid + """
+
+            chargers:
+              - identity: CP001
+                securityProfile: 1
+                passwordHash: "\(hash)"
+                upstream:
+                  password: ${UPSTREAM_PW}
+              - identity: CP002
+                password: dev
+            """
+        let configuration = try load(yaml, environment: ["UPSTREAM_PW": "issued-by-csms"])
+        let cp1 = try #require(configuration.chargers[try ChargerIdentity("CP001")])
+        #expect(cp1.securityProfile == 1)
+        #expect(cp1.upstreamPassword == "issued-by-csms")
+        #expect(cp1.credential?.verify(Array("secret".utf8)) == true)
+        #expect(cp1.credential?.verify(Array("Secret".utf8)) == false)
+        let cp2 = try #require(configuration.chargers[try ChargerIdentity("CP002")])
+        #expect(cp2.credential?.verify(Array("dev".utf8)) == true)
+    }
+
+    @Test func neverEchoesAMalformedPasswordHash() {
+        let found = issues(Self.valid + "\nchargers:\n  - identity: CP001\n    passwordHash: hunter2\n")
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("chargers[0].passwordHash: expected a hash from `ocpp-proxy hash-password`") == true)
+        #expect(found.first?.contains("hunter2") == false)
+    }
+
+    @Test func refusesAllowingUnknownChargersAboveProfile0() {
+        let yaml = Self.valid.replacingOccurrences(of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 1\n    unknownChargers: allow")
+        #expect(issues(yaml).first?.hasPrefix("listeners[0].unknownChargers: allow is only for security profile 0") == true)
     }
 
     @Test func refusesTwoListenersOnOnePortAndTheAdminOnAListenerPort() {

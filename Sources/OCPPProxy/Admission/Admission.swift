@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import NIOWebSocket
 import OCPP
 
@@ -11,7 +12,7 @@ import OCPP
 final class Admission {
     enum Outcome {
         case undecided
-        case refused(HTTPResponseStatus, reason: String, metric: String)
+        case refused(HTTPResponseStatus, reason: String, metric: String, headers: [(String, String)])
         /// OCPP-J §3.2: no common subprotocol; upgrade without one, then close at once.
         case noCommonSubprotocol([String])
         case accepted(Accepted)
@@ -61,7 +62,64 @@ final class Admission {
             identity = id
         }
         logger[metadataKey: "identity"] = "\(identity)"
+        return authenticate(identity, channel: channel, request: request).flatMap { [self] registration in
+            admit(identity, registration: registration, channel: channel, request: request)
+        }.flatMapError { [self] error in
+            guard let failure = error as? AuthenticationFailure else {
+                return refuse(.internalServerError, "admission failed: \(error)", metric: "internal", on: eventLoop)
+            }
+            return refuseAuthentication(failure, channel: channel)
+        }
+    }
 
+    /// Security profile checks: lockout, Basic auth (profiles 1-2), client certificate (profile 3),
+    /// registration and registered profile.
+    private func authenticate(_ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead)
+        -> EventLoopFuture<ChargerRegistration?>
+    {
+        let eventLoop = channel.eventLoop
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        if let remaining = runtime.lockout.remaining(for: address) {
+            let seconds = max(1, (remaining.nanoseconds + 999_999_999) / 1_000_000_000)
+            return eventLoop.makeFailedFuture(AuthenticationFailure(
+                status: .tooManyRequests, reason: "locked_out",
+                message: "too many failed authentications from \(address); locked out for \(seconds)s more",
+                headers: [("Retry-After", "\(seconds)")]))
+        }
+        let tls = runtime.listenerTLS[listener.name]
+        if tls?.configuration.allowLegacyTLS == true,
+            let version = try? channel.pipeline.syncOperations.nioSSL_tlsVersion(), version == .tlsv1 || version == .tlsv11
+        {
+            logger.warning("legacy TLS connection (\(version)) admitted by tls.allowLegacyTLS")
+        }
+        let certificate = listener.securityProfile == 3 ? (try? channel.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil : nil
+        return runtime.authenticator.authenticate(
+            identity, request: request, peerCertificate: certificate, listener: listener,
+            revocations: tls?.revocations, on: eventLoop
+        ).map { [self] registration in
+            if listener.securityProfile > 0 { runtime.lockout.recordSuccess(for: address) }
+            return registration
+        }
+    }
+
+    private func refuseAuthentication(_ failure: AuthenticationFailure, channel: Channel) -> EventLoopFuture<HTTPHeaders?> {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        runtime.metrics.authenticationFailed(listener: listener.name, reason: failure.reason)
+        if failure.reason != "locked_out" && runtime.lockout.recordFailure(for: address) {
+            logger.warning("locking out \(address) after repeated authentication failures")
+        }
+        var headers = failure.headers
+        if failure.status == .unauthorized { headers.append(("WWW-Authenticate", "Basic realm=\"OCPP\", charset=\"UTF-8\"")) }
+        return refuse(
+            failure.status, "authentication failed: \(failure.message)", metric: "auth_\(failure.reason)",
+            headers: headers, on: channel.eventLoop)
+    }
+
+    /// After authentication: subprotocol, version, duplicate identity, and the upstream link.
+    private func admit(
+        _ identity: ChargerIdentity, registration: ChargerRegistration?, channel: Channel, request: HTTPRequestHead
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        let eventLoop = channel.eventLoop
         let version: OCPPVersion
         var responseHeaders = HTTPHeaders()
         switch SubprotocolNegotiation.negotiate(
@@ -132,28 +190,29 @@ final class Admission {
         return waited.futureResult
     }
 
-    private func refuse(_ status: HTTPResponseStatus, _ reason: String, metric: String, on eventLoop: EventLoop)
-        -> EventLoopFuture<HTTPHeaders?>
-    {
-        outcome = .refused(status, reason: reason, metric: metric)
+    private func refuse(
+        _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<HTTPHeaders?> {
+        outcome = .refused(status, reason: reason, metric: metric, headers: headers)
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric)
         logger.notice("connection refused: \(reason)", metadata: ["status": "\(status.code)"])
         return eventLoop.makeSucceededFuture(nil)
     }
 
     /// The answer for a request that was not upgraded.
-    func refusal(for request: HTTPRequestHead) -> (HTTPResponseStatus, String) {
-        if case .refused(let status, let reason, _) = outcome { return (status, reason) }
+    func refusal(for request: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)]) {
+        if case .refused(let status, let reason, _, let headers) = outcome { return (status, reason, headers) }
         // The upgrader never asked us: not a (complete) WebSocket upgrade.
         if case .notFound = ConnectionPath.resolve(requestTarget: request.uri, mountPath: listener.path) {
             runtime.metrics.admissionRejected(listener: listener.name, reason: "path")
-            return (.notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}")
+            return (.notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}", [])
         }
         runtime.metrics.admissionRejected(listener: listener.name, reason: "not_websocket")
         if request.headers["upgrade"].isEmpty {
-            return (.upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections")
+            return (.upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections", [("Upgrade", "websocket")])
         }
-        return (.badRequest, "invalid WebSocket upgrade request (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required)")
+        return (.badRequest, "invalid WebSocket upgrade request (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required)", [])
     }
 
     // MARK: After the upgrade
@@ -179,7 +238,7 @@ final class Admission {
                 upstreamVersion: runtime.configuration.upstream.version, listenerName: listener.name,
                 remoteAddress: Self.describe(channel.remoteAddress), generation: accepted.generation, charger: link,
                 upstream: accepted.upstream, eventLoop: channel.eventLoop, metrics: runtime.metrics,
-                limits: runtime.configuration.limits, logger: runtime.logger)
+                limits: runtime.configuration.limits, logger: runtime.logger, credentials: runtime.upstreamCredentials)
             do {
                 try channel.pipeline.syncOperations.addHandlers([
                     NIOWebSocketFrameAggregator(
@@ -240,13 +299,12 @@ final class AdmissionResponder: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let request else { return }
             self.request = nil
-            let (status, reason) = admission.refusal(for: request)
-            var headers = HTTPHeaders()
+            let (status, reason, extra) = admission.refusal(for: request)
+            var headers = HTTPHeaders(extra)
             let body = reason + "\n"
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
             headers.add(name: "Content-Length", value: "\(body.utf8.count)")
             headers.add(name: "Connection", value: "close")
-            if status == .upgradeRequired { headers.add(name: "Upgrade", value: "websocket") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOSSL
 import OCPP
 import Yams
 
@@ -54,7 +55,7 @@ public struct ConfigurationLoader {
         return nsError.localizedDescription
     }
 
-    private static func syntaxIssue(_ error: YamlError, file: String) -> ConfigurationIssue {
+    static func syntaxIssue(_ error: YamlError, file: String) -> ConfigurationIssue {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
@@ -91,7 +92,7 @@ struct NodeReader {
         guard let top = mapping(root, "") else { return nil }
         checkKeys(top, "", allowed: [
             "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
-            "logging", "shutdown",
+            "logging", "shutdown", "chargers", "lockout",
         ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
@@ -107,13 +108,15 @@ struct NodeReader {
         let keepalive = readKeepalive(top["keepalive"])
         let logging = readLogging(top["logging"])
         let shutdown = readShutdown(top["shutdown"])
+        let chargers = readChargers(top["chargers"])
+        let lockout = readLockout(top["lockout"])
         checkPortsUnique(listeners ?? [], admin: admin)
 
-        guard let listeners, let upstream else { return nil }
+        guard let listeners, let upstream, let chargers else { return nil }
         return ProxyConfiguration(
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
-            shutdown: shutdown)
+            shutdown: shutdown, chargers: chargers, lockout: lockout)
     }
 
     mutating func readListeners(_ node: Node?) -> [ListenerConfiguration]? {
@@ -134,7 +137,9 @@ struct NodeReader {
         for (index, item) in sequence.enumerated() {
             let key = "listeners[\(index)]"
             guard let map = mapping(item, key) else { continue }
-            checkKeys(map, key, allowed: ["name", "host", "port", "path", "versions", "defaultVersion", "securityProfile"])
+            checkKeys(map, key, allowed: [
+                "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls", "unknownChargers",
+            ])
             let name = string(map["name"], "\(key).name", required: true)
             if let name, let first = names[name] {
                 fail("\(key).name", map["name"], "duplicate listener name \"\(name)\" (also listeners[\(first)].name)")
@@ -158,14 +163,20 @@ struct NodeReader {
                 }
             }
             let profile = integer(map["securityProfile"], "\(key).securityProfile", range: 0...3) ?? 0
-            if profile != 0 {
-                fail("\(key).securityProfile", map["securityProfile"],
-                     "security profiles 1-3 are not supported by this build; expected 0, got \(profile)")
+            let tls = map["tls"].flatMap { readListenerTLS($0, "\(key).tls", profile: profile) }
+            if profile >= 2 && map["tls"] == nil {
+                fail("\(key).tls", map["securityProfile"], "required key is missing; security profile \(profile) needs TLS (certificate and privateKey)")
             }
-            if let name, let port, let versions {
+            let unknown = enumeration(map["unknownChargers"], "\(key).unknownChargers", UnknownChargerPolicy.self)
+                ?? (profile == 0 ? .allow : .reject)
+            if unknown == .allow && profile > 0 {
+                fail("\(key).unknownChargers", map["unknownChargers"],
+                     "allow is only for security profile 0 (development); expected reject with profile \(profile)")
+            }
+            if let name, let port, let versions, profile < 2 || tls != nil {
                 listeners.append(ListenerConfiguration(
                     name: name, host: host, port: port, path: path, versions: versions,
-                    defaultVersion: defaultVersion, securityProfile: profile))
+                    defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown))
             }
         }
         return listeners.count == sequence.count ? listeners : nil
@@ -198,7 +209,7 @@ struct NodeReader {
             return nil
         }
         guard let map = mapping(node, "upstream") else { return nil }
-        checkKeys(map, "upstream", allowed: ["url", "version", "connectTimeout"])
+        checkKeys(map, "upstream", allowed: ["url", "version", "connectTimeout", "tls"])
         let version = map["version"] == nil
             ? { fail("upstream.version", nil, "required key is missing; expected one of \(OCPPVersion.allNames)"); return nil }()
             : enumeration(map["version"], "upstream.version", OCPPVersion.self)
@@ -209,12 +220,19 @@ struct NodeReader {
             fail("upstream.url", map["url"], "expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got \(quoted(urlText))")
             return nil
         }
-        guard scheme == "ws" else {
-            let why = scheme == "wss"
-                ? "wss:// needs upstream TLS settings, which this build does not support yet; expected a ws:// URL"
-                : "expected a ws:// URL"
-            fail("upstream.url", map["url"], "\(why), got \(quoted(urlText))")
+        guard scheme == "ws" || scheme == "wss" else {
+            fail("upstream.url", map["url"], "expected a ws:// or wss:// URL, got \(quoted(urlText))")
             return nil
+        }
+        var tls: UpstreamTLSConfiguration?
+        if let node = map["tls"] {
+            if scheme == "ws" {
+                fail("upstream.tls", node, "TLS settings need a wss:// upstream.url, got \(quoted(urlText))")
+            } else {
+                tls = readUpstreamTLS(node)
+            }
+        } else if scheme == "wss" {
+            tls = UpstreamTLSConfiguration(ca: nil, certificate: nil, privateKey: nil, insecureSkipVerify: false)
         }
         if url.query != nil || url.fragment != nil || url.user != nil {
             fail("upstream.url", map["url"], "expected a URL without user, query or fragment, got \(quoted(urlText))")
@@ -224,7 +242,8 @@ struct NodeReader {
         while path.hasSuffix("/") { path.removeLast() }
         guard let version else { return nil }
         return UpstreamConfiguration(
-            scheme: scheme, host: host, port: url.port ?? 80, path: path, version: version, connectTimeout: timeout)
+            scheme: scheme, host: host, port: url.port ?? (scheme == "wss" ? 443 : 80), path: path, version: version,
+            connectTimeout: timeout, tls: tls)
     }
 
     mutating func readAdmin(_ node: Node?) -> AdminConfiguration? {
@@ -278,6 +297,188 @@ struct NodeReader {
         checkKeys(map, "shutdown", allowed: ["gracePeriod"])
         shutdown.gracePeriod = duration(map["gracePeriod"], "shutdown.gracePeriod", positive: true) ?? shutdown.gracePeriod
         return shutdown
+    }
+
+    mutating func readListenerTLS(_ node: Node, _ key: String, profile: Int) -> ListenerTLSConfiguration? {
+        guard let map = mapping(node, key) else { return nil }
+        checkKeys(map, key, allowed: ["certificate", "privateKey", "clientCA", "crl", "cpoName", "allowLegacyTLS"])
+        let certificate = map["certificate"] == nil
+            ? { fail("\(key).certificate", node, "required key is missing; expected a PEM certificate chain file"); return nil }()
+            : map["certificate"].flatMap { pemCertificates($0, "\(key).certificate") }
+        let privateKey = map["privateKey"] == nil
+            ? { fail("\(key).privateKey", node, "required key is missing; expected a PEM private key file"); return nil }()
+            : map["privateKey"].flatMap { pemPrivateKey($0, "\(key).privateKey") }
+        let clientCA = map["clientCA"].flatMap { pemCertificates($0, "\(key).clientCA") }
+        if profile == 3 && map["clientCA"] == nil {
+            fail("\(key).clientCA", node, "required key is missing; security profile 3 verifies client certificates against it")
+        } else if profile != 3, let node = map["clientCA"] {
+            fail("\(key).clientCA", node, "client certificates are only checked with securityProfile 3, got profile \(profile)")
+        }
+        var crl: String?
+        if let node = map["crl"], let path = path(node, "\(key).crl") {
+            do {
+                _ = try RevocationList(contentsOfFile: path)
+                crl = path
+            } catch {
+                fail("\(key).crl", node, "cannot read a revocation list from \(path): \(Self.fileReason(error))")
+            }
+            if profile != 3 { fail("\(key).crl", node, "a CRL is only used with securityProfile 3, got profile \(profile)") }
+        }
+        let cpoName = string(map["cpoName"], "\(key).cpoName")
+        let legacy = boolean(map["allowLegacyTLS"], "\(key).allowLegacyTLS") ?? false
+        guard let certificate, let privateKey else { return nil }
+        return ListenerTLSConfiguration(
+            certificate: certificate, privateKey: privateKey, clientCA: clientCA, crl: crl, cpoName: cpoName,
+            allowLegacyTLS: legacy)
+    }
+
+    mutating func readUpstreamTLS(_ node: Node) -> UpstreamTLSConfiguration? {
+        let key = "upstream.tls"
+        guard let map = mapping(node, key) else { return nil }
+        checkKeys(map, key, allowed: ["ca", "certificate", "privateKey", "insecureSkipVerify"])
+        let ca = map["ca"].flatMap { pemCertificates($0, "\(key).ca") }
+        let certificate = map["certificate"].flatMap { pemCertificates($0, "\(key).certificate") }
+        let privateKey = map["privateKey"].flatMap { pemPrivateKey($0, "\(key).privateKey") }
+        if (map["certificate"] == nil) != (map["privateKey"] == nil) {
+            fail(map["certificate"] == nil ? "\(key).certificate" : "\(key).privateKey", node,
+                 "mutual TLS toward the CSMS needs both certificate and privateKey")
+        }
+        let skip = boolean(map["insecureSkipVerify"], "\(key).insecureSkipVerify") ?? false
+        return UpstreamTLSConfiguration(ca: ca, certificate: certificate, privateKey: privateKey, insecureSkipVerify: skip)
+    }
+
+    /// `chargers:` is a list, or the path of a YAML file holding one.
+    mutating func readChargers(_ node: Node?) -> [ChargerIdentity: ChargerRegistration]? {
+        guard let node else { return [:] }
+        if case .scalar = node {
+            guard let file = path(node, "chargers") else { return nil }
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                fail("chargers", node, "cannot read the charger list \(file): \(Self.fileReason(error))")
+                return nil
+            }
+            var reader = NodeReader(
+                file: file, baseDirectory: (file as NSString).deletingLastPathComponent, environment: environment)
+            let list: Node?
+            do {
+                list = try Yams.compose(yaml: text)
+            } catch let error as YamlError {
+                issues.append(ConfigurationLoader.syntaxIssue(error, file: file))
+                return nil
+            } catch {
+                fail("chargers", node, "cannot parse the charger list \(file): \(error)")
+                return nil
+            }
+            let chargers = reader.readChargerList(list ?? Node([Node]()))
+            issues += reader.issues
+            return chargers
+        }
+        return readChargerList(node)
+    }
+
+    mutating func readChargerList(_ node: Node) -> [ChargerIdentity: ChargerRegistration]? {
+        guard case .sequence(let sequence) = node else {
+            fail("chargers", node, "expected a list of chargers or the path of a file holding one, got \(describe(node))")
+            return nil
+        }
+        var chargers: [ChargerIdentity: ChargerRegistration] = [:]
+        var valid = true
+        for (index, item) in sequence.enumerated() {
+            let key = "chargers[\(index)]"
+            guard let map = mapping(item, key) else {
+                valid = false
+                continue
+            }
+            checkKeys(map, key, allowed: ["identity", "securityProfile", "password", "passwordHash", "upstream"])
+            var identity: ChargerIdentity?
+            if let text = string(map["identity"], "\(key).identity", required: true) {
+                do {
+                    identity = try ChargerIdentity(text)
+                } catch {
+                    fail("\(key).identity", map["identity"], "\(error)")
+                }
+            }
+            if let identity, chargers[identity] != nil {
+                fail("\(key).identity", map["identity"], "charger \(identity) is listed twice")
+            }
+            let profile = integer(map["securityProfile"], "\(key).securityProfile", range: 0...3) ?? 0
+            var credential: ChargerCredential?
+            switch (map["password"], map["passwordHash"]) {
+            case (let plain?, nil):
+                credential = string(plain, "\(key).password", required: true).map(ChargerCredential.plaintext)
+            case (nil, let hashNode?):
+                if let text = string(hashNode, "\(key).passwordHash", required: true) {
+                    if let hash = PasswordHash(text) {
+                        credential = .hash(hash)
+                    } else {
+                        // Never echo the value: it may be a password pasted in the wrong key.
+                        fail("\(key).passwordHash", hashNode,
+                             "expected a hash from `ocpp-proxy hash-password` (\(PasswordHash.scheme)$ROUNDS$SALT$HASH)")
+                    }
+                }
+            case (_?, _?):
+                fail("\(key).password", map["password"], "give either password or passwordHash, not both")
+            case (nil, nil):
+                if profile == 1 || profile == 2 {
+                    fail("\(key).passwordHash", item, "required for a charger registered at security profile \(profile)")
+                }
+            }
+            var upstreamPassword: String?
+            if let upstream = map["upstream"], let upstreamMap = mapping(upstream, "\(key).upstream") {
+                checkKeys(upstreamMap, "\(key).upstream", allowed: ["password"])
+                upstreamPassword = string(upstreamMap["password"], "\(key).upstream.password", required: true)
+            }
+            guard let identity else {
+                valid = false
+                continue
+            }
+            chargers[identity] = ChargerRegistration(
+                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword)
+        }
+        return valid ? chargers : nil
+    }
+
+    mutating func readLockout(_ node: Node?) -> LockoutConfiguration {
+        var lockout = LockoutConfiguration(maxFailures: 10, window: .seconds(60), duration: .seconds(300))
+        guard let node, let map = mapping(node, "lockout") else { return lockout }
+        checkKeys(map, "lockout", allowed: ["maxFailures", "window", "duration"])
+        lockout.maxFailures = integer(map["maxFailures"], "lockout.maxFailures", range: 1...1_000_000) ?? lockout.maxFailures
+        lockout.window = duration(map["window"], "lockout.window", positive: true) ?? lockout.window
+        lockout.duration = duration(map["duration"], "lockout.duration", positive: true) ?? lockout.duration
+        return lockout
+    }
+
+    /// A readable PEM certificate (chain) file.
+    mutating func pemCertificates(_ node: Node, _ key: String) -> String? {
+        guard let file = path(node, key) else { return nil }
+        do {
+            guard !(try NIOSSLCertificate.fromPEMFile(file)).isEmpty else {
+                fail(key, node, "no PEM certificate in \(file)")
+                return nil
+            }
+            return file
+        } catch {
+            fail(key, node, "cannot read PEM certificates from \(file): \(Self.fileReason(error))")
+            return nil
+        }
+    }
+
+    mutating func pemPrivateKey(_ node: Node, _ key: String) -> String? {
+        guard let file = path(node, key) else { return nil }
+        do {
+            _ = try NIOSSLPrivateKey(file: file, format: .pem)
+            return file
+        } catch {
+            fail(key, node, "cannot read a PEM private key from \(file): \(Self.fileReason(error))")
+            return nil
+        }
+    }
+
+    static func fileReason(_ error: Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
     }
 
     mutating func checkPortsUnique(_ listeners: [ListenerConfiguration], admin: AdminConfiguration?) {

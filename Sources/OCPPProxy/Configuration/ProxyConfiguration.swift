@@ -17,6 +17,9 @@ public struct ProxyConfiguration: Sendable {
     public var keepalive: KeepaliveConfiguration
     public var logging: LoggingConfiguration
     public var shutdown: ShutdownConfiguration
+    /// The registered chargers, by identity.
+    public var chargers: [ChargerIdentity: ChargerRegistration]
+    public var lockout: LockoutConfiguration
 }
 
 /// One socket chargers connect to.
@@ -30,7 +33,63 @@ public struct ListenerConfiguration: Sendable {
     public var versions: [OCPPVersion]
     /// Version assumed for chargers that send no `Sec-WebSocket-Protocol` (a known vendor quirk).
     public var defaultVersion: OCPPVersion?
+    /// OCPP security profile enforced toward chargers: 0 none, 1 Basic auth, 2 TLS + Basic auth, 3 mutual TLS.
     public var securityProfile: Int
+    public var tls: ListenerTLSConfiguration?
+    public var unknownChargers: UnknownChargerPolicy
+}
+
+/// TLS of a listener (profiles 2 and 3; optional for 0 and 1).
+public struct ListenerTLSConfiguration: Sendable, Equatable {
+    /// PEM certificate chain, leaf first.
+    public var certificate: String
+    public var privateKey: String
+    /// PEM bundle of the CAs that issue charger certificates (profile 3).
+    public var clientCA: String?
+    /// Certificate revocation list of the client CA, PEM or DER.
+    public var crl: String?
+    /// When set, a profile 3 client certificate's O must equal it (OCPP: the CPO name).
+    public var cpoName: String?
+    /// Also accept TLS 1.0/1.1 with TLS_RSA_WITH_AES_128_CBC_SHA, for 1.6 chargers that cannot do better.
+    public var allowLegacyTLS: Bool
+}
+
+/// Whether a listener admits identities that are not in the charger list.
+public enum UnknownChargerPolicy: String, Sendable, CaseIterable {
+    case reject
+    /// Only for profile 0 development setups.
+    case allow
+}
+
+/// A charger the proxy knows, with its credentials toward the proxy and toward the CSMS.
+public struct ChargerRegistration: Sendable {
+    public var identity: ChargerIdentity
+    /// The profile the charger is registered at; it is never admitted on a listener with a lower one.
+    public var securityProfile: Int
+    /// Its Basic auth password toward the proxy (profiles 1 and 2).
+    public var credential: ChargerCredential?
+    /// Basic auth password toward the CSMS, as the CSMS issued it.
+    public var upstreamPassword: String?
+}
+
+public enum ChargerCredential: Sendable {
+    case hash(PasswordHash)
+    /// Plaintext from the configuration: development only, warned about at start.
+    case plaintext(String)
+
+    func verify(_ password: [UInt8]) -> Bool {
+        switch self {
+        case .hash(let hash): return hash.verify(password)
+        case .plaintext(let text): return ConstantTime.equal(Array(text.utf8), password)
+        }
+    }
+}
+
+/// Slows down repeated failed authentication from one remote address.
+public struct LockoutConfiguration: Sendable {
+    public var maxFailures: Int
+    public var window: TimeAmount
+    public var duration: TimeAmount
 }
 
 /// What happens when a charger connects with an identity that is already connected.
@@ -51,9 +110,22 @@ public struct UpstreamConfiguration: Sendable {
     public var path: String
     public var version: OCPPVersion
     public var connectTimeout: TimeAmount
+    /// TLS toward the CSMS; set exactly when the scheme is wss.
+    public var tls: UpstreamTLSConfiguration?
 
     /// The URL text, for logs.
     public var url: String { "\(scheme)://\(host):\(port)\(path)" }
+}
+
+/// TLS toward the CSMS.
+public struct UpstreamTLSConfiguration: Sendable {
+    /// PEM bundle trusted for the CSMS certificate; nil: the system trust store.
+    public var ca: String?
+    /// Client certificate chain and key for mutual TLS toward the CSMS.
+    public var certificate: String?
+    public var privateKey: String?
+    /// Turns server certificate verification off (logged at every connection).
+    public var insecureSkipVerify: Bool
 }
 
 public struct AdminConfiguration: Sendable {

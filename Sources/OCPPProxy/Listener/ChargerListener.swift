@@ -1,6 +1,8 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import NIOWebSocket
 
 /// A socket chargers connect to with OCPP-J over WebSocket. Each connection gets its own ``Admission``;
@@ -25,6 +27,17 @@ final class ChargerListener {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
+                if let tls = runtime.listenerTLS[listener.name] {
+                    do {
+                        // Each connection takes the context current at accept time (reloads swap it).
+                        try channel.pipeline.syncOperations.addHandlers([
+                            NIOSSLServerHandler(context: tls.context),
+                            TLSFailureObserver(listener: listener.name, runtime: runtime),
+                        ])
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
                 let admission = Admission(listener: listener, runtime: runtime, channel: channel)
                 let upgrader = NIOWebSocketServerUpgrader(
                     maxFrameSize: maxFrame, automaticErrorHandling: true,
@@ -46,5 +59,39 @@ final class ChargerListener {
                 self.channel = channel
                 return channel
             }
+    }
+}
+
+/// Counts and logs failed TLS handshakes (plaintext on a TLS port, old protocol versions, client certificates
+/// that do not verify), with the remote address, and feeds them to the lockout.
+final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let listener: String
+    private let runtime: ProxyRuntime
+    private var handshakeDone = false
+
+    init(listener: String, runtime: ProxyRuntime) {
+        self.listener = listener
+        self.runtime = runtime
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { handshakeDone = true }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if !handshakeDone {
+            handshakeDone = true
+            let address = Admission.describe(context.channel.remoteAddress)
+            runtime.metrics.authenticationFailed(listener: listener, reason: "tls_handshake")
+            _ = runtime.lockout.recordFailure(for: context.channel.remoteAddress?.ipAddress ?? "unknown")
+            runtime.logger.notice(
+                "TLS handshake failed: \(error)", metadata: ["listener": "\(listener)", "remote": "\(address)"])
+            context.close(promise: nil)
+            return
+        }
+        context.fireErrorCaught(error)
     }
 }

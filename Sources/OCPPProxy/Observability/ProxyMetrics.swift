@@ -74,6 +74,15 @@ public final class ProxyMetrics: Sendable {
             descriptor: Self.descriptor("admissions_rejected", unit: "total", help: "Charger connections refused before or at the WebSocket upgrade"), labels: [("listener", listener), ("reason", reason)]).increment()
     }
 
+    func authenticationFailed(listener: String, reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "auth_failures", unit: "total",
+                help: "Chargers refused by their security profile: credentials, certificate, registration or lockout"),
+            labels: [("listener", listener), ("reason", reason)]
+        ).increment()
+    }
+
     func linkClosed(_ side: LinkSide, reason: String) {
         registry.makeCounter(
             descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"), labels: [("side", side.rawValue), ("reason", reason)]).increment()

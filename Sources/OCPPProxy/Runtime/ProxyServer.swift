@@ -1,24 +1,85 @@
+import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The running proxy as a swift-service-lifecycle service: binds every listener and the admin endpoint,
 /// serves until a graceful shutdown is requested, then stops accepting, closes every charger's links with
 /// 1001 and waits at most `shutdown.gracePeriod` for them to go.
 public final class ProxyServer: Service, @unchecked Sendable {
-    private let runtime: ProxyRuntime
+    private let configuration: ProxyConfiguration
+    private let metrics: ProxyMetrics
+    private let logger: Logger
     private let readiness = Readiness()
     private let group: EventLoopGroup
+    private var runtime: ProxyRuntime!
 
     public init(configuration: ProxyConfiguration, metrics: ProxyMetrics = ProxyMetrics(), logger: Logger) {
-        self.runtime = ProxyRuntime(configuration: configuration, metrics: metrics, logger: logger)
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
+    /// State, TLS contexts and credentials; failures end the start with one line naming the key.
+    private func prepare() async throws -> (ProxyRuntime, StateStore) {
+        let store: StateStore
+        if let path = configuration.stateSQLitePath {
+            do {
+                store = try await SQLiteStateStore.open(path: path, eventLoop: group.any(), logger: logger)
+            } catch {
+                throw StartupError("state.sqlite: cannot open \(path): \(error)")
+            }
+        } else {
+            logger.warning("no state.sqlite configured: CSMS-set upstream passwords are kept in memory only")
+            store = MemoryStateStore(eventLoop: group.any())
+        }
+        var listenerTLS: [String: ListenerTLS] = [:]
+        for (index, listener) in configuration.listeners.enumerated() {
+            guard let tls = listener.tls else { continue }
+            do {
+                listenerTLS[listener.name] = try ListenerTLS(tls, profile: listener.securityProfile)
+            } catch {
+                throw StartupError("listeners[\(index)].tls: cannot set up TLS: \(error)")
+            }
+            if tls.allowLegacyTLS {
+                logger.warning(
+                    "tls.allowLegacyTLS is on: TLS 1.0/1.1 with TLS_RSA_WITH_AES_128_CBC_SHA is accepted",
+                    metadata: ["listener": "\(listener.name)"])
+            }
+        }
+        var upstreamTLS: NIOSSLContext?
+        if let tls = configuration.upstream.tls {
+            do {
+                upstreamTLS = try OCPPTLS.clientContext(tls)
+            } catch {
+                throw StartupError("upstream.tls: cannot set up TLS: \(error)")
+            }
+        }
+        for registration in configuration.chargers.values {
+            if case .plaintext = registration.credential {
+                logger.warning(
+                    "charger has a plaintext password in the configuration; use passwordHash outside development",
+                    metadata: ["identity": "\(registration.identity)"])
+            }
+        }
+        let persisted = try await store.upstreamPasswords()
+        let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
+        let runtime = ProxyRuntime(
+            configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
+            upstreamTLS: upstreamTLS, upstreamCredentials: credentials)
+        return (runtime, store)
+    }
+
     public func run() async throws {
-        let configuration = runtime.configuration
-        let logger = runtime.logger
+        let configuration = self.configuration
+        let logger = self.logger
+        let (runtime, store) = try await prepare()
+        self.runtime = runtime
+        let reloader = TLSReloader(runtime: runtime)
+        reloader.start()
 
         var channels: [Channel] = []
         for (index, listenerConfiguration) in configuration.listeners.enumerated() {
@@ -66,6 +127,8 @@ public final class ProxyServer: Service, @unchecked Sendable {
         for channel in channels { try? await channel.close() }
         await closeSessions(within: configuration.shutdown.gracePeriod)
         try? await adminChannel?.close()
+        reloader.stop()
+        await store.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
@@ -94,5 +157,43 @@ public struct StartupError: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
+    }
+}
+
+/// Reloads listener certificates on SIGHUP and when their files change, without touching open connections.
+final class TLSReloader: @unchecked Sendable {
+    private let runtime: ProxyRuntime
+    private var signalSource: DispatchSourceSignal?
+    private var timer: DispatchSourceTimer?
+    private let queue = DispatchQueue(label: "ocpp-proxy.tls-reload")
+    /// How often certificate files are checked for changes.
+    static let pollInterval = DispatchTimeInterval.seconds(2)
+
+    init(runtime: ProxyRuntime) {
+        self.runtime = runtime
+    }
+
+    func start() {
+        guard !runtime.listenerTLS.isEmpty else { return }
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
+        source.setEventHandler { [runtime] in
+            runtime.logger.notice("SIGHUP: reloading TLS certificates")
+            for (name, tls) in runtime.listenerTLS { tls.reload(onlyIfChanged: false, logger: runtime.logger, listener: name) }
+        }
+        source.resume()
+        signalSource = source
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + Self.pollInterval, repeating: Self.pollInterval)
+        timer.setEventHandler { [runtime] in
+            for (name, tls) in runtime.listenerTLS { tls.reload(onlyIfChanged: true, logger: runtime.logger, listener: name) }
+        }
+        timer.resume()
+        self.timer = timer
+    }
+
+    func stop() {
+        signalSource?.cancel()
+        timer?.cancel()
     }
 }

@@ -19,6 +19,8 @@ final class ChargerSession {
     let generation: UInt64
     private let metrics: ProxyMetrics
     private let limits: LimitsConfiguration
+    /// Where a CSMS-set upstream password goes; nil disables answering credential messages.
+    private let credentials: UpstreamCredentials?
     private let charger: WebSocketLink
     private let upstream: WebSocketLink
     /// CALLs each side sent that the other has not answered yet, keyed by the sender.
@@ -34,8 +36,10 @@ final class ChargerSession {
     init(
         identity: ChargerIdentity, chargerVersion: OCPPVersion, upstreamVersion: OCPPVersion, listenerName: String,
         remoteAddress: String, generation: UInt64, charger: WebSocketLink, upstream: WebSocketLink,
-        eventLoop: EventLoop, metrics: ProxyMetrics, limits: LimitsConfiguration, logger: Logger
+        eventLoop: EventLoop, metrics: ProxyMetrics, limits: LimitsConfiguration, logger: Logger,
+        credentials: UpstreamCredentials? = nil
     ) {
+        self.credentials = credentials
         self.identity = identity
         self.chargerVersion = chargerVersion
         self.upstreamVersion = upstreamVersion
@@ -93,14 +97,24 @@ final class ChargerSession {
                     description: "a CALL with message id \(id) is already pending")
                 return
             }
-            withPending(of: side) { $0.insert(id, action: action, now: now) }
             metrics.frame(from: side, type: .call, action: action, version: version(of: side))
+            if side == .csms, credentials != nil, case .call(_, _, let payload) = frame {
+                let message = CredentialMessage.classify(action: action, payload: payload, version: version(of: side))
+                if message != .forward {
+                    terminate(id: id, action: action, message, now: now)
+                    return
+                }
+            }
+            withPending(of: side) { $0.insert(id, action: action, now: now) }
             link(side.other).send(text: text)
         case .send(_, let action, _):
             metrics.frame(from: side, type: .send, action: action, version: version(of: side))
             link(side.other).send(text: text)
         case .callResult(let id, _), .callError(let id, _, _, _):
-            guard let call = withPending(of: side.other, { $0.remove(id) }) else {
+            // An answer after limits.callTimeout finds its CALL forgotten: the caller gave up on it too.
+            let pending = withPending(of: side.other, { $0.remove(id) })
+            if let pending, now - pending.sentAt >= limits.callTimeout { metrics.callTimedOut(from: side.other) }
+            guard let call = pending, now - call.sentAt < limits.callTimeout else {
                 metrics.unmatchedResponse(from: side)
                 logger.warning(
                     "dropped a \(frame.messageType == .callResult ? "CALLRESULT" : "CALLERROR") that answers no pending CALL",
@@ -111,10 +125,57 @@ final class ChargerSession {
             if case .callError(_, let code, _, _) = frame {
                 metrics.callError(sender: side.rawValue, code: code, version: version(of: side))
             }
+            if let own = call.ownResults, case .callResult(_, let payload) = frame {
+                guard let merged = CredentialMessage.merge(own, into: payload) else {
+                    answer(side.other, id: id, code: .protocolError, description: "the charging station's SetVariables answer has no setVariableResult")
+                    return
+                }
+                link(side.other).send(text: JSONValue.array([.integer(3), .string(id), merged]).jsonText)
+                return
+            }
             link(side.other).send(text: text)
         case .callResultError:
             metrics.frame(from: side, type: .callResultError, action: nil, version: version(of: side))
             link(side.other).send(text: text)
+        }
+    }
+
+    /// Answers a credential or network-profile CALL from the CSMS in the proxy's place (see ``CredentialMessage``).
+    private func terminate(id: String, action: String, _ message: CredentialMessage, now: NIODeadline) {
+        let csms = link(.csms)
+        func reply(_ payload: JSONValue) {
+            metrics.frame(from: .charger, type: .callResult, action: action, version: upstreamVersion)
+            csms.send(text: JSONValue.array([.integer(3), .string(id), payload]).jsonText)
+        }
+        switch message {
+        case .forward:
+            return
+        case .answer(let payload):
+            logger.notice("answered \(action) in the charger's place: it concerns the proxy's own link", metadata: ["messageId": "\(id)"])
+            reply(payload)
+        case .changePassword(let password, let payload):
+            storePassword(password, id: id, action: action) { reply(payload) }
+        case .changePasswordAndForward(let password, let forwarded, let ownResults):
+            storePassword(password, id: id, action: action) { [self] in
+                withPending(of: .csms) { $0.insert(id, action: action, now: now, ownResults: ownResults) }
+                link(.charger).send(text: JSONValue.array([.integer(2), .string(id), .string(action), forwarded]).jsonText)
+            }
+        }
+    }
+
+    /// Persists the CSMS's new upstream password before anything that depends on it is sent.
+    private func storePassword(_ password: String, id: String, action: String, then: @escaping () -> Void) {
+        guard let credentials else { return }
+        credentials.update(password, for: identity).hop(to: eventLoop).whenComplete { [self] result in
+            switch result {
+            case .success:
+                // Never the password itself (A01.FR.12).
+                logger.notice("the CSMS changed this charger's upstream password; it is used from the next connection on")
+                then()
+            case .failure(let error):
+                logger.error("could not persist the new upstream password: \(error)")
+                answer(.csms, id: id, code: .internalError, description: "the proxy could not store the new password")
+            }
         }
     }
 

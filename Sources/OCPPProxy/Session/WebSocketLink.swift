@@ -118,9 +118,10 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         switch error {
         case is NIOWebSocketError:
-            // WebSocketProtocolErrorHandler already sent the close frame (1002 or 1009) and closes the channel.
-            state = .closing
-            closeReason = error as? NIOWebSocketError == .invalidFrameLength ? "frame_too_large" : "protocol_error"
+            // WebSocketProtocolErrorHandler already sent the close frame (1002 or 1009) and closed the channel;
+            // the channel may already be inactive, which must stay the final state.
+            if state == .open { state = .closing }
+            closeReason = closeReason ?? (error as? NIOWebSocketError == .invalidFrameLength ? "frame_too_large" : "protocol_error")
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(code: .messageTooLarge, reason: "frame_too_large", text: "message exceeds limits.maxFrameBytes")
         case is NIOWebSocketFrameAggregator.Error:

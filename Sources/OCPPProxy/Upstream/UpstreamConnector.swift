@@ -1,7 +1,9 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import OCPP
 
@@ -11,6 +13,11 @@ struct UpstreamConnector {
     let configuration: UpstreamConfiguration
     let limits: LimitsConfiguration
     let keepalive: KeepaliveConfiguration
+    /// Set for wss:// upstreams.
+    let tlsContext: NIOSSLContext?
+    /// Per-charger Basic auth toward the CSMS.
+    let credentials: UpstreamCredentials
+    let logger: Logger
 
     /// Succeeds with the link once the CSMS has accepted the upgrade; on failure nothing is left open.
     func connect(_ identity: ChargerIdentity, on eventLoop: EventLoop) -> EventLoopFuture<WebSocketLink> {
@@ -20,6 +27,13 @@ struct UpstreamConnector {
         let maxFrame = limits.maxFrameBytes
         let request = handshakeRequest(identity)
         let timeout = configuration.connectTimeout
+        let tlsContext = self.tlsContext
+        let serverHostname = SocketAddressText.isIPAddress(configuration.host) ? nil : configuration.host
+        if configuration.tls?.insecureSkipVerify == true {
+            logger.warning(
+                "upstream certificate verification is OFF (upstream.tls.insecureSkipVerify)",
+                metadata: ["identity": "\(identity)"])
+        }
 
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
@@ -52,6 +66,14 @@ struct UpstreamConnector {
                     attempt.succeed(link)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 }
+                do {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                    }
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
                 return channel.pipeline.addHTTPClientHandlers(
                     withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
                 ).flatMap { channel.pipeline.addHandler(handshake) }
@@ -82,6 +104,11 @@ struct UpstreamConnector {
         let defaultPort = configuration.scheme == "wss" ? 443 : 80
         headers.add(name: "Host", value: configuration.port == defaultPort ? configuration.host : "\(configuration.host):\(configuration.port)")
         headers.add(name: "Sec-WebSocket-Protocol", value: configuration.version.subprotocol)
+        if let password = credentials.password(for: identity) {
+            // The CSMS sees the identity and the password it issued (OCPP security profiles 1 and 2).
+            let token = Data("\(identity.value):\(password)".utf8).base64EncodedString()
+            headers.add(name: "Authorization", value: "Basic \(token)")
+        }
         return HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(configuration.path)/\(identity.percentEncoded)", headers: headers)
     }
 }
@@ -150,5 +177,15 @@ final class UpstreamHandshakeHandler: ChannelInboundHandler, RemovableChannelHan
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         attempt.fail(.rejected("handshake failed: \(error)"))
         context.close(promise: nil)
+    }
+}
+
+/// Tells IP literals from host names: TLS SNI and name checks apply to names only.
+enum SocketAddressText {
+    static func isIPAddress(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return inet_pton(AF_INET, bare, &v4) == 1 || inet_pton(AF_INET6, bare, &v6) == 1
     }
 }

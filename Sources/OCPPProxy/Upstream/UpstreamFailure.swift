@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Why an upstream link could not be opened; decides the status the charger's upgrade is answered with.
 enum UpstreamFailure: Error, CustomStringConvertible {
