@@ -110,9 +110,12 @@ final class Admission {
         }
         var headers = failure.headers
         if failure.status == .unauthorized { headers.append(("WWW-Authenticate", "Basic realm=\"OCPP\", charset=\"UTF-8\"")) }
+        // The answer says only what kind of refusal it is: an unknown identity must look exactly like a wrong
+        // password. The log line has the detail, never a credential.
+        let answer = failure.status == .tooManyRequests ? failure.message : "authentication failed"
         return refuse(
-            failure.status, "authentication failed: \(failure.message)", metric: "auth_\(failure.reason)",
-            headers: headers, on: channel.eventLoop)
+            failure.status, answer, metric: "auth_\(failure.reason)", headers: headers,
+            detail: "authentication failed (\(failure.reason)): \(failure.message)", on: channel.eventLoop)
     }
 
     /// After authentication: subprotocol, version, duplicate identity, and the upstream link.
@@ -192,11 +195,11 @@ final class Admission {
 
     private func refuse(
         _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
-        on eventLoop: EventLoop
+        detail: String? = nil, on eventLoop: EventLoop
     ) -> EventLoopFuture<HTTPHeaders?> {
         outcome = .refused(status, reason: reason, metric: metric, headers: headers)
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric)
-        logger.notice("connection refused: \(reason)", metadata: ["status": "\(status.code)"])
+        logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"])
         return eventLoop.makeSucceededFuture(nil)
     }
 
