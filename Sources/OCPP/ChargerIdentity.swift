@@ -57,7 +57,8 @@ public enum IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .empty: return "the identity is empty"
-        case .tooLong(let n): return "the identity has \(n) characters, at most \(ChargerIdentity.maximumLength) are allowed"
+        case .tooLong(let n):
+            return "the identity has \(n) characters, at most \(ChargerIdentity.maximumLength) are allowed"
         case .forbiddenCharacter(let c): return "the identity contains '\(c)'"
         case .controlCharacter: return "the identity contains a control character"
         case .badPercentEncoding: return "the identity is not valid percent-encoded UTF-8"

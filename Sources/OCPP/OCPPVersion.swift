@@ -36,7 +36,8 @@ public enum SubprotocolNegotiation: Equatable, Sendable {
         served: [OCPPVersion],
         defaultVersion: OCPPVersion?
     ) -> SubprotocolNegotiation {
-        let offered = offeredHeaderValues
+        let offered =
+            offeredHeaderValues
             .flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }

@@ -66,8 +66,10 @@ public enum RPCFrame: Equatable, Sendable {
             guard elements.count == 4 else { return fail(.wrongElementCount(expected: 4, got: elements.count)) }
             guard case .string(let action) = elements[2] else { return fail(.actionNotAString) }
             guard elements[3].isObject else { return fail(.payloadNotAnObject) }
-            return .success(type == .call ? .call(id: id, action: action, payload: elements[3])
-                : .send(id: id, action: action, payload: elements[3]))
+            return .success(
+                type == .call
+                    ? .call(id: id, action: action, payload: elements[3])
+                    : .send(id: id, action: action, payload: elements[3]))
         case .callResult?:
             guard elements.count == 3 else { return fail(.wrongElementCount(expected: 3, got: elements.count)) }
             guard elements[2].isObject else { return fail(.payloadNotAnObject) }
@@ -77,16 +79,19 @@ public enum RPCFrame: Equatable, Sendable {
             guard case .string(let code) = elements[2] else { return fail(.errorCodeNotAString) }
             guard case .string(let description) = elements[3] else { return fail(.errorDescriptionNotAString) }
             guard elements[4].isObject else { return fail(.errorDetailsNotAnObject) }
-            return .success(type == .callError
-                ? .callError(id: id, code: code, description: description, details: elements[4])
-                : .callResultError(id: id, code: code, description: description, details: elements[4]))
+            return .success(
+                type == .callError
+                    ? .callError(id: id, code: code, description: description, details: elements[4])
+                    : .callResultError(id: id, code: code, description: description, details: elements[4]))
         default:
             return fail(.unknownMessageType(Int(typeNumber)))
         }
     }
 
     /// A CALLERROR frame as JSON text: `[4,"id","code","description",{}]`.
-    public static func callErrorText(id: String, code: RPCErrorCode, description: String, version: OCPPVersion) -> String {
+    public static func callErrorText(id: String, code: RPCErrorCode, description: String, version: OCPPVersion)
+        -> String
+    {
         let frame: JSONValue = .array([
             .integer(Int64(MessageTypeNumber.callError.rawValue)), .string(id), .string(code.name(in: version)),
             // ErrorDescription is string[255] in 2.0.1 and 2.1.

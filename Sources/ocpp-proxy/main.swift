@@ -34,7 +34,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (overrides logging.level).")
+    @Option(
+        name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical (overrides logging.level).")
     var logLevel: String?
 
     @Option(name: .long, help: "Log format: text or json (overrides logging.format).")
@@ -51,10 +52,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        let level = Logger.Level(rawValue: LogLevelName.parse(logLevel ?? configuration.logging.level) ?? "info") ?? .info
+        let level =
+            Logger.Level(rawValue: LogLevelName.parse(logLevel ?? configuration.logging.level) ?? "info") ?? .info
         let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? configuration.logging.format
         LoggingSystem.bootstrap { label in
-            var handler: LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            var handler: LogHandler =
+                format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }

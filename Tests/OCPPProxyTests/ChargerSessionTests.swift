@@ -28,7 +28,8 @@ final class SessionFixture {
         _ = try chargerChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         _ = try csmsChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         session = ChargerSession(
-            identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, listenerName: "test",
+            identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version,
+            listenerName: "test",
             remoteAddress: "127.0.0.1:1", generation: 1, charger: chargerLink, upstream: csmsLink, eventLoop: loop,
             metrics: metrics, limits: LimitsConfiguration(maxFrameBytes: 65536, callTimeout: callTimeout),
             logger: Logger(label: "test"))
@@ -188,7 +189,8 @@ struct ChargerSessionTests {
     @Test func mapsACloseCodeThatDescribesTheLinkItselfToGoingAway() {
         #expect(ChargerSession.forwardable(.protocolError) == nil)
         #expect(ChargerSession.forwardable(.messageTooLarge) == nil)
-        #expect(ChargerSession.forwardable(WebSocketErrorCode(codeNumber: 4001)) == WebSocketErrorCode(codeNumber: 4001))
+        #expect(
+            ChargerSession.forwardable(WebSocketErrorCode(codeNumber: 4001)) == WebSocketErrorCode(codeNumber: 4001))
         #expect(ChargerSession.forwardable(.goingAway) == .goingAway)
     }
 
@@ -199,13 +201,17 @@ struct ChargerSessionTests {
         let csms = WebSocketLink(side: .csms, isClient: true, keepalive: keepalive)
         let chargerChannel = EmbeddedChannel(handler: charger, loop: loop)
         let csmsChannel = EmbeddedChannel(handler: csms, loop: loop)
-        try csmsChannel.writeInbound(SessionFixture.textFrame(#"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, masked: false))
+        try csmsChannel.writeInbound(
+            SessionFixture.textFrame(#"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, masked: false))
         let session = ChargerSession(
             identity: try ChargerIdentity("CP001"), chargerVersion: .v1_6, upstreamVersion: .v1_6, listenerName: "t",
-            remoteAddress: "-", generation: 1, charger: charger, upstream: csms, eventLoop: loop, metrics: ProxyMetrics(),
+            remoteAddress: "-", generation: 1, charger: charger, upstream: csms, eventLoop: loop,
+            metrics: ProxyMetrics(),
             limits: LimitsConfiguration(maxFrameBytes: 65536, callTimeout: .seconds(60)), logger: Logger(label: "test"))
         session.start()
-        #expect(try SessionFixture.nextText(chargerChannel) == #"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#)
+        #expect(
+            try SessionFixture.nextText(chargerChannel)
+                == #"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#)
     }
 
     @Test func expiresPendingCallsAfterTheCallTimeout() throws {

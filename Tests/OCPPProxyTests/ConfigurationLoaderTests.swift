@@ -29,8 +29,11 @@ struct ConfigurationLoaderTests {
           pongTimeout: 3
         """
 
-    private func load(_ yaml: String, environment: [String: String] = [:]) throws(ConfigurationError) -> ProxyConfiguration {
-        try ConfigurationLoader(environment: environment).load(yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+    private func load(_ yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
+        -> ProxyConfiguration
+    {
+        try ConfigurationLoader(environment: environment).load(
+            yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
     }
 
     /// The rendered issues of an invalid file.
@@ -96,11 +99,21 @@ struct ConfigurationLoaderTests {
             """
         let found = issues(yaml)
         #expect(found.contains { $0.hasPrefix("listeners[0].prot: unknown key") })
-        #expect(found.contains { $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.7""#) })
+        #expect(
+            found.contains {
+                $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.7""#)
+            })
         #expect(found.contains { $0.hasPrefix(#"listeners[1].name: duplicate listener name "a""#) })
-        #expect(found.contains { $0.hasPrefix(#"listeners[1].defaultVersion: expected one of the listener's versions (ocpp1.6), got "ocpp2.0.1""#) })
+        #expect(
+            found.contains {
+                $0.hasPrefix(
+                    #"listeners[1].defaultVersion: expected one of the listener's versions (ocpp1.6), got "ocpp2.0.1""#)
+            })
         #expect(found.contains { $0.hasPrefix(#"upstream.url: expected a ws:// or wss:// URL, got "http://x/ocpp""#) })
-        #expect(found.contains { $0.hasPrefix(#"upstream.version: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp9""#) })
+        #expect(
+            found.contains {
+                $0.hasPrefix(#"upstream.version: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp9""#)
+            })
         #expect(found.contains { $0.hasPrefix(#"duplicateIdentity: expected one of replace, reject, got "maybe""#) })
         #expect(found.contains { $0.hasPrefix(#"keepalive.pongTimeout: expected a positive duration"#) })
         #expect(found.count == 8)
@@ -120,11 +133,14 @@ struct ConfigurationLoaderTests {
 
     @Test func refusesAnEmptyFileAndAnEmptyListenerList() {
         #expect(issues("").first?.contains("the configuration file is empty") == true)
-        #expect(issues("listeners: []\nupstream: {url: ws://a/ocpp, version: ocpp1.6}\n").first?.hasPrefix("listeners: expected at least one listener") == true)
+        #expect(
+            issues("listeners: []\nupstream: {url: ws://a/ocpp, version: ocpp1.6}\n").first?.hasPrefix(
+                "listeners: expected at least one listener") == true)
     }
 
     @Test func takesWssWithTheSystemTrustStoreByDefault() throws {
-        let configuration = try load(Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "wss://csms.local/ocpp"))
+        let configuration = try load(
+            Self.valid.replacingOccurrences(of: "ws://csms.local:9000/ocpp/", with: "wss://csms.local/ocpp"))
         #expect(configuration.upstream.port == 443)
         #expect(configuration.upstream.tls?.ca == nil)
         #expect(configuration.upstream.tls?.insecureSkipVerify == false)
@@ -132,8 +148,11 @@ struct ConfigurationLoaderTests {
 
     @Test(arguments: ["5 parsecs", "fast", "-1s", "ms"])
     func refusesBadDurations(text: String) {
-        let found = issues(Self.valid.replacingOccurrences(of: "connectTimeout: 1500ms", with: "connectTimeout: \(text)"))
-        #expect(found.first?.hasPrefix("upstream.connectTimeout: expected a positive duration such as 500ms, 5s, 2m or 1h") == true)
+        let found = issues(
+            Self.valid.replacingOccurrences(of: "connectTimeout: 1500ms", with: "connectTimeout: \(text)"))
+        #expect(
+            found.first?.hasPrefix("upstream.connectTimeout: expected a positive duration such as 500ms, 5s, 2m or 1h")
+                == true)
     }
 
     @Test func refusesFrameLimitsOutsideTheRange() {
@@ -142,23 +161,27 @@ struct ConfigurationLoaderTests {
     }
 
     @Test func requiresTLSForProfiles2And3() {
-        let yaml = Self.valid.replacingOccurrences(of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 2")
-        #expect(issues(yaml).first?.hasPrefix("listeners[0].tls: required key is missing; security profile 2 needs TLS") == true)
+        let yaml = Self.valid.replacingOccurrences(
+            of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 2")
+        #expect(
+            issues(yaml).first?.hasPrefix("listeners[0].tls: required key is missing; security profile 2 needs TLS")
+                == true)
     }
 
     @Test func readsChargersWithHashesAndUpstreamPasswords() throws {
         let hash = try PasswordHash(hashing: "secret").text
-        let yaml = Self.valid + """
+        let yaml =
+            Self.valid + """
 
-            chargers:
-              - identity: CP001
-                securityProfile: 1
-                passwordHash: "\(hash)"
-                upstream:
-                  password: ${UPSTREAM_PW}
-              - identity: CP002
-                password: dev
-            """
+                chargers:
+                  - identity: CP001
+                    securityProfile: 1
+                    passwordHash: "\(hash)"
+                    upstream:
+                      password: ${UPSTREAM_PW}
+                  - identity: CP002
+                    password: dev
+                """
         let configuration = try load(yaml, environment: ["UPSTREAM_PW": "issued-by-csms"])
         let cp1 = try #require(configuration.chargers[try ChargerIdentity("CP001")])
         #expect(cp1.securityProfile == 1)
@@ -172,13 +195,17 @@ struct ConfigurationLoaderTests {
     @Test func neverEchoesAMalformedPasswordHash() {
         let found = issues(Self.valid + "\nchargers:\n  - identity: CP001\n    passwordHash: hunter2\n")
         #expect(found.count == 1)
-        #expect(found.first?.hasPrefix("chargers[0].passwordHash: expected a hash from `ocpp-proxy hash-password`") == true)
+        #expect(
+            found.first?.hasPrefix("chargers[0].passwordHash: expected a hash from `ocpp-proxy hash-password`") == true)
         #expect(found.first?.contains("hunter2") == false)
     }
 
     @Test func refusesAllowingUnknownChargersAboveProfile0() {
-        let yaml = Self.valid.replacingOccurrences(of: "    defaultVersion: ocpp1.6", with: "    defaultVersion: ocpp1.6\n    securityProfile: 1\n    unknownChargers: allow")
-        #expect(issues(yaml).first?.hasPrefix("listeners[0].unknownChargers: allow is only for security profile 0") == true)
+        let yaml = Self.valid.replacingOccurrences(
+            of: "    defaultVersion: ocpp1.6",
+            with: "    defaultVersion: ocpp1.6\n    securityProfile: 1\n    unknownChargers: allow")
+        #expect(
+            issues(yaml).first?.hasPrefix("listeners[0].unknownChargers: allow is only for security profile 0") == true)
     }
 
     @Test func refusesTwoListenersOnOnePortAndTheAdminOnAListenerPort() {
@@ -220,7 +247,10 @@ struct ConfigurationLoaderTests {
             _ = try ConfigurationLoader(environment: [:]).load(path: "/nonexistent/proxy.yaml")
             Issue.record("loading a missing file succeeded")
         } catch {
-            #expect(error.issues.map(\.description) == ["cannot read configuration file /nonexistent/proxy.yaml: no such file"])
+            #expect(
+                error.issues.map(\.description) == [
+                    "cannot read configuration file /nonexistent/proxy.yaml: no such file"
+                ])
         }
     }
 
@@ -239,31 +269,74 @@ struct BrokenLine: CustomTestStringConvertible, Sendable {
 
 extension ConfigurationLoaderTests {
     static let brokenLines: [BrokenLine] = [
-        .init(replace: "name: chargers", with: "name: \"\"", issue: #"listeners[0].name: expected a non-empty string, got """#),
+        .init(
+            replace: "name: chargers", with: "name: \"\"",
+            issue: #"listeners[0].name: expected a non-empty string, got """#),
         .init(replace: "name: chargers", with: "name: [a]", issue: "listeners[0].name: expected a string, got a list"),
-        .init(replace: "host: 127.0.0.1", with: "host: {a: 1}", issue: "listeners[0].host: expected a string, got a mapping"),
-        .init(replace: "path: /ocpp/", with: "path: ocpp", issue: #"listeners[0].path: expected a path starting with "/", got "ocpp""#),
-        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: []", issue: "listeners[0].versions: expected a non-empty list of versions"),
-        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: ocpp1.6", issue: "listeners[0].versions: expected a non-empty list of versions"),
-        .init(replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: [ocpp1.6, ocpp1.6]", issue: #"listeners[0].versions[1]: "ocpp1.6" is listed twice"#),
-        .init(replace: "    versions: [ocpp1.6, ocpp2.0.1]\n", with: "", issue: "listeners[0].versions: required key is missing"),
+        .init(
+            replace: "host: 127.0.0.1", with: "host: {a: 1}",
+            issue: "listeners[0].host: expected a string, got a mapping"),
+        .init(
+            replace: "path: /ocpp/", with: "path: ocpp",
+            issue: #"listeners[0].path: expected a path starting with "/", got "ocpp""#),
+        .init(
+            replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: []",
+            issue: "listeners[0].versions: expected a non-empty list of versions"),
+        .init(
+            replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: ocpp1.6",
+            issue: "listeners[0].versions: expected a non-empty list of versions"),
+        .init(
+            replace: "versions: [ocpp1.6, ocpp2.0.1]", with: "versions: [ocpp1.6, ocpp1.6]",
+            issue: #"listeners[0].versions[1]: "ocpp1.6" is listed twice"#),
+        .init(
+            replace: "    versions: [ocpp1.6, ocpp2.0.1]\n", with: "",
+            issue: "listeners[0].versions: required key is missing"),
         .init(replace: "    port: 8180\n", with: "", issue: "listeners[0].port: required key is missing"),
-        .init(replace: "  - name: chargers", with: "  - 17\n  - name: chargers", issue: #"listeners[0]: expected a mapping, got 17"#),
-        .init(replace: "listeners:\n", with: "listeners:\n  a:\n", issue: "listeners: expected a list of listeners, got a mapping"),
-        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: ws://csms.local:9000/ocpp?x=1", issue: "upstream.url: expected a URL without user, query or fragment"),
-        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: not a url", issue: #"upstream.url: expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got "not a url""#),
-        .init(replace: "url: ws://csms.local:9000/ocpp/", with: "url: ${UNCLOSED", issue: "upstream.url: unterminated ${"),
-        .init(replace: "upstream:\n  url: ws://csms.local:9000/ocpp/\n  version: ocpp1.6\n  connectTimeout: 1500ms", with: "upstream: 5", issue: "upstream: expected a mapping, got 5"),
+        .init(
+            replace: "  - name: chargers", with: "  - 17\n  - name: chargers",
+            issue: #"listeners[0]: expected a mapping, got 17"#),
+        .init(
+            replace: "listeners:\n", with: "listeners:\n  a:\n",
+            issue: "listeners: expected a list of listeners, got a mapping"),
+        .init(
+            replace: "url: ws://csms.local:9000/ocpp/", with: "url: ws://csms.local:9000/ocpp?x=1",
+            issue: "upstream.url: expected a URL without user, query or fragment"),
+        .init(
+            replace: "url: ws://csms.local:9000/ocpp/", with: "url: not a url",
+            issue: #"upstream.url: expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got "not a url""#),
+        .init(
+            replace: "url: ws://csms.local:9000/ocpp/", with: "url: ${UNCLOSED", issue: "upstream.url: unterminated ${"),
+        .init(
+            replace: "upstream:\n  url: ws://csms.local:9000/ocpp/\n  version: ocpp1.6\n  connectTimeout: 1500ms",
+            with: "upstream: 5", issue: "upstream: expected a mapping, got 5"),
         .init(replace: "rules: ../Rules", with: "rules: [a]", issue: "rules: expected a string, got a list"),
-        .init(replace: "  sqlite: data/state.sqlite", with: "  sqlite: data/state.sqlite\n  postgres: x", issue: "state.postgres: unknown key; expected one of sqlite"),
-        .init(replace: "  callTimeout: 2m", with: "  callTimeout: 2m\n  callTimeout: 3m", issue: "key appears twice in one mapping: callTimeout (proxy.yaml:17)"),
-        .init(replace: "  pingInterval: 0", with: "  pingInterval: soon", issue: #"keepalive.pingInterval: expected a duration such as 500ms, 5s, 2m or 1h (0 disables), got "soon""#),
-        .init(replace: "limits:", with: "logging:\n  level: loud\nlimits:", issue: #"logging.level: expected one of trace, debug, info, notice, warning, error, critical, got "loud""#),
-        .init(replace: "limits:", with: "logging:\n  format: xml\nlimits:", issue: #"logging.format: expected one of text, json, got "xml""#),
-        .init(replace: "limits:", with: "admin:\n  enabled: maybe\nlimits:", issue: #"admin.enabled: expected true or false, got "maybe""#),
-        .init(replace: "limits:", with: "admin:\n  port: 0\nlimits:", issue: "admin.port: expected an integer 1-65535, got 0"),
-        .init(replace: "limits:", with: "shutdown:\n  gracePeriod: 0\nlimits:", issue: "shutdown.gracePeriod: expected a positive duration"),
-        .init(replace: "limits:", with: "listenrs: []\nlimits:", issue: "listenrs: unknown key; expected one of listeners, upstream,"),
+        .init(
+            replace: "  sqlite: data/state.sqlite", with: "  sqlite: data/state.sqlite\n  postgres: x",
+            issue: "state.postgres: unknown key; expected one of sqlite"),
+        .init(
+            replace: "  callTimeout: 2m", with: "  callTimeout: 2m\n  callTimeout: 3m",
+            issue: "key appears twice in one mapping: callTimeout (proxy.yaml:17)"),
+        .init(
+            replace: "  pingInterval: 0", with: "  pingInterval: soon",
+            issue: #"keepalive.pingInterval: expected a duration such as 500ms, 5s, 2m or 1h (0 disables), got "soon""#),
+        .init(
+            replace: "limits:", with: "logging:\n  level: loud\nlimits:",
+            issue: #"logging.level: expected one of trace, debug, info, notice, warning, error, critical, got "loud""#),
+        .init(
+            replace: "limits:", with: "logging:\n  format: xml\nlimits:",
+            issue: #"logging.format: expected one of text, json, got "xml""#),
+        .init(
+            replace: "limits:", with: "admin:\n  enabled: maybe\nlimits:",
+            issue: #"admin.enabled: expected true or false, got "maybe""#),
+        .init(
+            replace: "limits:", with: "admin:\n  port: 0\nlimits:",
+            issue: "admin.port: expected an integer 1-65535, got 0"),
+        .init(
+            replace: "limits:", with: "shutdown:\n  gracePeriod: 0\nlimits:",
+            issue: "shutdown.gracePeriod: expected a positive duration"),
+        .init(
+            replace: "limits:", with: "listenrs: []\nlimits:",
+            issue: "listenrs: unknown key; expected one of listeners, upstream,"),
     ]
 
     @Test(arguments: brokenLines)

@@ -13,25 +13,33 @@ struct RPCFrameTests {
     }
 
     @Test func parsesACall() throws {
-        let frame = try parse(#"[2,"19223201","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#).get()
-        #expect(frame == .call(
-            id: "19223201", action: "BootNotification",
-            payload: .object(["chargePointVendor": .string("V"), "chargePointModel": .string("M")])))
+        let frame = try parse(#"[2,"19223201","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#)
+            .get()
+        #expect(
+            frame
+                == .call(
+                    id: "19223201", action: "BootNotification",
+                    payload: .object(["chargePointVendor": .string("V"), "chargePointModel": .string("M")])))
         #expect(frame.messageId == "19223201")
         #expect(frame.messageType == .call)
     }
 
     @Test func parsesACallResultWithNestedPayload() throws {
         let frame = try parse(#"[3,"a",{"idTagInfo":{"status":"Accepted"},"n":[1,2.5,true,null]}]"#).get()
-        #expect(frame == .callResult(id: "a", payload: .object([
-            "idTagInfo": .object(["status": .string("Accepted")]),
-            "n": .array([.integer(1), .number(2.5), .bool(true), .null]),
-        ])))
+        #expect(
+            frame
+                == .callResult(
+                    id: "a",
+                    payload: .object([
+                        "idTagInfo": .object(["status": .string("Accepted")]),
+                        "n": .array([.integer(1), .number(2.5), .bool(true), .null]),
+                    ])))
     }
 
     @Test func parsesACallError() throws {
         let frame = try parse(#"[4,"a","NotImplemented","no such action",{}]"#).get()
-        #expect(frame == .callError(id: "a", code: "NotImplemented", description: "no such action", details: .object([:])))
+        #expect(
+            frame == .callError(id: "a", code: "NotImplemented", description: "no such action", details: .object([:])))
     }
 
     @Test func acceptsAMessageIdOfExactly36Characters() throws {
@@ -83,7 +91,9 @@ struct RPCFrameTests {
         #expect(try parse(#"[5,"a","GenericError","",{}]"#, .v2_1).get().messageType == .callResultError)
     }
 
-    @Test(arguments: [#"[2,"a","Heartbeat"]"#, #"[2,"a","Heartbeat",{},{}]"#, #"[3,"a"]"#, #"[4,"a","GenericError",""]"#])
+    @Test(arguments: [
+        #"[2,"a","Heartbeat"]"#, #"[2,"a","Heartbeat",{},{}]"#, #"[3,"a"]"#, #"[4,"a","GenericError",""]"#,
+    ])
     func refusesTheWrongNumberOfElements(text: String) {
         guard case .wrongElementCount? = error(text)?.kind else {
             Issue.record("expected wrongElementCount for \(text)")
@@ -142,8 +152,10 @@ struct RPCErrorCodeTests {
     @Test func callErrorTextIsAFiveElementFrame() throws {
         let text = RPCFrame.callErrorText(id: "-1", code: .rpcFrameworkError, description: "bad", version: .v2_0_1)
         #expect(text == #"[4,"-1","RpcFrameworkError","bad",{}]"#)
-        let long = RPCFrame.callErrorText(id: "x", code: .genericError, description: String(repeating: "d", count: 400), version: .v2_0_1)
-        guard case .callError(_, _, let description, _) = try RPCFrame.parse(Array(long.utf8), version: .v2_0_1).get() else {
+        let long = RPCFrame.callErrorText(
+            id: "x", code: .genericError, description: String(repeating: "d", count: 400), version: .v2_0_1)
+        guard case .callError(_, _, let description, _) = try RPCFrame.parse(Array(long.utf8), version: .v2_0_1).get()
+        else {
             Issue.record("not a CALLERROR: \(long)")
             return
         }

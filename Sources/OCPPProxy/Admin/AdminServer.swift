@@ -78,21 +78,27 @@ final class AdminHandler: ChannelInboundHandler {
             return respond(context, request, .notFound, "text/plain", Array("not found\n".utf8))
         }
         guard request.method == .GET || request.method == .HEAD else {
-            return respond(context, request, .methodNotAllowed, "text/plain", Array("only GET is allowed\n".utf8), extra: [("Allow", "GET, HEAD")])
+            return respond(
+                context, request, .methodNotAllowed, "text/plain", Array("only GET is allowed\n".utf8),
+                extra: [("Allow", "GET, HEAD")])
         }
         switch path {
         case "/healthz":
             respond(context, request, .ok, "text/plain", Array("ok\n".utf8))
         case "/readyz":
             let ready = readiness.isReady
-            respond(context, request, ready ? .ok : .serviceUnavailable, "text/plain", Array((ready ? "ready\n" : "not ready\n").utf8))
+            respond(
+                context, request, ready ? .ok : .serviceUnavailable, "text/plain",
+                Array((ready ? "ready\n" : "not ready\n").utf8))
         case "/metrics":
             respond(context, request, .ok, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
         default:
             chargers(on: context.eventLoop).whenComplete { result in
                 switch result {
                 case .success(let body): self.respond(context, request, .ok, "application/json", body)
-                case .failure: self.respond(context, request, .internalServerError, "text/plain", Array("cannot list chargers\n".utf8))
+                case .failure:
+                    self.respond(
+                        context, request, .internalServerError, "text/plain", Array("cannot list chargers\n".utf8))
                 }
             }
         }
@@ -119,9 +125,12 @@ final class AdminHandler: ChannelInboundHandler {
         var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")] + extra)
         let keepAlive = request.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
+            promise: nil)
         if request.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }

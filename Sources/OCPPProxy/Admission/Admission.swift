@@ -55,7 +55,9 @@ final class Admission {
         let identity: ChargerIdentity
         switch ConnectionPath.resolve(requestTarget: request.uri, mountPath: listener.path) {
         case .notFound:
-            return refuse(.notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}", metric: "path", on: eventLoop)
+            return refuse(
+                .notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}",
+                metric: "path", on: eventLoop)
         case .badIdentity(let error):
             return refuse(.badRequest, "\(error)", metric: "identity", on: eventLoop)
         case .charger(let id):
@@ -81,18 +83,21 @@ final class Admission {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         if let remaining = runtime.lockout.remaining(for: address) {
             let seconds = max(1, (remaining.nanoseconds + 999_999_999) / 1_000_000_000)
-            return eventLoop.makeFailedFuture(AuthenticationFailure(
-                status: .tooManyRequests, reason: "locked_out",
-                message: "too many failed authentications from \(address); locked out for \(seconds)s more",
-                headers: [("Retry-After", "\(seconds)")]))
+            return eventLoop.makeFailedFuture(
+                AuthenticationFailure(
+                    status: .tooManyRequests, reason: "locked_out",
+                    message: "too many failed authentications from \(address); locked out for \(seconds)s more",
+                    headers: [("Retry-After", "\(seconds)")]))
         }
         let tls = runtime.listenerTLS[listener.name]
         if tls?.configuration.allowLegacyTLS == true,
-            let version = try? channel.pipeline.syncOperations.nioSSL_tlsVersion(), version == .tlsv1 || version == .tlsv11
+            let version = try? channel.pipeline.syncOperations.nioSSL_tlsVersion(),
+            version == .tlsv1 || version == .tlsv11
         {
             logger.warning("legacy TLS connection (\(version)) admitted by tls.allowLegacyTLS")
         }
-        let certificate = listener.securityProfile == 3 ? (try? channel.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil : nil
+        let certificate =
+            listener.securityProfile == 3 ? (try? channel.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil : nil
         return runtime.authenticator.authenticate(
             identity, request: request, peerCertificate: certificate, listener: listener,
             revocations: tls?.revocations, on: eventLoop
@@ -102,14 +107,18 @@ final class Admission {
         }
     }
 
-    private func refuseAuthentication(_ failure: AuthenticationFailure, channel: Channel) -> EventLoopFuture<HTTPHeaders?> {
+    private func refuseAuthentication(_ failure: AuthenticationFailure, channel: Channel) -> EventLoopFuture<
+        HTTPHeaders?
+    > {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         runtime.metrics.authenticationFailed(listener: listener.name, reason: failure.reason)
         if failure.reason != "locked_out" && runtime.lockout.recordFailure(for: address) {
             logger.warning("locking out \(address) after repeated authentication failures")
         }
         var headers = failure.headers
-        if failure.status == .unauthorized { headers.append(("WWW-Authenticate", "Basic realm=\"OCPP\", charset=\"UTF-8\"")) }
+        if failure.status == .unauthorized {
+            headers.append(("WWW-Authenticate", "Basic realm=\"OCPP\", charset=\"UTF-8\""))
+        }
         // The answer says only what kind of refusal it is: an unknown identity must look exactly like a wrong
         // password. The log line has the detail, never a credential.
         let answer = failure.status == .tooManyRequests ? failure.message : "authentication failed"
@@ -131,7 +140,8 @@ final class Admission {
         {
         case .missing:
             return refuse(
-                .badRequest, "no Sec-WebSocket-Protocol offered and the listener has no defaultVersion", metric: "subprotocol",
+                .badRequest, "no Sec-WebSocket-Protocol offered and the listener has no defaultVersion",
+                metric: "subprotocol",
                 on: eventLoop)
         case .noneAcceptable(let offered):
             outcome = .noCommonSubprotocol(offered)
@@ -153,7 +163,9 @@ final class Admission {
 
         switch runtime.registry.claim(identity, policy: runtime.configuration.duplicateIdentity) {
         case .conflict:
-            return refuse(.conflict, "charger \(identity) is already connected (duplicateIdentity: reject)", metric: "duplicate", on: eventLoop)
+            return refuse(
+                .conflict, "charger \(identity) is already connected (duplicateIdentity: reject)", metric: "duplicate",
+                on: eventLoop)
         case .granted(let generation, let previous):
             let replaced = closePrevious(previous, on: eventLoop)
             let started = NIODeadline.now()
@@ -161,7 +173,8 @@ final class Admission {
                 runtime.connector.connect(identity, on: eventLoop)
             }.map { [self] upstream -> HTTPHeaders? in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
-                outcome = .accepted(Accepted(identity: identity, version: version, generation: generation, upstream: upstream))
+                outcome = .accepted(
+                    Accepted(identity: identity, version: version, generation: generation, upstream: upstream))
                 if !channel.isActive {
                     // The charger left while we were connecting upstream; the close callback cleans up.
                     channel.close(promise: nil)
@@ -213,9 +226,14 @@ final class Admission {
         }
         runtime.metrics.admissionRejected(listener: listener.name, reason: "not_websocket")
         if request.headers["upgrade"].isEmpty {
-            return (.upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections", [("Upgrade", "websocket")])
+            return (
+                .upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections", [("Upgrade", "websocket")]
+            )
         }
-        return (.badRequest, "invalid WebSocket upgrade request (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required)", [])
+        return (
+            .badRequest,
+            "invalid WebSocket upgrade request (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required)", []
+        )
     }
 
     // MARK: After the upgrade
@@ -226,7 +244,9 @@ final class Admission {
         switch outcome {
         case .noCommonSubprotocol(let offered):
             runtime.metrics.admissionRejected(listener: listener.name, reason: "subprotocol")
-            logger.notice("closing: none of the offered subprotocols \(offered) is served here (\(listener.versions.map(\.rawValue)))")
+            logger.notice(
+                "closing: none of the offered subprotocols \(offered) is served here (\(listener.versions.map(\.rawValue)))"
+            )
             var data = channel.allocator.buffer(capacity: 64)
             data.write(webSocketErrorCode: .protocolError)
             data.writeString("no supported OCPP subprotocol")
@@ -308,8 +328,11 @@ final class AdmissionResponder: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
             headers.add(name: "Content-Length", value: "\(body.utf8.count)")
             headers.add(name: "Connection", value: "close")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
         }
     }

@@ -19,7 +19,8 @@ public struct ConfigurationLoader {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigurationError(issues: [
-                ConfigurationIssue(keyPath: "", message: "cannot read configuration file \(path): \(Self.reason(error))")
+                ConfigurationIssue(
+                    keyPath: "", message: "cannot read configuration file \(path): \(Self.reason(error))")
             ])
         }
         let directory = (path as NSString).deletingLastPathComponent
@@ -27,7 +28,8 @@ public struct ConfigurationLoader {
     }
 
     /// Validates YAML text; relative paths in it are taken relative to `baseDirectory`.
-    public func load(yaml: String, file: String, baseDirectory: String) throws(ConfigurationError) -> ProxyConfiguration {
+    public func load(yaml: String, file: String, baseDirectory: String) throws(ConfigurationError) -> ProxyConfiguration
+    {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -65,7 +67,8 @@ public struct ConfigurationLoader {
             return ConfigurationIssue(keyPath: "", message: "YAML error: \(what)", file: file, line: mark.line)
         case .duplicatedKeysInMapping(let duplicates, let context):
             return ConfigurationIssue(
-                keyPath: "", message: "key appears twice in one mapping: \(duplicates.joined(separator: ", "))", file: file,
+                keyPath: "", message: "key appears twice in one mapping: \(duplicates.joined(separator: ", "))",
+                file: file,
                 line: context.mark.line)
         case .reader(let problem, _, _, _):
             return ConfigurationIssue(keyPath: "", message: "cannot read the file as YAML: \(problem)", file: file)
@@ -90,13 +93,16 @@ struct NodeReader {
             return nil
         }
         guard let top = mapping(root, "") else { return nil }
-        checkKeys(top, "", allowed: [
-            "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
-            "logging", "shutdown", "chargers", "lockout",
-        ])
+        checkKeys(
+            top, "",
+            allowed: [
+                "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
+                "logging", "shutdown", "chargers", "lockout",
+            ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
-        let duplicate = enumeration(top["duplicateIdentity"], "duplicateIdentity", DuplicateIdentityPolicy.self) ?? .replace
+        let duplicate =
+            enumeration(top["duplicateIdentity"], "duplicateIdentity", DuplicateIdentityPolicy.self) ?? .replace
         let rules = top["rules"].flatMap { path($0, "rules") }
         var statePath: String?
         if let state = top["state"], let stateMap = mapping(state, "state") {
@@ -137,9 +143,12 @@ struct NodeReader {
         for (index, item) in sequence.enumerated() {
             let key = "listeners[\(index)]"
             guard let map = mapping(item, key) else { continue }
-            checkKeys(map, key, allowed: [
-                "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls", "unknownChargers",
-            ])
+            checkKeys(
+                map, key,
+                allowed: [
+                    "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls",
+                    "unknownChargers",
+                ])
             let name = string(map["name"], "\(key).name", required: true)
             if let name, let first = names[name] {
                 fail("\(key).name", map["name"], "duplicate listener name \"\(name)\" (also listeners[\(first)].name)")
@@ -158,25 +167,32 @@ struct NodeReader {
             if let node = map["defaultVersion"] {
                 defaultVersion = enumeration(node, "\(key).defaultVersion", OCPPVersion.self)
                 if let defaultVersion, let versions, !versions.contains(defaultVersion) {
-                    fail("\(key).defaultVersion", node,
-                         "expected one of the listener's versions (\(versions.map(\.rawValue).joined(separator: ", "))), got \"\(defaultVersion)\"")
+                    fail(
+                        "\(key).defaultVersion", node,
+                        "expected one of the listener's versions (\(versions.map(\.rawValue).joined(separator: ", "))), got \"\(defaultVersion)\""
+                    )
                 }
             }
             let profile = integer(map["securityProfile"], "\(key).securityProfile", range: 0...3) ?? 0
             let tls = map["tls"].flatMap { readListenerTLS($0, "\(key).tls", profile: profile) }
             if profile >= 2 && map["tls"] == nil {
-                fail("\(key).tls", map["securityProfile"], "required key is missing; security profile \(profile) needs TLS (certificate and privateKey)")
+                fail(
+                    "\(key).tls", map["securityProfile"],
+                    "required key is missing; security profile \(profile) needs TLS (certificate and privateKey)")
             }
-            let unknown = enumeration(map["unknownChargers"], "\(key).unknownChargers", UnknownChargerPolicy.self)
+            let unknown =
+                enumeration(map["unknownChargers"], "\(key).unknownChargers", UnknownChargerPolicy.self)
                 ?? (profile == 0 ? .allow : .reject)
             if unknown == .allow && profile > 0 {
-                fail("\(key).unknownChargers", map["unknownChargers"],
-                     "allow is only for security profile 0 (development); expected reject with profile \(profile)")
+                fail(
+                    "\(key).unknownChargers", map["unknownChargers"],
+                    "allow is only for security profile 0 (development); expected reject with profile \(profile)")
             }
             if let name, let port, let versions, profile < 2 || tls != nil {
-                listeners.append(ListenerConfiguration(
-                    name: name, host: host, port: port, path: path, versions: versions,
-                    defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown))
+                listeners.append(
+                    ListenerConfiguration(
+                        name: name, host: host, port: port, path: path, versions: versions,
+                        defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown))
             }
         }
         return listeners.count == sequence.count ? listeners : nil
@@ -210,14 +226,20 @@ struct NodeReader {
         }
         guard let map = mapping(node, "upstream") else { return nil }
         checkKeys(map, "upstream", allowed: ["url", "version", "connectTimeout", "tls"])
-        let version = map["version"] == nil
-            ? { fail("upstream.version", nil, "required key is missing; expected one of \(OCPPVersion.allNames)"); return nil }()
+        let version =
+            map["version"] == nil
+            ? {
+                fail("upstream.version", nil, "required key is missing; expected one of \(OCPPVersion.allNames)");
+                return nil
+            }()
             : enumeration(map["version"], "upstream.version", OCPPVersion.self)
         let timeout = duration(map["connectTimeout"], "upstream.connectTimeout", positive: true) ?? .seconds(5)
         guard let urlText = string(map["url"], "upstream.url", required: true) else { return nil }
         guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
         else {
-            fail("upstream.url", map["url"], "expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got \(quoted(urlText))")
+            fail(
+                "upstream.url", map["url"],
+                "expected a ws:// URL such as ws://127.0.0.1:9000/ocpp, got \(quoted(urlText))")
             return nil
         }
         guard scheme == "ws" || scheme == "wss" else {
@@ -260,7 +282,8 @@ struct NodeReader {
         var limits = LimitsConfiguration(maxFrameBytes: 65536, callTimeout: .seconds(60))
         guard let node, let map = mapping(node, "limits") else { return limits }
         checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout"])
-        limits.maxFrameBytes = integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
+        limits.maxFrameBytes =
+            integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
         limits.callTimeout = duration(map["callTimeout"], "limits.callTimeout", positive: true) ?? limits.callTimeout
         return limits
     }
@@ -269,8 +292,10 @@ struct NodeReader {
         var keepalive = KeepaliveConfiguration(pingInterval: .seconds(30), pongTimeout: .seconds(10))
         guard let node, let map = mapping(node, "keepalive") else { return keepalive }
         checkKeys(map, "keepalive", allowed: ["pingInterval", "pongTimeout"])
-        keepalive.pingInterval = duration(map["pingInterval"], "keepalive.pingInterval", positive: false) ?? keepalive.pingInterval
-        keepalive.pongTimeout = duration(map["pongTimeout"], "keepalive.pongTimeout", positive: true) ?? keepalive.pongTimeout
+        keepalive.pingInterval =
+            duration(map["pingInterval"], "keepalive.pingInterval", positive: false) ?? keepalive.pingInterval
+        keepalive.pongTimeout =
+            duration(map["pongTimeout"], "keepalive.pongTimeout", positive: true) ?? keepalive.pongTimeout
         return keepalive
     }
 
@@ -295,24 +320,36 @@ struct NodeReader {
         var shutdown = ShutdownConfiguration(gracePeriod: .seconds(10))
         guard let node, let map = mapping(node, "shutdown") else { return shutdown }
         checkKeys(map, "shutdown", allowed: ["gracePeriod"])
-        shutdown.gracePeriod = duration(map["gracePeriod"], "shutdown.gracePeriod", positive: true) ?? shutdown.gracePeriod
+        shutdown.gracePeriod =
+            duration(map["gracePeriod"], "shutdown.gracePeriod", positive: true) ?? shutdown.gracePeriod
         return shutdown
     }
 
     mutating func readListenerTLS(_ node: Node, _ key: String, profile: Int) -> ListenerTLSConfiguration? {
         guard let map = mapping(node, key) else { return nil }
         checkKeys(map, key, allowed: ["certificate", "privateKey", "clientCA", "crl", "cpoName", "allowLegacyTLS"])
-        let certificate = map["certificate"] == nil
-            ? { fail("\(key).certificate", node, "required key is missing; expected a PEM certificate chain file"); return nil }()
+        let certificate =
+            map["certificate"] == nil
+            ? {
+                fail("\(key).certificate", node, "required key is missing; expected a PEM certificate chain file");
+                return nil
+            }()
             : map["certificate"].flatMap { pemCertificates($0, "\(key).certificate") }
-        let privateKey = map["privateKey"] == nil
-            ? { fail("\(key).privateKey", node, "required key is missing; expected a PEM private key file"); return nil }()
+        let privateKey =
+            map["privateKey"] == nil
+            ? {
+                fail("\(key).privateKey", node, "required key is missing; expected a PEM private key file"); return nil
+            }()
             : map["privateKey"].flatMap { pemPrivateKey($0, "\(key).privateKey") }
         let clientCA = map["clientCA"].flatMap { pemCertificates($0, "\(key).clientCA") }
         if profile == 3 && map["clientCA"] == nil {
-            fail("\(key).clientCA", node, "required key is missing; security profile 3 verifies client certificates against it")
+            fail(
+                "\(key).clientCA", node,
+                "required key is missing; security profile 3 verifies client certificates against it")
         } else if profile != 3, let node = map["clientCA"] {
-            fail("\(key).clientCA", node, "client certificates are only checked with securityProfile 3, got profile \(profile)")
+            fail(
+                "\(key).clientCA", node,
+                "client certificates are only checked with securityProfile 3, got profile \(profile)")
         }
         var crl: String?
         if let node = map["crl"], let path = path(node, "\(key).crl") {
@@ -322,7 +359,9 @@ struct NodeReader {
             } catch {
                 fail("\(key).crl", node, "cannot read a revocation list from \(path): \(Self.fileReason(error))")
             }
-            if profile != 3 { fail("\(key).crl", node, "a CRL is only used with securityProfile 3, got profile \(profile)") }
+            if profile != 3 {
+                fail("\(key).crl", node, "a CRL is only used with securityProfile 3, got profile \(profile)")
+            }
         }
         let cpoName = string(map["cpoName"], "\(key).cpoName")
         let legacy = boolean(map["allowLegacyTLS"], "\(key).allowLegacyTLS") ?? false
@@ -340,11 +379,13 @@ struct NodeReader {
         let certificate = map["certificate"].flatMap { pemCertificates($0, "\(key).certificate") }
         let privateKey = map["privateKey"].flatMap { pemPrivateKey($0, "\(key).privateKey") }
         if (map["certificate"] == nil) != (map["privateKey"] == nil) {
-            fail(map["certificate"] == nil ? "\(key).certificate" : "\(key).privateKey", node,
-                 "mutual TLS toward the CSMS needs both certificate and privateKey")
+            fail(
+                map["certificate"] == nil ? "\(key).certificate" : "\(key).privateKey", node,
+                "mutual TLS toward the CSMS needs both certificate and privateKey")
         }
         let skip = boolean(map["insecureSkipVerify"], "\(key).insecureSkipVerify") ?? false
-        return UpstreamTLSConfiguration(ca: ca, certificate: certificate, privateKey: privateKey, insecureSkipVerify: skip)
+        return UpstreamTLSConfiguration(
+            ca: ca, certificate: certificate, privateKey: privateKey, insecureSkipVerify: skip)
     }
 
     /// `chargers:` is a list, or the path of a YAML file holding one.
@@ -380,7 +421,9 @@ struct NodeReader {
 
     mutating func readChargerList(_ node: Node) -> [ChargerIdentity: ChargerRegistration]? {
         guard case .sequence(let sequence) = node else {
-            fail("chargers", node, "expected a list of chargers or the path of a file holding one, got \(describe(node))")
+            fail(
+                "chargers", node, "expected a list of chargers or the path of a file holding one, got \(describe(node))"
+            )
             return nil
         }
         var chargers: [ChargerIdentity: ChargerRegistration] = [:]
@@ -414,15 +457,17 @@ struct NodeReader {
                         credential = .hash(hash)
                     } else {
                         // Never echo the value: it may be a password pasted in the wrong key.
-                        fail("\(key).passwordHash", hashNode,
-                             "expected a hash from `ocpp-proxy hash-password` (\(PasswordHash.scheme)$ROUNDS$SALT$HASH)")
+                        fail(
+                            "\(key).passwordHash", hashNode,
+                            "expected a hash from `ocpp-proxy hash-password` (\(PasswordHash.scheme)$ROUNDS$SALT$HASH)")
                     }
                 }
             case (_?, _?):
                 fail("\(key).password", map["password"], "give either password or passwordHash, not both")
             case (nil, nil):
                 if profile == 1 || profile == 2 {
-                    fail("\(key).passwordHash", item, "required for a charger registered at security profile \(profile)")
+                    fail(
+                        "\(key).passwordHash", item, "required for a charger registered at security profile \(profile)")
                 }
             }
             var upstreamPassword: String?
@@ -435,7 +480,8 @@ struct NodeReader {
                 continue
             }
             chargers[identity] = ChargerRegistration(
-                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword)
+                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword
+            )
         }
         return valid ? chargers : nil
     }
@@ -444,7 +490,8 @@ struct NodeReader {
         var lockout = LockoutConfiguration(maxFailures: 10, window: .seconds(60), duration: .seconds(300))
         guard let node, let map = mapping(node, "lockout") else { return lockout }
         checkKeys(map, "lockout", allowed: ["maxFailures", "window", "duration"])
-        lockout.maxFailures = integer(map["maxFailures"], "lockout.maxFailures", range: 1...1_000_000) ?? lockout.maxFailures
+        lockout.maxFailures =
+            integer(map["maxFailures"], "lockout.maxFailures", range: 1...1_000_000) ?? lockout.maxFailures
         lockout.window = duration(map["window"], "lockout.window", positive: true) ?? lockout.window
         lockout.duration = duration(map["duration"], "lockout.duration", positive: true) ?? lockout.duration
         return lockout
@@ -538,7 +585,9 @@ struct NodeReader {
 
     mutating func integer(_ node: Node?, _ key: String, range: ClosedRange<Int>, required: Bool = false) -> Int? {
         guard let node else {
-            if required { fail(key, nil, "required key is missing; expected an integer \(range.lowerBound)-\(range.upperBound)") }
+            if required {
+                fail(key, nil, "required key is missing; expected an integer \(range.lowerBound)-\(range.upperBound)")
+            }
             return nil
         }
         let expected = "expected an integer \(range.lowerBound)-\(range.upperBound)"
@@ -573,7 +622,8 @@ struct NodeReader {
     /// A duration such as `500ms`, `5s`, `2m`, `1h`, or a plain number of seconds.
     mutating func duration(_ node: Node?, _ key: String, positive: Bool) -> TimeAmount? {
         guard let node else { return nil }
-        let expected = positive
+        let expected =
+            positive
             ? "expected a positive duration such as 500ms, 5s, 2m or 1h"
             : "expected a duration such as 500ms, 5s, 2m or 1h (0 disables)"
         guard case .scalar(let scalar) = node, let text = expandEnvironment(scalar.string, key, node) else {

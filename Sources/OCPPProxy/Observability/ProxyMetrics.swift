@@ -21,7 +21,9 @@ public final class ProxyMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         upstreamConnect = registry.makeDurationHistogram(
-            descriptor: Self.descriptor("upstream_connect", unit: "seconds", help: "Time from accepting a charger's upgrade request to an open upstream WebSocket link"),
+            descriptor: Self.descriptor(
+                "upstream_connect", unit: "seconds",
+                help: "Time from accepting a charger's upgrade request to an open upstream WebSocket link"),
             buckets: [
                 .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                 .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
@@ -31,33 +33,56 @@ public final class ProxyMetrics: Sendable {
 
     func chargersConnected(_ version: OCPPVersion) -> Gauge {
         registry.makeGauge(
-            descriptor: Self.descriptor("chargers_connected", unit: "", help: "Chargers with an open session, by the OCPP version they speak"), labels: [("version", version.rawValue)])
+            descriptor: Self.descriptor(
+                "chargers_connected", unit: "", help: "Chargers with an open session, by the OCPP version they speak"),
+            labels: [("version", version.rawValue)])
     }
 
     func frame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
         registry.makeCounter(
-            descriptor: Self.descriptor("frames", unit: "total", help: "RPC frames forwarded, by direction, message type and action"), labels: [("direction", side.flow), ("type", Self.typeLabel(type)), ("action", Self.actionLabel(action, version))]).increment()
+            descriptor: Self.descriptor(
+                "frames", unit: "total", help: "RPC frames forwarded, by direction, message type and action"),
+            labels: [
+                ("direction", side.flow), ("type", Self.typeLabel(type)), ("action", Self.actionLabel(action, version)),
+            ]
+        ).increment()
     }
 
     func callError(sender: String, code: String, version: OCPPVersion) {
         let label = RPCErrorCode.wireNames(in: version).contains(code) ? code : "other"
         registry.makeCounter(
-            descriptor: Self.descriptor("callerrors", unit: "total", help: "CALLERROR frames by who sent them (charger, csms, or the proxy itself) and error code"), labels: [("sender", sender), ("code", label)]).increment()
+            descriptor: Self.descriptor(
+                "callerrors", unit: "total",
+                help: "CALLERROR frames by who sent them (charger, csms, or the proxy itself) and error code"),
+            labels: [("sender", sender), ("code", label)]
+        ).increment()
     }
 
     func malformed(from side: LinkSide, reason: String) {
         registry.makeCounter(
-            descriptor: Self.descriptor("malformed_frames", unit: "total", help: "Frames refused because they are not well-formed OCPP-J RPC frames"), labels: [("from", side.rawValue), ("reason", reason)]).increment()
+            descriptor: Self.descriptor(
+                "malformed_frames", unit: "total",
+                help: "Frames refused because they are not well-formed OCPP-J RPC frames"),
+            labels: [("from", side.rawValue), ("reason", reason)]
+        ).increment()
     }
 
     func unmatchedResponse(from side: LinkSide) {
         registry.makeCounter(
-            descriptor: Self.descriptor("unmatched_responses", unit: "total", help: "CALLRESULT or CALLERROR frames dropped because no pending CALL has their id"), labels: [("from", side.rawValue)]).increment()
+            descriptor: Self.descriptor(
+                "unmatched_responses", unit: "total",
+                help: "CALLRESULT or CALLERROR frames dropped because no pending CALL has their id"),
+            labels: [("from", side.rawValue)]
+        ).increment()
     }
 
     func callTimedOut(from side: LinkSide) {
         registry.makeCounter(
-            descriptor: Self.descriptor("call_timeouts", unit: "total", help: "CALLs forgotten after limits.callTimeout without an answer, by the side that sent them"), labels: [("from", side.rawValue)]).increment()
+            descriptor: Self.descriptor(
+                "call_timeouts", unit: "total",
+                help: "CALLs forgotten after limits.callTimeout without an answer, by the side that sent them"),
+            labels: [("from", side.rawValue)]
+        ).increment()
     }
 
     func upstreamConnected(after duration: Duration) {
@@ -66,12 +91,20 @@ public final class ProxyMetrics: Sendable {
 
     func upstreamFailed(_ reason: String) {
         registry.makeCounter(
-            descriptor: Self.descriptor("upstream_connect_failures", unit: "total", help: "Upstream links that could not be opened: refused, rejected, unreachable or timeout"), labels: [("reason", reason)]).increment()
+            descriptor: Self.descriptor(
+                "upstream_connect_failures", unit: "total",
+                help: "Upstream links that could not be opened: refused, rejected, unreachable or timeout"),
+            labels: [("reason", reason)]
+        ).increment()
     }
 
     func admissionRejected(listener: String, reason: String) {
         registry.makeCounter(
-            descriptor: Self.descriptor("admissions_rejected", unit: "total", help: "Charger connections refused before or at the WebSocket upgrade"), labels: [("listener", listener), ("reason", reason)]).increment()
+            descriptor: Self.descriptor(
+                "admissions_rejected", unit: "total",
+                help: "Charger connections refused before or at the WebSocket upgrade"),
+            labels: [("listener", listener), ("reason", reason)]
+        ).increment()
     }
 
     func authenticationFailed(listener: String, reason: String) {
@@ -85,7 +118,9 @@ public final class ProxyMetrics: Sendable {
 
     func linkClosed(_ side: LinkSide, reason: String) {
         registry.makeCounter(
-            descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"), labels: [("side", side.rawValue), ("reason", reason)]).increment()
+            descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"),
+            labels: [("side", side.rawValue), ("reason", reason)]
+        ).increment()
     }
 
     /// The Prometheus text exposition of every metric.

@@ -90,13 +90,15 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 for channel in channels { try? await channel.close() }
                 try? await group.shutdownGracefully()
                 throw StartupError(
-                    "listeners[\(index)] (\(listenerConfiguration.name)): cannot listen on \(listenerConfiguration.host):\(listenerConfiguration.port): \(error)")
+                    "listeners[\(index)] (\(listenerConfiguration.name)): cannot listen on \(listenerConfiguration.host):\(listenerConfiguration.port): \(error)"
+                )
             }
             logger.info(
                 "listening for chargers",
                 metadata: [
                     "listener": "\(listenerConfiguration.name)",
-                    "address": "ws://\(listenerConfiguration.host):\(listenerConfiguration.port)\(listenerConfiguration.path)/{identity}",
+                    "address":
+                        "ws://\(listenerConfiguration.host):\(listenerConfiguration.port)\(listenerConfiguration.path)/{identity}",
                     "versions": "\(listenerConfiguration.versions.map(\.rawValue).joined(separator: ","))",
                 ])
             for version in listenerConfiguration.versions where !runtime.canServe(version) {
@@ -108,7 +110,9 @@ public final class ProxyServer: Service, @unchecked Sendable {
         var adminChannel: Channel?
         if let admin = configuration.admin {
             do {
-                adminChannel = try await AdminServer(configuration: admin, runtime: runtime, readiness: readiness).bind(on: group).get()
+                adminChannel = try await AdminServer(configuration: admin, runtime: runtime, readiness: readiness).bind(
+                    on: group
+                ).get()
             } catch {
                 for channel in channels { try? await channel.close() }
                 try? await group.shutdownGracefully()
@@ -116,7 +120,11 @@ public final class ProxyServer: Service, @unchecked Sendable {
             }
             logger.info("admin endpoint", metadata: ["address": "http://\(admin.host):\(admin.port)"])
         }
-        logger.info("upstream", metadata: ["url": "\(configuration.upstream.url)/{identity}", "version": "\(configuration.upstream.version)"])
+        logger.info(
+            "upstream",
+            metadata: [
+                "url": "\(configuration.upstream.url)/{identity}", "version": "\(configuration.upstream.version)",
+            ])
         readiness.isReady = true
 
         // Serve until SIGTERM / SIGINT (or cancellation).
@@ -179,14 +187,18 @@ final class TLSReloader: @unchecked Sendable {
         let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
         source.setEventHandler { [runtime] in
             runtime.logger.notice("SIGHUP: reloading TLS certificates")
-            for (name, tls) in runtime.listenerTLS { tls.reload(onlyIfChanged: false, logger: runtime.logger, listener: name) }
+            for (name, tls) in runtime.listenerTLS {
+                tls.reload(onlyIfChanged: false, logger: runtime.logger, listener: name)
+            }
         }
         source.resume()
         signalSource = source
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + Self.pollInterval, repeating: Self.pollInterval)
         timer.setEventHandler { [runtime] in
-            for (name, tls) in runtime.listenerTLS { tls.reload(onlyIfChanged: true, logger: runtime.logger, listener: name) }
+            for (name, tls) in runtime.listenerTLS {
+                tls.reload(onlyIfChanged: true, logger: runtime.logger, listener: name)
+            }
         }
         timer.resume()
         self.timer = timer

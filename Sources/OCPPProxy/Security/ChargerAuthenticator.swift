@@ -40,13 +40,16 @@ final class ChargerAuthenticator: @unchecked Sendable {
     ) -> EventLoopFuture<ChargerRegistration?> {
         let registration = chargers[identity]
         let profile = listener.securityProfile
-        func refuse(_ status: HTTPResponseStatus, _ reason: String, _ message: String) -> EventLoopFuture<ChargerRegistration?> {
+        func refuse(_ status: HTTPResponseStatus, _ reason: String, _ message: String) -> EventLoopFuture<
+            ChargerRegistration?
+        > {
             eventLoop.makeFailedFuture(AuthenticationFailure(status: status, reason: reason, message: message))
         }
         if let registration, registration.securityProfile > profile {
             return refuse(
                 .forbidden, "profile_too_low",
-                "charger \(identity) is registered at security profile \(registration.securityProfile); this listener has \(profile)")
+                "charger \(identity) is registered at security profile \(registration.securityProfile); this listener has \(profile)"
+            )
         }
         switch profile {
         case 0:
@@ -55,7 +58,8 @@ final class ChargerAuthenticator: @unchecked Sendable {
             }
             return eventLoop.makeSucceededFuture(registration)
         case 3:
-            guard let peerCertificate, let certificate = try? Certificate(derEncoded: peerCertificate.toDERBytes()) else {
+            guard let peerCertificate, let certificate = try? Certificate(derEncoded: peerCertificate.toDERBytes())
+            else {
                 return refuse(.forbidden, "certificate_subject", "no client certificate")
             }
             let commonName = Self.attribute(.RDNAttributeType.commonName, of: certificate)
@@ -64,7 +68,9 @@ final class ChargerAuthenticator: @unchecked Sendable {
                     .forbidden, "certificate_subject",
                     "client certificate CN \(commonName.map { "\"\($0)\"" } ?? "(none)") does not match the identity")
             }
-            if let cpoName = listener.tls?.cpoName, Self.attribute(.RDNAttributeType.organizationName, of: certificate) != cpoName {
+            if let cpoName = listener.tls?.cpoName,
+                Self.attribute(.RDNAttributeType.organizationName, of: certificate) != cpoName
+            {
                 return refuse(.forbidden, "certificate_subject", "client certificate O does not match tls.cpoName")
             }
             if let revocations, revocations.isRevoked(serial: Array(certificate.serialNumber.bytes)) {

@@ -24,8 +24,10 @@ enum CredentialMessage: Equatable {
                 return .forward
             }
             return .changePassword(value, answer: .object(["status": .string("Accepted")]))
-        case (.v1_6, "InstallCertificate") where fields["certificateType"]?.stringValue == "CentralSystemRootCertificate",
-            (_, "InstallCertificate") where version.isTwoX && fields["certificateType"]?.stringValue == "CSMSRootCertificate":
+        case (.v1_6, "InstallCertificate")
+        where fields["certificateType"]?.stringValue == "CentralSystemRootCertificate",
+            (_, "InstallCertificate")
+        where version.isTwoX && fields["certificateType"]?.stringValue == "CSMSRootCertificate":
             // The charger verifies the proxy's certificate, not the CSMS's: a CSMS root is of no use to it.
             return .answer(.object(["status": .string("Rejected")]))
         case (_, "SetNetworkProfile") where version.isTwoX:
@@ -70,7 +72,9 @@ enum CredentialMessage: Equatable {
 
     /// The charger's SetVariables answer with the proxy's own results put back in request order.
     static func merge(_ ownResults: [Int: JSONValue], into payload: JSONValue) -> JSONValue? {
-        guard case .object(var fields) = payload, case .array(let theirs)? = fields["setVariableResult"] else { return nil }
+        guard case .object(var fields) = payload, case .array(let theirs)? = fields["setVariableResult"] else {
+            return nil
+        }
         var merged: [JSONValue] = []
         var remaining = theirs[...]
         let total = theirs.count + ownResults.count

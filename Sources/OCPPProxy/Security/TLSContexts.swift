@@ -19,7 +19,8 @@ enum OCPPTLS {
             certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)))
         configuration.minimumTLSVersion = tls.allowLegacyTLS ? .tlsv1 : .tlsv12
-        configuration.cipherSuites = (cipherSuites + (tls.allowLegacyTLS ? [legacyCipherSuite] : [])).joined(separator: ":")
+        configuration.cipherSuites = (cipherSuites + (tls.allowLegacyTLS ? [legacyCipherSuite] : [])).joined(
+            separator: ":")
         if profile == 3, let clientCA = tls.clientCA {
             // Requires a client certificate and verifies it against the client CA, validity period included.
             configuration.certificateVerification = .noHostnameVerification

@@ -127,7 +127,9 @@ final class ChargerSession {
             }
             if let own = call.ownResults, case .callResult(_, let payload) = frame {
                 guard let merged = CredentialMessage.merge(own, into: payload) else {
-                    answer(side.other, id: id, code: .protocolError, description: "the charging station's SetVariables answer has no setVariableResult")
+                    answer(
+                        side.other, id: id, code: .protocolError,
+                        description: "the charging station's SetVariables answer has no setVariableResult")
                     return
                 }
                 link(side.other).send(text: JSONValue.array([.integer(3), .string(id), merged]).jsonText)
@@ -151,14 +153,17 @@ final class ChargerSession {
         case .forward:
             return
         case .answer(let payload):
-            logger.notice("answered \(action) in the charger's place: it concerns the proxy's own link", metadata: ["messageId": "\(id)"])
+            logger.notice(
+                "answered \(action) in the charger's place: it concerns the proxy's own link",
+                metadata: ["messageId": "\(id)"])
             reply(payload)
         case .changePassword(let password, let payload):
             storePassword(password, id: id, action: action) { reply(payload) }
         case .changePasswordAndForward(let password, let forwarded, let ownResults):
             storePassword(password, id: id, action: action) { [self] in
                 withPending(of: .csms) { $0.insert(id, action: action, now: now, ownResults: ownResults) }
-                link(.charger).send(text: JSONValue.array([.integer(2), .string(id), .string(action), forwarded]).jsonText)
+                link(.charger).send(
+                    text: JSONValue.array([.integer(2), .string(id), .string(action), forwarded]).jsonText)
             }
         }
     }
@@ -170,7 +175,8 @@ final class ChargerSession {
             switch result {
             case .success:
                 // Never the password itself (A01.FR.12).
-                logger.notice("the CSMS changed this charger's upstream password; it is used from the next connection on")
+                logger.notice(
+                    "the CSMS changed this charger's upstream password; it is used from the next connection on")
                 then()
             case .failure(let error):
                 logger.error("could not persist the new upstream password: \(error)")
@@ -188,14 +194,18 @@ final class ChargerSession {
             metadata: ["from": "\(side)", "frame": "\(Self.excerpt(text))"])
         let version = self.version(of: side)
         if error.answersSender(version: version) {
-            answer(side, id: error.answerMessageId, code: error.callErrorCode(version: version), description: "\(error)")
+            answer(
+                side, id: error.answerMessageId, code: error.callErrorCode(version: version), description: "\(error)")
             return
         }
         // A broken answer to a pending CALL: the caller learns it will not get a usable one.
-        let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(error.messageType)
+        let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(
+            error.messageType)
         if isAnswer, let id = error.messageId, withPending(of: side.other, { $0.remove(id) }) != nil {
             let peer = side == .charger ? "charging station" : "CSMS"
-            answer(side.other, id: id, code: .protocolError, description: "the \(peer) answered with a malformed frame: \(error)")
+            answer(
+                side.other, id: id, code: .protocolError,
+                description: "the \(peer) answered with a malformed frame: \(error)")
         }
     }
 
@@ -208,7 +218,8 @@ final class ChargerSession {
 
     func receivedBinary(from side: LinkSide) {
         metrics.malformed(from: side, reason: "binary_frame")
-        logger.warning("closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])
+        logger.warning(
+            "closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])
         // RFC 6455 §7.4.1: 1003 is for an endpoint that received a type of data it cannot accept.
         link(side).close(code: .unacceptableData, reason: "binary_frame", text: "OCPP-J accepts text frames only")
     }
@@ -226,8 +237,12 @@ final class ChargerSession {
             let code = reason == nil ? peerCode.flatMap(Self.forwardable) ?? .goingAway : .goingAway
             logger.info(
                 "\(side == .charger ? "charger" : "CSMS") link closed; closing the \(side == .charger ? "CSMS" : "charger") link",
-                metadata: ["reason": "\(why)", "peerCode": "\(peerCode.map { "\(UInt16(webSocketErrorCode: $0))" } ?? "none")"])
-            partner.close(code: code, reason: "partner_closed", text: side == .charger ? "charger disconnected" : "CSMS disconnected")
+                metadata: [
+                    "reason": "\(why)", "peerCode": "\(peerCode.map { "\(UInt16(webSocketErrorCode: $0))" } ?? "none")",
+                ])
+            partner.close(
+                code: code, reason: "partner_closed",
+                text: side == .charger ? "charger disconnected" : "CSMS disconnected")
         }
         if charger.state == .closed && upstream.state == .closed { finish() }
     }

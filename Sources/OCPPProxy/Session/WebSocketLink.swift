@@ -81,8 +81,10 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
                 state = .closing
                 var echo = context.channel.allocator.buffer(capacity: 2)
                 if let code = peerCloseCode { echo.write(webSocketErrorCode: code) }
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: echo)))
-                    .whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(
+                    wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: echo))
+                )
+                .whenComplete { _ in context.close(promise: nil) }
             } else {
                 context.close(promise: nil)
             }
@@ -121,7 +123,9 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             // WebSocketProtocolErrorHandler already sent the close frame (1002 or 1009) and closed the channel;
             // the channel may already be inactive, which must stay the final state.
             if state == .open { state = .closing }
-            closeReason = closeReason ?? (error as? NIOWebSocketError == .invalidFrameLength ? "frame_too_large" : "protocol_error")
+            closeReason =
+                closeReason
+                ?? (error as? NIOWebSocketError == .invalidFrameLength ? "frame_too_large" : "protocol_error")
         case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             close(code: .messageTooLarge, reason: "frame_too_large", text: "message exceeds limits.maxFrameBytes")
         case is NIOWebSocketFrameAggregator.Error:
@@ -160,7 +164,9 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         data.write(webSocketErrorCode: code)
         // A close reason is at most 123 bytes (RFC 6455 §5.5).
         data.writeString(String(decoding: text.utf8.prefix(123), as: UTF8.self))
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: data)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: mask(), data: data)),
+            promise: nil)
         forcedClose = context.eventLoop.scheduleTask(in: linger) { [weak self] in
             self?.context?.close(promise: nil)
         }
@@ -187,13 +193,19 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
 
     private func sendPing() {
         guard state == .open, let context else { return }
-        send(WebSocketFrame(fin: true, opcode: .ping, maskKey: mask(), data: context.channel.allocator.buffer(string: "ocpp-proxy")), context: context)
+        send(
+            WebSocketFrame(
+                fin: true, opcode: .ping, maskKey: mask(), data: context.channel.allocator.buffer(string: "ocpp-proxy")),
+            context: context)
         guard pongDeadline == nil else { return }
         pongDeadline = context.eventLoop.scheduleTask(in: keepalive.pongTimeout) { [weak self] in
             guard let self, self.state == .open else { return }
-            self.session?.logger.info("no pong within keepalive.pongTimeout; closing the link", metadata: ["side": "\(self.side)"])
+            self.session?.logger.info(
+                "no pong within keepalive.pongTimeout; closing the link", metadata: ["side": "\(self.side)"])
             // The peer is not answering: no point in waiting for its close frame.
-            self.close(code: .unexpectedServerError, reason: "keepalive_timeout", text: "keepalive timeout", linger: .milliseconds(100))
+            self.close(
+                code: .unexpectedServerError, reason: "keepalive_timeout", text: "keepalive timeout",
+                linger: .milliseconds(100))
         }
     }
 

@@ -46,7 +46,9 @@ struct UpstreamConnector {
                     // RFC 6455 §4.1: the server must pick one of the offered subprotocols.
                     let chosen = response.headers["sec-websocket-protocol"].first
                     guard chosen == version.subprotocol else {
-                        attempt.fail(.rejected("the CSMS answered subprotocol \(chosen.map { "\"\($0)\"" } ?? "none") to \(version)"))
+                        attempt.fail(
+                            .rejected(
+                                "the CSMS answered subprotocol \(chosen.map { "\"\($0)\"" } ?? "none") to \(version)"))
                         return channel.close()
                     }
                     // The upgrade completes on the channel's event loop.
@@ -102,14 +104,18 @@ struct UpstreamConnector {
     private func handshakeRequest(_ identity: ChargerIdentity) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         let defaultPort = configuration.scheme == "wss" ? 443 : 80
-        headers.add(name: "Host", value: configuration.port == defaultPort ? configuration.host : "\(configuration.host):\(configuration.port)")
+        headers.add(
+            name: "Host",
+            value: configuration.port == defaultPort
+                ? configuration.host : "\(configuration.host):\(configuration.port)")
         headers.add(name: "Sec-WebSocket-Protocol", value: configuration.version.subprotocol)
         if let password = credentials.password(for: identity) {
             // The CSMS sees the identity and the password it issued (OCPP security profiles 1 and 2).
             let token = Data("\(identity.value):\(password)".utf8).base64EncodedString()
             headers.add(name: "Authorization", value: "Basic \(token)")
         }
-        return HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(configuration.path)/\(identity.percentEncoded)", headers: headers)
+        return HTTPRequestHead(
+            version: .http1_1, method: .GET, uri: "\(configuration.path)/\(identity.percentEncoded)", headers: headers)
     }
 }
 
