@@ -98,7 +98,8 @@ public final class ProxyServer: Service, @unchecked Sendable {
                 metadata: [
                     "listener": "\(listenerConfiguration.name)",
                     "address":
-                        "ws://\(listenerConfiguration.host):\(listenerConfiguration.port)\(listenerConfiguration.path)/{identity}",
+                        "\(listenerConfiguration.tls == nil ? "ws" : "wss")://\(listenerConfiguration.host):\(listenerConfiguration.port)\(listenerConfiguration.path)/{identity}",
+                    "securityProfile": "\(listenerConfiguration.securityProfile)",
                     "versions": "\(listenerConfiguration.versions.map(\.rawValue).joined(separator: ","))",
                 ])
             for version in listenerConfiguration.versions where !runtime.canServe(version) {
