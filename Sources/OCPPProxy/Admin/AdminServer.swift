@@ -51,7 +51,7 @@ final class AdminHandler: ChannelInboundHandler {
 
     private let runtime: ProxyRuntime
     private let readiness: Readiness
-    private var request: HTTPRequestHead?
+    private var assembler = RequestAssembler()
 
     init(runtime: ProxyRuntime, readiness: Readiness) {
         self.runtime = runtime
@@ -59,16 +59,7 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            request = head
-        case .body:
-            break
-        case .end:
-            guard let request else { return }
-            self.request = nil
-            route(request, context: context)
-        }
+        if let request = assembler.receive(unwrapInboundIn(data)) { route(request, context: context) }
     }
 
     private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -122,18 +113,8 @@ final class AdminHandler: ChannelInboundHandler {
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String,
         _ body: [UInt8], extra: [(String, String)] = []
     ) {
-        var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.count)")] + extra)
-        let keepAlive = request.isKeepAlive
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))),
-            promise: nil)
-        if request.method != .HEAD {
-            context.write(
-                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
-        }
+        HTTPResponseWriter.write(
+            context, request: request, status: status, contentType: type, body: body, headers: extra,
+            keepAlive: request.isKeepAlive)
     }
 }

@@ -64,8 +64,8 @@ final class Admission {
             identity = id
         }
         logger[metadataKey: "identity"] = "\(identity)"
-        return authenticate(identity, channel: channel, request: request).flatMap { [self] registration in
-            admit(identity, registration: registration, channel: channel, request: request)
+        return authenticate(identity, channel: channel, request: request).flatMap { [self] _ in
+            admit(identity, channel: channel, request: request)
         }.flatMapError { [self] error in
             guard let failure = error as? AuthenticationFailure else {
                 return refuse(.internalServerError, "admission failed: \(error)", metric: "internal", on: eventLoop)
@@ -129,7 +129,7 @@ final class Admission {
 
     /// After authentication: subprotocol, version, duplicate identity, and the upstream link.
     private func admit(
-        _ identity: ChargerIdentity, registration: ChargerRegistration?, channel: Channel, request: HTTPRequestHead
+        _ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead
     ) -> EventLoopFuture<HTTPHeaders?> {
         let eventLoop = channel.eventLoop
         let version: OCPPVersion
@@ -307,34 +307,18 @@ final class AdmissionResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let admission: Admission
-    private var request: HTTPRequestHead?
+    private var assembler = RequestAssembler()
 
     init(admission: Admission) {
         self.admission = admission
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            request = head
-        case .body:
-            break
-        case .end:
-            guard let request else { return }
-            self.request = nil
-            let (status, reason, extra) = admission.refusal(for: request)
-            var headers = HTTPHeaders(extra)
-            let body = reason + "\n"
-            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-            headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-            headers.add(name: "Connection", value: "close")
-            context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                promise: nil)
-            context.write(
-                wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-        }
+        guard let request = assembler.receive(unwrapInboundIn(data)) else { return }
+        let (status, reason, headers) = admission.refusal(for: request)
+        HTTPResponseWriter.write(
+            context, request: request, status: status, contentType: "text/plain; charset=utf-8",
+            body: Array((reason + "\n").utf8), headers: headers, keepAlive: false)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -76,7 +76,8 @@ final class ChargerAuthenticator: @unchecked Sendable {
             if let revocations, revocations.isRevoked(serial: Array(certificate.serialNumber.bytes)) {
                 return refuse(.forbidden, "certificate_revoked", "client certificate is revoked by the configured CRL")
             }
-            guard registration != nil || listener.unknownChargers == .allow else {
+            // unknownChargers: allow exists for profile 0 only (configuration validation).
+            guard registration != nil else {
                 return refuse(.forbidden, "unknown_charger", "charger \(identity) is not registered")
             }
             return eventLoop.makeSucceededFuture(registration)

@@ -22,8 +22,7 @@ final class SessionRegistry: @unchecked Sendable {
 
     func claim(_ identity: ChargerIdentity, policy: DuplicateIdentityPolicy) -> Claim {
         lock.withLock {
-            if let slot = slots[identity], policy == .reject {
-                _ = slot
+            if slots[identity] != nil, policy == .reject {
                 return .conflict
             }
             nextGeneration += 1
