@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "ocpp-proxy", targets: ["ocpp-proxy"]),
         .library(name: "OCPP", targets: ["OCPP"]),
         .library(name: "OCPPProxy", targets: ["OCPPProxy"]),
+        // Benchmark tooling (Benchmarks/, BENCHMARKS.md): a sink CSMS and a load generator.
+        .executable(name: "ocpp-bench", targets: ["ocpp-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -22,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Protocol vocabulary: versions, RPC frames, error codes, identities. Pure: no NIO.
@@ -56,6 +59,20 @@ let package = Package(
             dependencies: [
                 "OCPPProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // Benchmarks: `ocpp-bench sink` (a canned CSMS) and `ocpp-bench load` (chargers). Independent of the
+        // proxy's modules on purpose, so the load side never shares code paths with what it measures.
+        .executableTarget(
+            name: "ocpp-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),

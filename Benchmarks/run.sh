@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# ocpp-proxy benchmark: the same OCPP load direct to a sink CSMS, through nginx, and through ocpp-proxy; one table
+# with throughput, latency, CPU per message and memory, each against nginx. See BENCHMARKS.md.
+#
+#   Benchmarks/run.sh                      everything with the defaults below
+#   DURATION=10 IDLE_CHARGERS=2000 Benchmarks/run.sh
+#
+# Settings (environment):
+#   DURATION=20          seconds each closed- and open-loop run measures (per setup)
+#   CHARGERS=100         chargers of the closed- and open-loop runs
+#   SCENARIO=mixed       mixed | heartbeat
+#   VERSION=ocpp1.6      charger and CSMS version of the pass-through runs
+#   RAMP=500             connections per second while ramping up
+#   HALF_LOAD=1          0 skips the open-loop run at half of saturation
+#   IDLE=1               0 skips the idle-chargers scenario
+#   IDLE_CHARGERS=10000  idle chargers (capped to what the file-descriptor limit lets one process hold)
+#   IDLE_RAMP=1000       their connections per second
+#   IDLE_HEARTBEAT=15    seconds between two Heartbeats of an idle charger
+#   IDLE_HOLD=35         seconds they stay connected (>30 s: the proxy's keepalive ping runs once)
+#   NGINX_WORKERS=1      nginx worker_processes
+#   SETUPS="direct nginx proxy"
+#   SKIP_BUILD=0         1 uses the release binaries already in .build/release
+#   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DURATION=${DURATION:-20}
+CHARGERS=${CHARGERS:-100}
+SCENARIO=${SCENARIO:-mixed}
+VERSION=${VERSION:-ocpp1.6}
+RAMP=${RAMP:-500}
+HALF_LOAD=${HALF_LOAD:-1}
+IDLE=${IDLE:-1}
+IDLE_CHARGERS=${IDLE_CHARGERS:-10000}
+IDLE_RAMP=${IDLE_RAMP:-1000}
+IDLE_HEARTBEAT=${IDLE_HEARTBEAT:-15}
+IDLE_HOLD=${IDLE_HOLD:-35}
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+SETUPS=${SETUPS:-"direct nginx proxy"}
+SKIP_BUILD=${SKIP_BUILD:-0}
+RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
+
+BENCH=$ROOT/.build/release/ocpp-bench
+PROXY=$ROOT/.build/release/ocpp-proxy
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- processes we start, and their cleanup
+PIDS=()
+RUN=$(mktemp -d /tmp/ocpp-bench.XXXXXX)
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$RUN"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget() {  # forget <pid>: stop one process we started and drop it from PIDS
+    local pid=$1 keep=() p
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+wait_port() {  # wait_port <port> <pid>: until something listens, at most 15 s
+    local port=$1 pid=$2
+    for _ in $(seq 150); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+free_ports() {  # free_ports <n>: n distinct free TCP ports on 127.0.0.1, below the ephemeral range
+    # (an ephemeral port can be held by an outgoing connection or its TIME_WAIT, and then a restart cannot bind it).
+    python3 - "$1" <<'EOF'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+candidates = list(range(max(1024, low - 12000), low))
+random.shuffle(candidates)
+ports = []
+for port in candidates:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        ports.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    if len(ports) == int(sys.argv[1]):
+        break
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# CPU time (utime + stime, clock ticks) and memory (kB) of a set of processes, from /proc.
+cpu_ticks() {
+    local total=0 pid line f
+    for pid in "$@"; do
+        line=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        read -r -a f <<<"$line"
+        total=$((total + f[11] + f[12]))  # utime and stime: fields 14 and 15 of stat, 12 and 13 after "(comm) "
+    done
+    echo "$total"
+}
+status_kb() {  # status_kb <VmRSS|VmHWM> pids...
+    local key=$1 total=0 pid v
+    shift
+    for pid in "$@"; do
+        v=$(awk -v k="$key:" '$1 == k { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------- build, nginx, limits
+if [[ $SKIP_BUILD != 1 ]]; then
+    say "building ocpp-bench and ocpp-proxy (release)"
+    swift build -c release --product ocpp-bench
+    swift build -c release --product ocpp-proxy
+fi
+[[ -x $BENCH && -x $PROXY ]] || die "release binaries missing: run without SKIP_BUILD=1"
+
+if [[ ! -x $NGINX ]]; then
+    say "installing nginx (Debian package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    [[ -x $NGINX ]] || NGINX=$(command -v nginx) || die "nginx did not install"
+fi
+
+# Each charger costs the proxy (and nginx) two descriptors: raise the soft limit as far as the hard one allows.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+FD_LIMIT=$(ulimit -n)
+say "file descriptors: $FD_LIMIT per process"
+MAX_IDLE=$(((FD_LIMIT - 64) / 2))
+if ((IDLE_CHARGERS > MAX_IDLE)); then
+    say "IDLE_CHARGERS=$IDLE_CHARGERS does not fit the descriptor limit $FD_LIMIT (2 per charger in one process, which cannot be raised here); running $MAX_IDLE"
+    IDLE_CHARGERS=$MAX_IDLE
+fi
+
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+say "results in $RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
+python3 - "$RESULTS/machine.json" <<EOF
+import json, sys
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+json.dump({"date": "$(date -u +'%Y-%m-%d %H:%M UTC')", "nproc": $(nproc), "cpu": cpu,
+           "memory": f"{int(mem) / 1048576:.0f} GiB", "kernel": "$(uname -r)",
+           "nginx": "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')", "nginxWorkers": $NGINX_WORKERS,
+           "chargers": $CHARGERS, "scenario": "$SCENARIO", "duration": $DURATION, "version": "$VERSION",
+           "idleChargers": $IDLE_CHARGERS, "idleHeartbeat": $IDLE_HEARTBEAT, "idleHold": $IDLE_HOLD,
+           "fdLimit": $FD_LIMIT, "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo +uncommitted)",
+           "proxyBinary": "$(date -u -r "$PROXY" +'%Y-%m-%d %H:%M UTC')"}, open(sys.argv[1], "w"), indent=2)
+EOF
+
+read -r SINK_PORT NGINX_PORT PROXY_PORT ADMIN_PORT < <(free_ports 4)
+
+# ---------------------------------------------------------------- the sink (one for the whole run)
+"$BENCH" sink --port "$SINK_PORT" --lifetime 7200 >"$RESULTS/sink.log" 2>&1 &
+SINK_PID=$!
+PIDS+=("$SINK_PID")
+wait_port "$SINK_PORT" "$SINK_PID" || die "the sink did not start (see $RESULTS/sink.log)"
+say "sink on 127.0.0.1:$SINK_PORT (pid $SINK_PID)"
+
+# ---------------------------------------------------------------- setups
+SERVER_PID=""     # the process started for a setup (nginx master or the proxy)
+MEASURED=()       # the processes whose CPU and memory are measured
+
+start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; sets URL, SERVER_PID, MEASURED
+    local setup=$1 tag=$2
+    SERVER_PID=""
+    MEASURED=()
+    case $setup in
+    direct)
+        URL="ws://127.0.0.1:$SINK_PORT/ocpp"
+        ;;
+    nginx)
+        local dir=$RUN/nginx-$tag
+        mkdir -p "$dir"
+        sed -e "s#@RUNDIR@#$dir#g" -e "s#@ERROR_LOG@#$RESULTS/nginx-$tag-error.log#g" -e "s#@LISTEN_PORT@#$NGINX_PORT#g" -e "s#@SINK_PORT@#$SINK_PORT#g" \
+            -e "s#@WORKERS@#$NGINX_WORKERS#g" -e "s#@WORKER_CONNECTIONS@#$((FD_LIMIT * 2))#g" \
+            -e "s#@RLIMIT@#$FD_LIMIT#g" "$ROOT/Benchmarks/nginx.conf" >"$dir/nginx.conf"
+        "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$RESULTS/nginx-$tag-error.log" >"$RESULTS/nginx-$tag.log" 2>&1 &
+        SERVER_PID=$!
+        PIDS+=("$SERVER_PID")
+        wait_port "$NGINX_PORT" "$SERVER_PID" || die "nginx did not start (see $RESULTS/nginx-$tag-error.log)"
+        for _ in $(seq 50); do
+            mapfile -t MEASURED < <(pgrep -P "$SERVER_PID")
+            ((${#MEASURED[@]} >= NGINX_WORKERS)) && break
+            sleep 0.1
+        done
+        MEASURED=("$SERVER_PID" "${MEASURED[@]}")  # master and workers
+        URL="ws://127.0.0.1:$NGINX_PORT/ocpp"
+        ;;
+    proxy)
+        local dir=$RUN/proxy-$tag
+        mkdir -p "$dir"
+        cat >"$dir/proxy.yaml" <<EOF
+# generated by Benchmarks/run.sh: pass-through $VERSION → $VERSION to the sink; everything else default
+listeners:
+  - name: bench
+    host: 127.0.0.1
+    port: $PROXY_PORT
+    path: /ocpp
+    versions: [$VERSION]
+upstream:
+  url: ws://127.0.0.1:$SINK_PORT/ocpp
+  version: $VERSION
+admin:
+  host: 127.0.0.1
+  port: $ADMIN_PORT
+EOF
+        "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/proxy-$tag.log" 2>&1 &
+        SERVER_PID=$!
+        PIDS+=("$SERVER_PID")
+        wait_port "$PROXY_PORT" "$SERVER_PID" || die "ocpp-proxy did not start (see $RESULTS/proxy-$tag.log)"
+        MEASURED=("$SERVER_PID")
+        URL="ws://127.0.0.1:$PROXY_PORT/ocpp"
+        ;;
+    *) die "unknown setup $setup" ;;
+    esac
+}
+
+stop_setup() {
+    if [[ -n $SERVER_PID ]]; then forget "$SERVER_PID"; fi
+    SERVER_PID=""
+    MEASURED=()
+}
+
+RESOURCES=$RESULTS/resources.tsv
+: >"$RESOURCES"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESOURCES"; }  # record <setup> <key> <value>
+
+load_run() {  # load_run <tag> <setup> [load options...]; bounded by the load's own duration plus timeouts
+    local tag=$1 setup=$2 pid status=0
+    shift 2
+    timeout --kill-after=10 $((DURATION + 120)) "$BENCH" load --url "$URL" --version "$VERSION" --label "$setup" \
+        --json "$RESULTS/$tag-$setup.json" "$@" >"$RESULTS/$tag-$setup.txt" 2>"$RESULTS/$tag-$setup.log" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || status=$?
+    forget "$pid"
+    if ((status != 0)); then say "the load of $tag/$setup exited with $status (see $RESULTS/$tag-$setup.log)"; fi
+    cat "$RESULTS/$tag-$setup.txt" >&2
+}
+
+# 1. Closed loop: as fast as one outstanding CALL per charger allows.
+for setup in $SETUPS; do
+    say "closed loop, $setup: $CHARGERS chargers, $SCENARIO, ${DURATION}s"
+    start_setup "$setup" closed
+    before=$(cpu_ticks "${MEASURED[@]}")
+    load_run closed "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" --mode closed
+    if ((${#MEASURED[@]} > 0)); then
+        record "$setup" closedCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before))
+        record "$setup" closedPeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
+    fi
+    stop_setup
+done
+
+# 2. Open loop at half of saturation: the same offered rate for every setup, half the lowest closed-loop throughput
+#    of the proxies, to compare latency when nothing is saturated.
+if [[ $HALF_LOAD == 1 ]]; then
+    HALF_RATE=$(python3 - "$RESULTS" $SETUPS <<'EOF'
+import json, sys
+rates = []
+for setup in sys.argv[2:]:
+    if setup == "direct":
+        continue
+    try:
+        rates.append(json.load(open(f"{sys.argv[1]}/closed-{setup}.json"))["throughputPerSecond"])
+    except (OSError, ValueError, KeyError):
+        pass
+print(f"{min(rates) / 2:.1f}" if rates and min(rates) > 0 else "")
+EOF
+    )
+    if [[ -n $HALF_RATE ]]; then
+        PER_CHARGER=$(python3 -c "print(f'{$HALF_RATE / $CHARGERS:.4f}')")
+        for setup in $SETUPS; do
+            say "open loop, $setup: $HALF_RATE CALLs/s ($PER_CHARGER/s per charger), ${DURATION}s"
+            start_setup "$setup" half
+            before=$(cpu_ticks "${MEASURED[@]}")
+            load_run half "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" \
+                --mode open --rate "$PER_CHARGER/s"
+            if ((${#MEASURED[@]} > 0)); then record "$setup" halfCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before)); fi
+            stop_setup
+        done
+    else
+        say "no closed-loop throughput of nginx or the proxy: skipping the half-load run"
+    fi
+fi
+
+# 3. Idle chargers with heartbeats: memory per connected charger (RSS after the ramp minus RSS before).
+if [[ $IDLE == 1 ]]; then
+    for setup in $SETUPS; do
+        [[ $setup == direct ]] && continue
+        say "idle, $setup: $IDLE_CHARGERS chargers at $IDLE_RAMP/s, a Heartbeat every ${IDLE_HEARTBEAT}s, held ${IDLE_HOLD}s"
+        start_setup "$setup" idle
+        sleep 1
+        record "$setup" idleRssBeforeKiB "$(status_kb VmRSS "${MEASURED[@]}")"
+        ready=$RUN/idle-$setup.ready
+        rm -f "$ready"
+        timeout --kill-after=10 $((IDLE_CHARGERS / IDLE_RAMP + IDLE_HOLD + 120)) "$BENCH" load --url "$URL" \
+            --version "$VERSION" --label "$setup" --chargers "$IDLE_CHARGERS" --ramp "$IDLE_RAMP/s" \
+            --scenario idle --heartbeat "$IDLE_HEARTBEAT" --duration "${IDLE_HOLD}s" --ready-file "$ready" \
+            --json "$RESULTS/idle-$setup.json" >"$RESULTS/idle-$setup.txt" 2>"$RESULTS/idle-$setup.log" &
+        LOAD_PID=$!
+        PIDS+=("$LOAD_PID")
+        for _ in $(seq $((10 * (IDLE_CHARGERS / IDLE_RAMP + 60)))); do
+            [[ -e $ready ]] && break
+            kill -0 "$LOAD_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        # Let the last upgrades and Boot answers settle, then read the resident set.
+        sleep 5
+        record "$setup" idleRssAfterKiB "$(status_kb VmRSS "${MEASURED[@]}")"
+        status=0
+        wait "$LOAD_PID" || status=$?
+        if ((status != 0)); then say "the idle load of $setup exited with $status"; fi
+        forget "$LOAD_PID"
+        record "$setup" idlePeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
+        cat "$RESULTS/idle-$setup.txt" >&2
+        stop_setup
+    done
+fi
+
+# ---------------------------------------------------------------- the table
+python3 - "$RESOURCES" "$RESULTS/resources.json" "$CLK_TCK" "$FD_LIMIT" <<'EOF'
+import json, sys
+out = {"clockTicksPerSecond": int(sys.argv[3]), "fdHardLimit": int(sys.argv[4])}
+for line in open(sys.argv[1]):
+    setup, key, value = line.rstrip("\n").split("\t")
+    out.setdefault(setup, {})[key] = int(value)
+json.dump(out, open(sys.argv[2], "w"), indent=2, sort_keys=True)
+EOF
+python3 "$ROOT/Benchmarks/summarize.py" "$RESULTS"
+say "results: $RESULTS (summary.md, summary.json, one JSON per run)"

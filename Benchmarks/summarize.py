@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Builds the table of Benchmarks/run.sh from the JSON files of one run directory.
+
+Usage: summarize.py RESULTS_DIR
+
+Reads RESULTS_DIR/{closed,half,idle}-{setup}.json (written by `ocpp-bench load --json`),
+RESULTS_DIR/resources.json (CPU ticks and RSS of the proxy or nginx, written by run.sh) and
+RESULTS_DIR/machine.json; writes RESULTS_DIR/summary.md and RESULTS_DIR/summary.json and prints the table.
+Standard library only.
+"""
+import json
+import os
+import sys
+
+SETUPS = [
+    ("direct", "direct (load → sink)"),
+    ("nginx", "nginx (WebSocket proxy)"),
+    ("proxy", "ocpp-proxy pass-through 1.6 → 1.6"),
+]
+TRANSLATION_ROW = "ocpp-proxy translation 1.6 → 2.0.1"
+TRANSLATION_NOTE = "n/a — needs translation (issue 3)"
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(value, digits=0):
+    if value is None:
+        return "—"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(value, base, digits=2):
+    if value is None or not base:
+        return ""
+    return f" ({value / base:.{digits}f}×)"
+
+
+def main():
+    results = sys.argv[1]
+    resources = load(os.path.join(results, "resources.json")) or {}
+    machine = load(os.path.join(results, "machine.json")) or {}
+    rows = {}
+    for key, _ in SETUPS:
+        closed = load(os.path.join(results, f"closed-{key}.json"))
+        half = load(os.path.join(results, f"half-{key}.json"))
+        idle = load(os.path.join(results, f"idle-{key}.json"))
+        res = resources.get(key, {})
+        row = {"setup": key}
+        if closed:
+            c = closed["calls"]
+            row["throughput"] = closed["throughputPerSecond"]
+            row["p50"] = closed["latencyMicroseconds"]["p50"]
+            row["p99"] = closed["latencyMicroseconds"]["p99"]
+            row["p99_9"] = closed["latencyMicroseconds"]["p99.9"]
+            row["connections"] = closed["connections"]["established"]
+            row["connectionFailures"] = closed["connections"]["failed"]
+            row["errored"] = c["errored"] + c["timedOut"]
+            messages = c["answeredIncludingOutsideWindow"] + c["bootNotificationsAccepted"] + c["bootNotificationsRejected"]
+            ticks = res.get("closedCpuTicks")
+            hz = resources.get("clockTicksPerSecond", 100)
+            if ticks is not None and messages:
+                row["cpuMicrosecondsPerCall"] = ticks / hz * 1e6 / messages
+                row["cpuSeconds"] = ticks / hz
+            if res.get("closedPeakRssKiB") is not None:
+                row["peakRssMiB"] = res["closedPeakRssKiB"] / 1024
+        if half:
+            row["halfRate"] = half.get("offeredCallsPerSecond")
+            row["halfThroughput"] = half["throughputPerSecond"]
+            row["halfP50"] = half["latencyMicroseconds"]["p50"]
+            row["halfP99"] = half["latencyMicroseconds"]["p99"]
+        if idle:
+            row["idleEstablished"] = idle["connections"]["established"]
+            row["idleFailed"] = idle["connections"]["failed"]
+            row["idleFailureReasons"] = idle["connections"]["failureReasons"]
+            before, after = res.get("idleRssBeforeKiB"), res.get("idleRssAfterKiB")
+            if before is not None and after is not None and row["idleEstablished"]:
+                row["idleKiBPerCharger"] = (after - before) / row["idleEstablished"]
+                row["idleRssBeforeKiB"] = before
+                row["idleRssAfterKiB"] = after
+        rows[key] = row
+
+    nginx = rows.get("nginx", {})
+    direct = rows.get("direct", {})
+    header = (
+        "| setup | throughput (CALLs/s) | p50 µs | p99 µs | CPU µs per CALL | peak RSS MiB "
+        "| p99 µs at half load | added p99 vs direct | idle KiB per charger |"
+    )
+    lines = [header, "|" + "---|" * 9]
+    for key, name in SETUPS:
+        r = rows[key]
+        if len(r) == 1:
+            continue
+        added = None
+        if r.get("halfP99") is not None and direct.get("halfP99") is not None and key != "direct":
+            added = r["halfP99"] - direct["halfP99"]
+        lines.append(
+            "| {} | {}{} | {}{} | {}{} | {}{} | {}{} | {}{} | {} | {}{} |".format(
+                name,
+                fmt(r.get("throughput")), ratio(r.get("throughput"), nginx.get("throughput")),
+                fmt(r.get("p50"), 1), ratio(r.get("p50"), nginx.get("p50")),
+                fmt(r.get("p99"), 1), ratio(r.get("p99"), nginx.get("p99")),
+                fmt(r.get("cpuMicrosecondsPerCall"), 1), ratio(r.get("cpuMicrosecondsPerCall"), nginx.get("cpuMicrosecondsPerCall")),
+                fmt(r.get("peakRssMiB"), 1), ratio(r.get("peakRssMiB"), nginx.get("peakRssMiB")),
+                fmt(r.get("halfP99"), 1), ratio(r.get("halfP99"), nginx.get("halfP99")),
+                "—" if added is None else f"{added:+,.1f} µs",
+                fmt(r.get("idleKiBPerCharger"), 1), ratio(r.get("idleKiBPerCharger"), nginx.get("idleKiBPerCharger")),
+            )
+        )
+    lines.append(f"| {TRANSLATION_ROW} | {TRANSLATION_NOTE} | | | | | | | |")
+
+    notes = []
+    half_rate = next((r.get("halfRate") for r in rows.values() if r.get("halfRate")), None)
+    if half_rate:
+        notes.append(f"half load: open loop at {half_rate:,.0f} CALLs/s in all (half the lowest closed-loop throughput of nginx and the proxy)")
+    for key, _ in SETUPS:
+        r = rows[key]
+        if "idleEstablished" in r:
+            failures = ", ".join(f"{k}={v}" for k, v in sorted(r["idleFailureReasons"].items())) or "none"
+            notes.append(
+                f"idle {key}: {r['idleEstablished']:,} chargers connected ({r['idleFailed']:,} failed: {failures}); "
+                f"RSS {r.get('idleRssBeforeKiB', 0) / 1024:,.1f} → {r.get('idleRssAfterKiB', 0) / 1024:,.1f} MiB")
+        if r.get("errored"):
+            notes.append(f"{key}: {r['errored']} CALLs errored or timed out in the closed-loop run")
+        if r.get("connectionFailures"):
+            notes.append(f"{key}: {r['connectionFailures']} connections failed in the closed-loop run")
+
+    targets = []
+    proxy = rows.get("proxy", {})
+    if proxy.get("throughput") and nginx.get("throughput"):
+        q = proxy["throughput"] / nginx["throughput"]
+        targets.append(f"pass-through throughput ≥ nginx's: {'MET' if q >= 1 else 'MISSED'} ({q:.2f}× nginx)")
+    if proxy.get("cpuMicrosecondsPerCall") and nginx.get("cpuMicrosecondsPerCall"):
+        q = proxy["cpuMicrosecondsPerCall"] / nginx["cpuMicrosecondsPerCall"]
+        targets.append(f"proxy CPU per message ≤ 1.5× nginx's: {'MET' if q <= 1.5 else 'MISSED'} ({q:.2f}×)")
+    if proxy.get("halfP99") is not None and direct.get("halfP99") is not None:
+        added = proxy["halfP99"] - direct["halfP99"]
+        targets.append(f"added p99 at half of saturation ≤ 1 ms over direct: {'MET' if added <= 1000 else 'MISSED'} ({added:+,.0f} µs)")
+    if proxy.get("idleKiBPerCharger") is not None:
+        kib = proxy["idleKiBPerCharger"]
+        targets.append(f"idle memory ≤ 16 KiB per charger (both links): {'MET' if kib <= 16 else 'MISSED'} ({kib:.1f} KiB)")
+        base = (proxy.get("idleRssBeforeKiB") or 0) / 1024 / 1024
+        need = base + 50_000 * kib / 1024 / 1024
+        limit = resources.get("fdHardLimit")
+        targets.append(
+            f"50,000 chargers on one 24 GiB node: extrapolated {need:.2f} GiB of RSS for 50,000 (memory allows it); "
+            f"not run here: the file-descriptor hard limit {limit} allows one process about {((limit or 0) - 64) // 2:,} chargers (2 descriptors each)")
+    targets.append("translation throughput ≥ 0.6× nginx pass-through: not measured (needs translation, issue 3)")
+
+    text = ["## ocpp-proxy benchmark", ""]
+    if machine:
+        text.append(
+            f"{machine.get('date', '')} · {machine.get('nproc', '?')} cores ({machine.get('cpu', '?')}) · "
+            f"{machine.get('memory', '?')} · kernel {machine.get('kernel', '?')} · {machine.get('chargers', '?')} chargers, "
+            f"scenario {machine.get('scenario', '?')}, {machine.get('duration', '?')} s per run · nginx {machine.get('nginx', '?')} "
+            f"with {machine.get('nginxWorkers', '?')} worker(s) · proxy built {machine.get('proxyBinary', '?')} "
+            f"from {machine.get('commit', '?')}")
+        text.append("")
+    text += lines + [""] + [f"- {n}" for n in notes] + [""] + ["Targets (issue 5):"] + [f"- {t}" for t in targets]
+    out = "\n".join(text) + "\n"
+    with open(os.path.join(results, "summary.md"), "w") as f:
+        f.write(out)
+    with open(os.path.join(results, "summary.json"), "w") as f:
+        json.dump({"machine": machine, "rows": rows, "targets": targets, "notes": notes}, f, indent=2, sort_keys=True)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

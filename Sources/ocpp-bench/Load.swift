@@ -1,0 +1,799 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// `ocpp-bench load`: N chargers against a URL, closed- or open-loop, with latency from HdrHistogram.
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open N chargers ({url}/BENCH{n}), boot them, run a scenario for a duration, report throughput and latency.")
+
+    @Option(help: "ws://host:port/path; each charger connects to {url}/{identity}.")
+    var url: String = "ws://127.0.0.1:8180/ocpp"
+
+    @Option(help: "ocpp1.6 or ocpp2.0.1 (the only subprotocol offered).")
+    var version: String = "ocpp1.6"
+
+    @Option(help: "Number of chargers.")
+    var chargers: Int = 100
+
+    @Option(help: "Connections opened per second during the ramp, e.g. 500/s.")
+    var ramp: String = "500/s"
+
+    @Option(help: "How long the scenario runs once every charger has connected and booted, e.g. 20s, 2m.")
+    var duration: String = "20s"
+
+    @Option(help: "closed: one outstanding CALL per charger, next one as soon as it is answered; open: --rate per charger.")
+    var mode: String = "closed"
+
+    @Option(help: "Open loop: CALLs per second per charger, e.g. 10/s.")
+    var rate: String?
+
+    @Option(help: "mixed, heartbeat or idle.")
+    var scenario: String = "mixed"
+
+    @Option(help: "Idle scenario: seconds between Heartbeats of one charger.")
+    var heartbeat: Double = 30
+
+    @Option(help: "Write the results as JSON to this file.")
+    var json: String?
+
+    @Option(help: "A label copied into the results (e.g. the setup's name).")
+    var label: String?
+
+    @Option(help: "Written (with the number of connected chargers) once the ramp is over and the scenario starts.")
+    var readyFile: String?
+
+    @Option(help: "Identity prefix; charger n is {prefix}{n}.")
+    var identityPrefix: String = "BENCH"
+
+    @Option(help: "Event loop threads (default: the number of cores).")
+    var threads: Int = System.coreCount
+
+    @Option(help: "Seconds for TCP connect plus WebSocket upgrade.")
+    var connectTimeout: Int = 10
+
+    @Option(help: "Seconds a CALL may stay unanswered before it counts as timed out.")
+    var callTimeout: Int = 30
+
+    @Option(help: "Seconds to wait for outstanding answers after the duration.")
+    var drain: Int = 5
+
+    @Flag(help: "Print nothing but the final report.")
+    var quiet = false
+
+    func validate() throws {
+        guard BenchVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.6 or ocpp2.0.1") }
+        guard (1...200_000).contains(chargers) else { throw ValidationError("--chargers: 1-200000") }
+        guard let r = Self.perSecond(ramp), r > 0 else { throw ValidationError("--ramp: expected R/s, e.g. 500/s") }
+        guard let d = Self.seconds(duration), d > 0, d <= 24 * 3600 else { throw ValidationError("--duration: expected e.g. 20s, 2m (at most 24h)") }
+        guard ["closed", "open"].contains(mode) else { throw ValidationError("--mode: closed or open") }
+        if mode == "open" {
+            guard let rate, let x = Self.perSecond(rate), x > 0, x <= 100_000 else {
+                throw ValidationError("--rate: open loop needs a per-charger rate, e.g. 10/s")
+            }
+        }
+        guard ScenarioName(rawValue: scenario) != nil else { throw ValidationError("--scenario: mixed, heartbeat or idle") }
+        guard heartbeat > 0 else { throw ValidationError("--heartbeat: expected seconds > 0") }
+        guard threads >= 1, connectTimeout >= 1, callTimeout >= 1, drain >= 0 else { throw ValidationError("bad timeouts or threads") }
+        guard (try? BenchURL(url)) != nil else { throw ValidationError("--url: expected ws://host:port/path") }
+    }
+
+    static func perSecond(_ text: String) -> Double? {
+        var t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix("/s") { t.removeLast(2) }
+        return Double(t)
+    }
+
+    static func seconds(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix("ms"), let v = Double(t.dropLast(2)) { return v / 1000 }
+        if t.hasSuffix("s"), let v = Double(t.dropLast()) { return v }
+        if t.hasSuffix("m"), let v = Double(t.dropLast()) { return v * 60 }
+        if t.hasSuffix("h"), let v = Double(t.dropLast()) { return v * 3600 }
+        return Double(t)
+    }
+
+    func log(_ line: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data("load: \(line)\n".utf8))
+    }
+
+    func run() throws {
+        let target = try BenchURL(url)
+        let plan = LoadPlan(
+            version: BenchVersion(rawValue: version)!, scenario: ScenarioName(rawValue: scenario)!,
+            openLoop: mode == "open", interval: mode == "open" ? 1 / Self.perSecond(rate!)! : 0,
+            heartbeat: heartbeat, target: target, identityPrefix: identityPrefix,
+            connectTimeout: .seconds(Int64(connectTimeout)), callTimeout: UInt64(callTimeout) * 1_000_000_000)
+        let rampRate = Self.perSecond(ramp)!
+        let durationSeconds = Self.seconds(duration)!
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        defer { try? group.syncShutdownGracefully() }
+        let workers = Array(group.makeIterator()).enumerated().map { LoopWorker(loop: $1, plan: plan, seed: UInt64($0) &+ 0x9E37_79B9) }
+        for worker in workers { try worker.loop.submit { worker.startSweeper() }.wait() }
+        func everyWorker<T>(_ body: @escaping (LoopWorker) -> T) -> [T] {
+            workers.map { w in w.loop.submit { body(w) } }.compactMap { try? $0.wait() }
+        }
+
+        // Ramp: open connections at --ramp per second, spread over the event loops.
+        log("\(chargers) chargers → \(target.text)/\(identityPrefix){n} (\(version)), ramp \(rampRate)/s")
+        let rampStart = monotonicNanos()
+        var started = 0
+        let rampBound = Double(chargers) / rampRate + 5
+        while started < chargers {
+            let elapsed = Double(monotonicNanos() - rampStart) / 1e9
+            let due = min(chargers, max(1, Int(elapsed * rampRate)))
+            while started < due {
+                let index = started
+                let worker = workers[index % workers.count]
+                worker.loop.execute { worker.connect(index) }
+                started += 1
+            }
+            if elapsed > rampBound { break }
+            usleep(2000)
+        }
+        // Wait until every charger has connected (and booted) or failed; bounded by the timeouts.
+        let settleDeadline = monotonicNanos() + UInt64(connectTimeout + callTimeout + 5) * 1_000_000_000
+        var progress = Progress()
+        var lastLog = monotonicNanos()
+        while true {
+            progress = everyWorker { $0.progress }.reduce(into: Progress()) { $0.add($1) }
+            if progress.settled(attempts: started) || monotonicNanos() > settleDeadline { break }
+            if monotonicNanos() - lastLog > 2_000_000_000 {
+                log("connecting: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted of \(started)")
+                lastLog = monotonicNanos()
+            }
+            usleep(20_000)
+        }
+        let rampSeconds = Double(monotonicNanos() - rampStart) / 1e9
+        log("ramp done in \(String(format: "%.1f", rampSeconds)) s: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted")
+
+        // The measured window: every charger starts its scenario now.
+        let windowStart = monotonicNanos()
+        _ = everyWorker { $0.begin(windowStart: windowStart) }
+        if let readyFile {
+            try? "\(progress.established)\n".write(toFile: readyFile, atomically: true, encoding: .utf8)
+        }
+        let windowEndTarget = windowStart + UInt64(durationSeconds * 1e9)
+        lastLog = monotonicNanos()
+        while monotonicNanos() < windowEndTarget {
+            usleep(UInt32(min(100_000, max(1000, (windowEndTarget - monotonicNanos()) / 1000))))
+            if monotonicNanos() - lastLog > 5_000_000_000 {
+                let p = everyWorker { $0.progress }.reduce(into: Progress()) { $0.add($1) }
+                log("running: \(p.answered) answered, \(p.open) connections open")
+                lastLog = monotonicNanos()
+            }
+        }
+        let windowEnd = monotonicNanos()
+        _ = everyWorker { $0.stop(windowEnd: windowEnd) }
+        let drainDeadline = monotonicNanos() + UInt64(drain) * 1_000_000_000
+        while monotonicNanos() < drainDeadline {
+            let outstanding = everyWorker { $0.outstandingCount }.reduce(0, +)
+            if outstanding == 0 { break }
+            usleep(10_000)
+        }
+        let snapshots = everyWorker { $0.snapshot() }
+        _ = everyWorker { $0.closeAll() }
+        let closeDeadline = monotonicNanos() + 3_000_000_000
+        while monotonicNanos() < closeDeadline, everyWorker({ $0.openCount }).reduce(0, +) > 0 { usleep(10_000) }
+
+        var total = WorkerSnapshot.empty
+        for s in snapshots { total.add(s) }
+        let windowSeconds = Double(windowEnd - windowStart) / 1e9
+        let report = LoadReport(
+            label: label, url: target.text, version: version, chargers: chargers, rampPerSecond: rampRate,
+            rampSeconds: rampSeconds, mode: mode, ratePerCharger: mode == "open" ? Self.perSecond(rate!) : nil,
+            scenario: scenario, heartbeatSeconds: scenario == "idle" ? heartbeat : nil, threads: threads,
+            durationSeconds: windowSeconds, snapshot: total, startedAt: Date(timeIntervalSinceNow: -windowSeconds))
+        print(report.text)
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report.json).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+struct BenchURL {
+    var host: String
+    var port: Int
+    var path: String
+    var text: String
+
+    init(_ text: String) throws {
+        struct Bad: Error {}
+        guard text.hasPrefix("ws://") else { throw Bad() }
+        let rest = text.dropFirst(5)
+        let authority = rest.prefix { $0 != "/" }
+        var path = String(rest.dropFirst(authority.count))
+        while path.hasSuffix("/") { path.removeLast() }
+        let parts = authority.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw Bad() }
+        self.host = String(parts[0])
+        self.port = port
+        self.path = path
+        self.text = "ws://\(authority)\(path)"
+    }
+}
+
+struct LoadPlan {
+    var version: BenchVersion
+    var scenario: ScenarioName
+    var openLoop: Bool
+    /// Open loop: seconds between two CALLs of one charger.
+    var interval: Double
+    var heartbeat: Double
+    var target: BenchURL
+    var identityPrefix: String
+    var connectTimeout: TimeAmount
+    var callTimeout: UInt64
+}
+
+/// How far the ramp and the run are, summed over the event loops.
+struct Progress {
+    var attempts = 0
+    var established = 0
+    var failed = 0
+    var booted = 0
+    var bootFailed = 0
+    var answered = 0
+    var open = 0
+
+    mutating func add(_ o: Progress) {
+        attempts += o.attempts
+        established += o.established
+        failed += o.failed
+        booted += o.booted
+        bootFailed += o.bootFailed
+        answered += o.answered
+        open += o.open
+    }
+
+    func settled(attempts started: Int) -> Bool {
+        attempts == started && established + failed == started && booted + bootFailed >= established
+    }
+}
+
+/// A cheap PRNG for masking keys and jitter (SystemRandomNumberGenerator costs a syscall each time).
+struct XorShift: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed == 0 ? 0x2545_F491_4F6C_DD1D : seed }
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+}
+
+/// Everything of one event loop: its chargers, counters and latency histogram. Touched only on its loop.
+final class LoopWorker {
+    let loop: EventLoop
+    let plan: LoadPlan
+    let clock = ClockText()
+    var random: XorShift
+    private(set) var chargers: [ChargerHandler] = []
+    private var sweeper: RepeatedTask?
+    private(set) var measuring = false
+    private(set) var stopping = false
+    private var windowStart: UInt64 = .max
+    private var windowEnd: UInt64 = .max
+    var stats = WorkerSnapshot.empty
+    var progress = Progress()
+    /// Resolved once per worker: connects skip the resolver.
+    private lazy var address: SocketAddress? = try? SocketAddress.makeAddressResolvingHost(plan.target.host, port: plan.target.port)
+
+    init(loop: EventLoop, plan: LoadPlan, seed: UInt64) {
+        self.loop = loop
+        self.plan = plan
+        self.random = XorShift(seed: seed)
+    }
+
+    func startSweeper() {
+        sweeper = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.sweep()
+        }
+    }
+
+    var outstandingCount: Int { chargers.reduce(0) { $0 + ($1.hasOutstanding ? 1 : 0) } }
+    var openCount: Int { chargers.reduce(0) { $0 + ($1.isOpen ? 1 : 0) } }
+
+    // MARK: Connecting
+
+    func connect(_ index: Int) {
+        progress.attempts += 1
+        let identity = "\(plan.identityPrefix)\(index)"
+        let charger = ChargerHandler(identity: identity, index: index, worker: self)
+        chargers.append(charger)
+        guard let address else {
+            charger.failed("resolve")
+            return
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(plan.target.path)/\(identity)")
+        head.headers.add(name: "Host", value: "\(plan.target.host):\(plan.target.port)")
+        head.headers.add(name: "Sec-WebSocket-Protocol", value: plan.version.rawValue)
+        let version = plan.version
+        let requester = UpgradeRequester(head: head, charger: charger)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(plan.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, automaticErrorHandling: true) { channel, response in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard response.headers["sec-websocket-protocol"].first == version.rawValue else {
+                            charger.failed("subprotocol")
+                            channel.close(promise: nil)
+                            return
+                        }
+                        let ops = channel.pipeline.syncOperations
+                        ops.removeHandler(requester, promise: nil)
+                        try ops.addHandlers([
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: 1 << 20),
+                            charger,
+                        ])
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
+                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                    try channel.pipeline.syncOperations.addHandler(requester)
+                }
+            }
+        let connecting = bootstrap.connect(to: address)
+        connecting.whenComplete { result in
+            switch result {
+            case .success(let channel): charger.attach(channel)
+            case .failure(let error): charger.failed(Self.classify(error))
+            }
+        }
+        loop.scheduleTask(in: plan.connectTimeout) {
+            if charger.state == .connecting {
+                charger.failed("timeout")
+                charger.abort()
+            }
+        }
+    }
+
+    static func classify(_ error: Error) -> String {
+        if let e = error as? NIOConnectionError {
+            if let first = e.connectionErrors.first { return classify(first.error) }
+            return "connect"
+        }
+        if let e = error as? IOError {
+            switch e.errnoCode {
+            case ECONNREFUSED: return "refused"
+            case EMFILE, ENFILE: return "fd_limit"
+            case EADDRNOTAVAIL: return "no_ports"
+            case ETIMEDOUT: return "timeout"
+            case ECONNRESET: return "reset"
+            default: return "errno_\(e.errnoCode)"
+            }
+        }
+        if let e = error as? ChannelError, case .connectTimeout = e { return "timeout" }
+        return "other"
+    }
+
+    // MARK: Phases
+
+    func begin(windowStart: UInt64) {
+        self.windowStart = windowStart
+        measuring = true
+        for charger in chargers where charger.state == .booted { charger.startScenario() }
+    }
+
+    func stop(windowEnd: UInt64) {
+        self.windowEnd = windowEnd
+        stopping = true
+        for charger in chargers {
+            charger.stopScenario()
+            // Sent after the end of the window but before this loop heard of it: counted as sent when the end was
+            // not known yet; its answer will not count, so neither does it.
+            if let sentAt = charger.outstandingSentAt, sentAt >= windowEnd, sentAt >= windowStart { stats.sent -= 1 }
+        }
+    }
+
+    func closeAll() {
+        sweeper?.cancel()
+        for charger in chargers { charger.close() }
+    }
+
+    func snapshot() -> WorkerSnapshot {
+        var s = stats
+        s.unanswered = outstandingCount
+        s.connectionsOpenAtEnd = openCount
+        return s
+    }
+
+    // MARK: Accounting (called by chargers on this loop)
+
+    func inWindow(_ t: UInt64) -> Bool { t >= windowStart && t < windowEnd }
+
+    func recordSent(at t: UInt64) {
+        if inWindow(t) { stats.sent += 1 }
+    }
+
+    func recordAnswer(sentAt: UInt64, now: UInt64, error: Bool) {
+        stats.answeredTotal += 1
+        progress.answered += 1
+        guard inWindow(sentAt) else { return }
+        if error { stats.errored += 1 } else { stats.answered += 1 }
+        _ = stats.latency.record(max(1, now &- sentAt))
+    }
+
+    func recordTimeout(sentAt: UInt64) {
+        if inWindow(sentAt) { stats.timedOut += 1 }
+    }
+
+    /// Times a CALL out when it has waited more than --call-timeout.
+    private func sweep() {
+        let now = monotonicNanos()
+        for charger in chargers { charger.checkTimeout(now: now, limit: plan.callTimeout) }
+    }
+}
+
+/// Counters and latency of one event loop (or, added up, of the run).
+struct WorkerSnapshot {
+    var sent = 0
+    var answered = 0
+    var errored = 0
+    var timedOut = 0
+    var unanswered = 0
+    var answeredTotal = 0
+    var bootsSent = 0
+    var bootsAccepted = 0
+    var bootsRejected = 0
+    var established = 0
+    var failures: [String: Int] = [:]
+    var closedByPeer = 0
+    var connectionsOpenAtEnd = 0
+    var openLoopDelayed = 0
+    var openLoopDropped = 0
+    /// Nanoseconds from the write of a CALL to its answer.
+    var latency: Histogram<UInt64>
+
+    static var empty: WorkerSnapshot {
+        WorkerSnapshot(latency: Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 300_000_000_000, numberOfSignificantValueDigits: .three))
+    }
+
+    mutating func add(_ o: WorkerSnapshot) {
+        sent += o.sent
+        answered += o.answered
+        errored += o.errored
+        timedOut += o.timedOut
+        unanswered += o.unanswered
+        answeredTotal += o.answeredTotal
+        bootsSent += o.bootsSent
+        bootsAccepted += o.bootsAccepted
+        bootsRejected += o.bootsRejected
+        established += o.established
+        failures.merge(o.failures, uniquingKeysWith: +)
+        closedByPeer += o.closedByPeer
+        connectionsOpenAtEnd += o.connectionsOpenAtEnd
+        openLoopDelayed += o.openLoopDelayed
+        openLoopDropped += o.openLoopDropped
+        latency.add(o.latency)
+    }
+}
+
+/// Sends the upgrade request once connected; reports an upgrade refused with an HTTP status or a hang-up.
+final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let head: HTTPRequestHead
+    private let charger: ChargerHandler
+
+    init(head: HTTPRequestHead, charger: ChargerHandler) {
+        self.head = head
+        self.charger = charger
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { channelActive(context: context) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let response) = unwrapInboundIn(data) {
+            charger.failed("http_\(response.status.code)")
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        charger.failed("closed_during_upgrade")
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if ProcessInfo.processInfo.environment["OCPP_BENCH_DEBUG"] != nil {
+            FileHandle.standardError.write(Data("load: upgrade error: \(error)\n".utf8))
+        }
+        charger.failed("upgrade_error")
+        context.close(promise: nil)
+    }
+}
+
+/// One simulated charger: its WebSocket connection, the CALL it has outstanding, and its scenario.
+final class ChargerHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    enum State { case connecting, booting, booted, failed, closed }
+
+    private struct Outstanding {
+        var id: UInt64
+        var sentAt: UInt64
+        var kind: CallKind
+    }
+
+    let identity: String
+    private unowned let worker: LoopWorker
+    private(set) var state: State = .connecting
+    private var channel: Channel?
+    private var context: ChannelHandlerContext?
+    private var outstanding: Outstanding?
+    private var nextId: UInt64 = 0
+    private var scenario: ScenarioState
+    private var timer: RepeatedTask?
+    /// Open loop: ticks that found the previous CALL still unanswered (OCPP allows one at a time).
+    private var backlog = 0
+    private var running = false
+    private var closing = false
+
+    init(identity: String, index: Int, worker: LoopWorker) {
+        self.identity = identity
+        self.worker = worker
+        self.scenario = ScenarioState(start: index)
+    }
+
+    /// When the outstanding CALL of the scenario (not the BootNotification) was written.
+    var outstandingSentAt: UInt64? {
+        guard let o = outstanding, o.kind != .bootNotification else { return nil }
+        return o.sentAt
+    }
+
+    var hasOutstanding: Bool { outstanding != nil && (state == .booting || state == .booted) }
+    var isOpen: Bool { channel?.isActive ?? false }
+
+    func attach(_ channel: Channel) {
+        self.channel = channel
+        if state == .failed { channel.close(promise: nil) }
+    }
+
+    func abort() { channel?.close(promise: nil) }
+
+    /// The connection or its upgrade failed; counted once.
+    func failed(_ reason: String) {
+        guard state == .connecting else { return }
+        state = .failed
+        worker.progress.failed += 1
+        worker.stats.failures[reason, default: 0] += 1
+    }
+
+    // MARK: ChannelHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // The upgrade completed: the charger is connected.
+        guard state == .connecting else {
+            context.close(promise: nil)
+            return
+        }
+        self.context = context
+        channel = context.channel
+        state = .booting
+        worker.progress.established += 1
+        worker.stats.established += 1
+        worker.stats.bootsSent += 1
+        send(.bootNotification)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if (state == .booting || state == .booted) && !worker.stopping && !closing {
+            worker.stats.closedByPeer += 1
+        }
+        if state == .booting { worker.progress.bootFailed += 1 }
+        state = .closed
+        timer?.cancel()
+        timer = nil
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            received(frame.unmaskedData, context: context)
+        case .ping:
+            context.writeAndFlush(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(using: &worker.random), data: frame.unmaskedData)),
+                promise: nil)
+        case .connectionClose:
+            if !closing {
+                closing = true
+                var echo = context.channel.allocator.buffer(capacity: 2)
+                var data = frame.unmaskedData
+                if let code = data.readWebSocketErrorCode() { echo.write(webSocketErrorCode: code) }
+                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: echo)))
+                    .whenComplete { _ in context.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+        default:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Frames
+
+    private func received(_ text: ByteBuffer, context: ChannelHandlerContext) {
+        let now = monotonicNanos()
+        // (type, id, transactionId of a StartTransaction.conf)
+        let parsed: (Int, UInt64?, Int?, Range<Int>)? = text.withUnsafeReadableBytes { p in
+            guard let head = FrameScanner.scan(p) else { return nil }
+            let id = FrameScanner.decimal(p, head.id)
+            var transaction: Int?
+            if head.type == 3, let o = outstanding, o.kind == .startTransaction, worker.plan.version == .v16 {
+                transaction = FrameScanner.integer(after: "\"transactionId\"", in: p, from: head.end)
+            }
+            return (head.type, id, transaction, head.id)
+        }
+        guard let (type, id, transaction, idRange) = parsed else { return }
+        switch type {
+        case 3, 4:
+            guard let o = outstanding, o.id == id else { return }  // late answer to a timed-out CALL
+            outstanding = nil
+            if o.kind == .bootNotification {
+                if type == 3 { worker.stats.bootsAccepted += 1 } else { worker.stats.bootsRejected += 1 }
+                worker.progress.booted += 1
+                state = .booted
+                if worker.measuring && !worker.stopping { startScenario() }
+                return
+            }
+            worker.recordAnswer(sentAt: o.sentAt, now: now, error: type == 4)
+            if let transaction { scenario.transactionId = transaction }
+            if o.kind == .stopTransaction { scenario.transactionId = 0 }
+            next()
+        case 2:
+            // The CSMS never calls in this benchmark; answer anything with an empty CALLRESULT anyway.
+            var reply = context.channel.allocator.buffer(capacity: 32)
+            reply.writeStaticString("[3,\"")
+            _ = text.withUnsafeReadableBytes { reply.writeBytes(UnsafeRawBufferPointer(rebasing: $0[idRange])) }
+            reply.writeStaticString("\",{}]")
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: reply)), promise: nil)
+        default:
+            break
+        }
+    }
+
+    /// After an answer: closed loop sends the next CALL at once; open loop only if a tick is waiting.
+    private func next() {
+        guard running, !worker.stopping else { return }
+        if worker.plan.scenario == .idle { return }
+        if worker.plan.openLoop {
+            guard backlog > 0 else { return }
+            backlog -= 1
+        }
+        sendScenarioCall()
+    }
+
+    private func sendScenarioCall() {
+        let kind = scenario.next(worker.plan.scenario)
+        send(kind)
+    }
+
+    private func send(_ kind: CallKind) {
+        guard let context, state == .booting || state == .booted, !closing else { return }
+        nextId += 1
+        let version = worker.plan.version
+        let payload = scenario.payload(kind, version: version, identity: identity, now: worker.clock.now)
+        var buffer = context.channel.allocator.buffer(capacity: payload.utf8.count + 48)
+        buffer.writeStaticString("[2,\"")
+        buffer.writeString(String(nextId))
+        buffer.writeStaticString("\",\"")
+        buffer.writeString(kind.action(version))
+        buffer.writeStaticString("\",")
+        buffer.writeString(payload)
+        buffer.writeStaticString("]")
+        let now = monotonicNanos()
+        outstanding = Outstanding(id: nextId, sentAt: now, kind: kind)
+        if kind != .bootNotification { worker.recordSent(at: now) }
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: buffer)), promise: nil)
+    }
+
+    // MARK: Scenario
+
+    func startScenario() {
+        guard state == .booted, !running, context != nil else { return }
+        running = true
+        let plan = worker.plan
+        switch plan.scenario {
+        case .idle:
+            let interval = TimeAmount.nanoseconds(Int64(plan.heartbeat * 1e9))
+            let phase = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
+            timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
+                guard let self, self.outstanding == nil, !self.worker.stopping else { return }
+                self.send(.heartbeat)
+            }
+        case .mixed, .heartbeat:
+            if plan.openLoop {
+                let interval = TimeAmount.nanoseconds(Int64(plan.interval * 1e9))
+                let phase = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
+                timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
+                    self?.tick()
+                }
+            } else {
+                sendScenarioCall()
+            }
+        }
+    }
+
+    /// Open loop: one CALL is due. Sent at once when none is outstanding, else queued behind the answer.
+    private func tick() {
+        guard running, !worker.stopping else { return }
+        if outstanding == nil {
+            sendScenarioCall()
+        } else if backlog < 100 {
+            backlog += 1
+            worker.stats.openLoopDelayed += 1
+        } else {
+            worker.stats.openLoopDropped += 1
+        }
+    }
+
+    func stopScenario() {
+        running = false
+        timer?.cancel()
+        timer = nil
+        backlog = 0
+    }
+
+    func checkTimeout(now: UInt64, limit: UInt64) {
+        guard let o = outstanding, now &- o.sentAt > limit else { return }
+        outstanding = nil
+        if o.kind == .bootNotification {
+            worker.progress.bootFailed += 1
+            worker.stats.failures["boot_timeout", default: 0] += 1
+            return
+        }
+        worker.recordTimeout(sentAt: o.sentAt)
+        next()
+    }
+
+    /// Ends the run: a close frame (1000), then the TCP connection after the peer's echo or a second.
+    func close() {
+        stopScenario()
+        guard let context, !closing else {
+            if state == .connecting { state = .failed }
+            channel?.close(promise: nil)
+            return
+        }
+        closing = true
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: .normalClosure)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: data)), promise: nil)
+        let channel = context.channel
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+    }
+}
+
+// Both live on one event loop (the charger's); the upgrade callbacks that capture them run there too.
+extension ChargerHandler: @unchecked Sendable {}
+extension UpgradeRequester: @unchecked Sendable {}

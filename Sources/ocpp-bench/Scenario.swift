@@ -1,0 +1,121 @@
+/// The CALLs a benchmark charger sends, with schema-valid payloads (OCPP 1.6 JSON schemas; OCPP 2.0.1 part 3).
+enum CallKind: Int, CaseIterable {
+    case bootNotification
+    case heartbeat
+    case statusNotification
+    case authorize
+    case startTransaction  // 1.6 StartTransaction, 2.0.1 TransactionEvent Started
+    case meterValues  // MeterValues (both versions)
+    case transactionUpdated  // 1.6 MeterValues with the transaction, 2.0.1 TransactionEvent Updated
+    case stopTransaction  // 1.6 StopTransaction, 2.0.1 TransactionEvent Ended
+    case statusAvailable  // StatusNotification back to Available
+
+    func action(_ version: BenchVersion) -> String {
+        switch self {
+        case .bootNotification: return "BootNotification"
+        case .heartbeat: return "Heartbeat"
+        case .statusNotification, .statusAvailable: return "StatusNotification"
+        case .authorize: return "Authorize"
+        case .meterValues: return "MeterValues"
+        case .startTransaction: return version == .v16 ? "StartTransaction" : "TransactionEvent"
+        case .transactionUpdated: return version == .v16 ? "MeterValues" : "TransactionEvent"
+        case .stopTransaction: return version == .v16 ? "StopTransaction" : "TransactionEvent"
+        }
+    }
+}
+
+enum ScenarioName: String, CaseIterable {
+    /// Heartbeat, StatusNotification, MeterValues and whole transactions, in a cycle.
+    case mixed
+    /// Heartbeat only.
+    case heartbeat
+    /// Connect, boot, then one Heartbeat every `--heartbeat` seconds.
+    case idle
+}
+
+/// One charger's place in its scenario and the state a transaction needs.
+struct ScenarioState {
+    /// One cycle of the mixed scenario: a transaction between two status changes, then a heartbeat.
+    static let mixedCycle: [CallKind] = [
+        .statusNotification, .authorize, .startTransaction, .transactionUpdated, .meterValues,
+        .transactionUpdated, .stopTransaction, .statusAvailable, .heartbeat,
+    ]
+
+    var step: Int
+    var transactionId = 0  // 1.6: from StartTransaction.conf
+    var transactionSeq = 0  // 2.0.1: a new transactionId per transaction
+    var seqNo = 0
+    var meter = 0
+
+    init(start: Int) {
+        step = start % Self.mixedCycle.count
+    }
+
+    mutating func next(_ scenario: ScenarioName) -> CallKind {
+        switch scenario {
+        case .heartbeat, .idle:
+            return .heartbeat
+        case .mixed:
+            let kind = Self.mixedCycle[step]
+            step = (step + 1) % Self.mixedCycle.count
+            return kind
+        }
+    }
+
+    /// The JSON payload of `kind`.
+    mutating func payload(_ kind: CallKind, version: BenchVersion, identity: String, now: String) -> String {
+        let idTag = "T\(identity.suffix(19))"
+        switch (version, kind) {
+        case (.v16, .bootNotification):
+            return "{\"chargePointVendor\":\"ocpp-bench\",\"chargePointModel\":\"bench-1.6\",\"firmwareVersion\":\"1.0\"}"
+        case (.v201, .bootNotification):
+            return "{\"chargingStation\":{\"model\":\"bench-2.0.1\",\"vendorName\":\"ocpp-bench\"},\"reason\":\"PowerUp\"}"
+        case (_, .heartbeat):
+            return "{}"
+        case (.v16, .statusNotification):
+            return "{\"connectorId\":1,\"errorCode\":\"NoError\",\"status\":\"Preparing\",\"timestamp\":\"\(now)\"}"
+        case (.v16, .statusAvailable):
+            return "{\"connectorId\":1,\"errorCode\":\"NoError\",\"status\":\"Available\",\"timestamp\":\"\(now)\"}"
+        case (.v201, .statusNotification):
+            return "{\"timestamp\":\"\(now)\",\"connectorStatus\":\"Occupied\",\"evseId\":1,\"connectorId\":1}"
+        case (.v201, .statusAvailable):
+            return "{\"timestamp\":\"\(now)\",\"connectorStatus\":\"Available\",\"evseId\":1,\"connectorId\":1}"
+        case (.v16, .authorize):
+            return "{\"idTag\":\"\(idTag)\"}"
+        case (.v201, .authorize):
+            return "{\"idToken\":{\"idToken\":\"\(idTag)\",\"type\":\"ISO14443\"}}"
+        case (.v16, .startTransaction):
+            return "{\"connectorId\":1,\"idTag\":\"\(idTag)\",\"meterStart\":\(meter),\"timestamp\":\"\(now)\"}"
+        case (.v201, .startTransaction):
+            transactionSeq += 1
+            seqNo = 0
+            return "{\"eventType\":\"Started\",\"timestamp\":\"\(now)\",\"triggerReason\":\"Authorized\",\"seqNo\":0,"
+                + "\"transactionInfo\":{\"transactionId\":\"\(identity)-\(transactionSeq)\",\"chargingState\":\"EVConnected\"},"
+                + "\"idToken\":{\"idToken\":\"\(idTag)\",\"type\":\"ISO14443\"},\"evse\":{\"id\":1,\"connectorId\":1}}"
+        case (.v16, .meterValues), (.v16, .transactionUpdated):
+            meter += 250
+            let transaction = kind == .transactionUpdated && transactionId > 0 ? ",\"transactionId\":\(transactionId)" : ""
+            return "{\"connectorId\":1\(transaction),\"meterValue\":[{\"timestamp\":\"\(now)\",\"sampledValue\":["
+                + "{\"value\":\"\(meter)\",\"context\":\"Sample.Periodic\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
+                + "{\"value\":\"11000\",\"context\":\"Sample.Periodic\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}"
+        case (.v201, .meterValues):
+            meter += 250
+            return "{\"evseId\":1,\"meterValue\":[{\"timestamp\":\"\(now)\",\"sampledValue\":["
+                + "{\"value\":\(meter),\"measurand\":\"Energy.Active.Import.Register\",\"unitOfMeasure\":{\"unit\":\"Wh\"}},"
+                + "{\"value\":11000,\"measurand\":\"Power.Active.Import\",\"unitOfMeasure\":{\"unit\":\"W\"}}]}]}"
+        case (.v201, .transactionUpdated):
+            meter += 250
+            seqNo += 1
+            return "{\"eventType\":\"Updated\",\"timestamp\":\"\(now)\",\"triggerReason\":\"MeterValuePeriodic\",\"seqNo\":\(seqNo),"
+                + "\"transactionInfo\":{\"transactionId\":\"\(identity)-\(transactionSeq)\",\"chargingState\":\"Charging\"},"
+                + "\"meterValue\":[{\"timestamp\":\"\(now)\",\"sampledValue\":[{\"value\":\(meter),\"measurand\":\"Energy.Active.Import.Register\"}]}]}"
+        case (.v16, .stopTransaction):
+            return "{\"transactionId\":\(transactionId),\"idTag\":\"\(idTag)\",\"meterStop\":\(meter),\"timestamp\":\"\(now)\",\"reason\":\"Local\"}"
+        case (.v201, .stopTransaction):
+            seqNo += 1
+            return "{\"eventType\":\"Ended\",\"timestamp\":\"\(now)\",\"triggerReason\":\"StopAuthorized\",\"seqNo\":\(seqNo),"
+                + "\"transactionInfo\":{\"transactionId\":\"\(identity)-\(transactionSeq)\",\"stoppedReason\":\"Local\"},"
+                + "\"idToken\":{\"idToken\":\"\(idTag)\",\"type\":\"ISO14443\"}}"
+        }
+    }
+}
