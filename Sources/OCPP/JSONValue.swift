@@ -10,9 +10,12 @@ public indirect enum JSONValue: Hashable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses UTF-8 JSON text; nil when the text is not JSON.
+    /// Parses UTF-8 JSON text (RFC 8259, nesting at most 128 deep); nil when the text is not JSON.
     public init?(parsing bytes: some Collection<UInt8>) {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)) else { return nil }
+        let parsed =
+            bytes.withContiguousStorageIfAvailable { JSONParser.parse($0) }
+            ?? Array(bytes).withUnsafeBufferPointer { JSONParser.parse($0) }
+        guard let value = parsed else { return nil }
         self = value
     }
 

@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+@testable import OCPP
+
+@Suite("JSON parser")
+struct JSONParserTests {
+    private func parse(_ text: String) -> JSONValue? { JSONValue(parsing: Array(text.utf8)) }
+
+    @Test func parsesEveryKindOfValue() {
+        #expect(
+            parse(#" {"a": [1, -2, 3.5, -0.25e2, 1E3, true, false, null, "x"], "b": {}, "c": []} "#)
+                == .object([
+                    "a": .array([
+                        .integer(1), .integer(-2), .number(3.5), .number(-25), .number(1000), .bool(true), .bool(false),
+                        .null, .string("x"),
+                    ]),
+                    "b": .object([:]), "c": .array([]),
+                ]))
+        #expect(parse("0") == .integer(0))
+        #expect(parse("-0") == .integer(0))
+        #expect(parse("9223372036854775807") == .integer(Int64.max))
+        #expect(parse("9223372036854775808") == .number(9_223_372_036_854_775_808))
+    }
+
+    @Test func decodesStringEscapes() {
+        #expect(parse(#""a\"b\\c\/d\b\f\n\r\t""#) == .string("a\"b\\c/d\u{08}\u{0C}\n\r\t"))
+        #expect(parse(#""\u00e4\u20AC""#) == .string("ä€"))
+        #expect(parse(#""\ud83d\ude00""#) == .string("😀"))
+        #expect(parse(#""Stätion 😀""#) == .string("Stätion 😀"))
+    }
+
+    @Test(arguments: [
+        "", " ", "{", "[", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "[1 2]", "01", "1.", ".5", "-", "1e", "+1",
+        "tru", "nul", "True", "\"abc", "\"a\nb\"", "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"", "\"\\ude00\"", "[1]]", "{}{}",
+        "'a'", "NaN", "Infinity", "[1,2", "\u{FEFF}[]",
+    ])
+    func refusesText(_ text: String) {
+        #expect(parse(text) == nil, "accepted \(text.debugDescription)")
+    }
+
+    @Test func refusesInvalidUTF8InStrings() {
+        #expect(JSONValue(parsing: [0x22, 0xC3, 0x22]) == nil)
+        #expect(JSONValue(parsing: [0x22, 0xFF, 0xFE, 0x22]) == nil)
+    }
+
+    @Test func refusesNestingDeeperThanTheLimitWithoutCrashing() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(parse(deep) == nil)
+        let limit = JSONParser.maximumDepth
+        #expect(parse(String(repeating: "[", count: limit) + String(repeating: "]", count: limit)) != nil)
+        #expect(parse(String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1)) == nil)
+    }
+
+    /// Random documents, written by Foundation's encoder, read back to the same value.
+    @Test func readsBackWhatJSONEncoderWrites() throws {
+        var generator = SplitMix64(seed: 0x0CC9)
+        for _ in 0..<2000 {
+            let value = randomValue(depth: 0, using: &generator)
+            let text = value.jsonText
+            #expect(parse(text) == value, "\(text)")
+        }
+    }
+
+    /// Random documents agree with Foundation's JSONSerialization on whether they are JSON at all.
+    @Test func agreesWithFoundationOnMutatedDocuments() throws {
+        var generator = SplitMix64(seed: 0xF00D)
+        let alphabet = Array("{}[],:\"\\0123456789.-eE truefalsnl\u{00e4}".utf8)
+        for _ in 0..<3000 {
+            var bytes = Array(randomValue(depth: 0, using: &generator).jsonText.utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &generator) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = alphabet.randomElement(using: &generator)!
+            }
+            let foundation = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+            #expect((JSONValue(parsing: bytes) != nil) == foundation, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+    }
+
+    private func randomValue(depth: Int, using generator: inout SplitMix64) -> JSONValue {
+        let leaf = depth >= 4 || Int.random(in: 0..<3, using: &generator) == 0
+        if leaf {
+            switch Int.random(in: 0..<6, using: &generator) {
+            case 0: return .null
+            case 1: return .bool(Bool.random(using: &generator))
+            case 2: return .integer(Int64.random(in: -1_000_000...1_000_000, using: &generator))
+            case 3: return .number(Double(Int.random(in: -1000...1000, using: &generator)) + 0.5)
+            case 4:
+                let pool: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\t", "ä", "€", "😀", "\u{01}"]
+                return .string(
+                    String(
+                        (0..<Int.random(in: 0...8, using: &generator)).map { _ in pool.randomElement(using: &generator)!
+                        }))
+            default: return .string("")
+            }
+        }
+        if Bool.random(using: &generator) {
+            return .array(
+                (0..<Int.random(in: 0...4, using: &generator)).map { _ in
+                    randomValue(depth: depth + 1, using: &generator)
+                })
+        }
+        var fields: [String: JSONValue] = [:]
+        for i in 0..<Int.random(in: 0...4, using: &generator) {
+            fields["k\(i)"] = randomValue(depth: depth + 1, using: &generator)
+        }
+        return .object(fields)
+    }
+}
+
+/// A small seeded generator, so a failure reproduces.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
