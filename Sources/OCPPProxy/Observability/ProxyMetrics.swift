@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import OCPP
 import Prometheus
 
@@ -17,6 +18,15 @@ public enum LinkSide: String, Sendable {
 public final class ProxyMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let upstreamConnect: DurationHistogram
+    /// The per-frame counters, kept once made: the registry builds the metric name and help text anew on every
+    /// `makeCounter`, which showed in the pass-through profile.
+    private let frameCounters = NIOLockedValueBox<[FrameKey: Counter]>([:])
+
+    private struct FrameKey: Hashable {
+        var side: LinkSide
+        var type: MessageTypeNumber
+        var action: String
+    }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -39,13 +49,17 @@ public final class ProxyMetrics: Sendable {
     }
 
     func frame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
-        registry.makeCounter(
+        let key = FrameKey(side: side, type: type, action: Self.actionLabel(action, version))
+        if let counter = frameCounters.withLockedValue({ $0[key] }) {
+            counter.increment()
+            return
+        }
+        let counter = registry.makeCounter(
             descriptor: Self.descriptor(
                 "frames", unit: "total", help: "RPC frames forwarded, by direction, message type and action"),
-            labels: [
-                ("direction", side.flow), ("type", Self.typeLabel(type)), ("action", Self.actionLabel(action, version)),
-            ]
-        ).increment()
+            labels: [("direction", side.flow), ("type", Self.typeLabel(type)), ("action", key.action)])
+        frameCounters.withLockedValue { $0[key] = counter }
+        counter.increment()
     }
 
     func callError(sender: String, code: String, version: OCPPVersion) {
