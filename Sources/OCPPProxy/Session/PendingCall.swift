@@ -32,6 +32,8 @@ struct PendingCallTable {
 
     /// Forgets the calls older than `timeout`; returns how many.
     mutating func expire(olderThan timeout: TimeAmount, now: NIODeadline) -> Int {
+        // Runs on every CALL; rebuild the table only when something has actually expired.
+        guard calls.values.contains(where: { now - $0.sentAt >= timeout }) else { return 0 }
         let before = calls.count
         calls = calls.filter { now - $0.value.sentAt < timeout }
         return before - calls.count
