@@ -29,11 +29,17 @@ let package = Package(
     targets: [
         // Protocol vocabulary: versions, RPC frames, error codes, identities. Pure: no NIO.
         .target(name: "OCPP"),
+        // Rule model, loader, checker and engine for translating between versions. Pure: no NIO, no files.
+        .target(
+            name: "OCPPRules",
+            dependencies: ["OCPP", .product(name: "Yams", package: "Yams")]
+        ),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.
         .target(
             name: "OCPPProxy",
             dependencies: [
                 "OCPP",
+                "OCPPRules",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -77,6 +83,7 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
+        .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
         .testTarget(
             name: "OCPPProxyTests",
             dependencies: [

@@ -193,3 +193,22 @@ public struct RPCFrameError: Error, Equatable, Sendable, CustomStringConvertible
     /// The MessageId to answer with: the frame's own when readable, else "-1" (2.0.1 part 4 §4.2.3).
     public var answerMessageId: String { messageId ?? "-1" }
 }
+
+extension RPCFrame {
+    /// The frame as the JSON array it is sent as.
+    public var json: JSONValue {
+        func number(_ type: MessageTypeNumber) -> JSONValue { .integer(Int64(type.rawValue)) }
+        switch self {
+        case .call(let id, let action, let payload):
+            return .array([number(.call), .string(id), .string(action), payload])
+        case .callResult(let id, let payload):
+            return .array([number(.callResult), .string(id), payload])
+        case .callError(let id, let code, let description, let details):
+            return .array([number(.callError), .string(id), .string(code), .string(description), details])
+        case .callResultError(let id, let code, let description, let details):
+            return .array([number(.callResultError), .string(id), .string(code), .string(description), details])
+        case .send(let id, let action, let payload):
+            return .array([number(.send), .string(id), .string(action), payload])
+        }
+    }
+}

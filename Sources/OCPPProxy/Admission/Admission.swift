@@ -261,7 +261,13 @@ final class Admission {
                 upstreamVersion: runtime.configuration.upstream.version, listenerName: listener.name,
                 remoteAddress: Self.describe(channel.remoteAddress), generation: accepted.generation, charger: link,
                 upstream: accepted.upstream, eventLoop: channel.eventLoop, metrics: runtime.metrics,
-                limits: runtime.configuration.limits, logger: runtime.logger, credentials: runtime.upstreamCredentials)
+                limits: runtime.configuration.limits, logger: runtime.logger, credentials: runtime.upstreamCredentials,
+                translation: runtime.ruleSet(for: accepted.version).map { ruleSet in
+                    (
+                        ruleSet, runtime.tolerance(for: accepted.identity, listener: listener.name, ruleSet: ruleSet),
+                        runtime.stateStore
+                    )
+                })
             do {
                 try channel.pipeline.syncOperations.addHandlers([
                     NIOWebSocketFrameAggregator(

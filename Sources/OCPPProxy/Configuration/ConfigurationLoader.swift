@@ -147,7 +147,7 @@ struct NodeReader {
                 map, key,
                 allowed: [
                     "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls",
-                    "unknownChargers",
+                    "unknownChargers", "tolerance",
                 ])
             let name = string(map["name"], "\(key).name", required: true)
             if let name, let first = names[name] {
@@ -192,7 +192,8 @@ struct NodeReader {
                 listeners.append(
                     ListenerConfiguration(
                         name: name, host: host, port: port, path: path, versions: versions,
-                        defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown))
+                        defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown,
+                        tolerance: string(map["tolerance"], "\(key).tolerance")))
             }
         }
         return listeners.count == sequence.count ? listeners : nil
@@ -434,7 +435,8 @@ struct NodeReader {
                 valid = false
                 continue
             }
-            checkKeys(map, key, allowed: ["identity", "securityProfile", "password", "passwordHash", "upstream"])
+            checkKeys(
+                map, key, allowed: ["identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance"])
             var identity: ChargerIdentity?
             if let text = string(map["identity"], "\(key).identity", required: true) {
                 do {
@@ -480,8 +482,8 @@ struct NodeReader {
                 continue
             }
             chargers[identity] = ChargerRegistration(
-                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword
-            )
+                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword,
+                tolerance: string(map["tolerance"], "\(key).tolerance"))
         }
         return valid ? chargers : nil
     }

@@ -37,6 +37,8 @@ public struct ListenerConfiguration: Sendable {
     public var securityProfile: Int
     public var tls: ListenerTLSConfiguration?
     public var unknownChargers: UnknownChargerPolicy
+    /// A tolerance profile of the rule file (vendor quirks accepted from translated chargers); nil = strict.
+    public var tolerance: String? = nil
 }
 
 /// TLS of a listener (profiles 2 and 3; optional for 0 and 1).
@@ -70,6 +72,8 @@ public struct ChargerRegistration: Sendable {
     public var credential: ChargerCredential?
     /// Basic auth password toward the CSMS, as the CSMS issued it.
     public var upstreamPassword: String?
+    /// Overrides the listener's tolerance profile for this charger.
+    public var tolerance: String? = nil
 }
 
 public enum ChargerCredential: Sendable {

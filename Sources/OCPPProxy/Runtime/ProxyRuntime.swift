@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import OCPP
+import OCPPRules
 
 /// What every listener and session of one proxy process shares.
 final class ProxyRuntime: @unchecked Sendable {
@@ -15,11 +16,17 @@ final class ProxyRuntime: @unchecked Sendable {
     let upstreamCredentials: UpstreamCredentials
     /// TLS of each listener that has it, by listener name.
     let listenerTLS: [String: ListenerTLS]
+    /// The translation rules, when a rules directory is configured.
+    let rules: RuleLibrary?
+    let stateStore: StateStore
 
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
-        upstreamTLS: NIOSSLContext?, upstreamCredentials: UpstreamCredentials
+        upstreamTLS: NIOSSLContext?, upstreamCredentials: UpstreamCredentials, rules: RuleLibrary? = nil,
+        stateStore: StateStore
     ) {
+        self.rules = rules
+        self.stateStore = stateStore
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -34,6 +41,20 @@ final class ProxyRuntime: @unchecked Sendable {
 
     /// Whether a charger speaking `version` can be served by the configured upstream.
     func canServe(_ version: OCPPVersion) -> Bool {
-        version == configuration.upstream.version
+        version == configuration.upstream.version || ruleSet(for: version) != nil
+    }
+
+    /// The rules that translate a charger of `version` for the upstream, nil when none is needed or exists.
+    func ruleSet(for version: OCPPVersion) -> RuleSet? {
+        guard version != configuration.upstream.version else { return nil }
+        return rules?.ruleSet(charger: version, csms: configuration.upstream.version)
+    }
+
+    /// The vendor quirks accepted from a translated charger: its own tolerance profile, else its listener's.
+    func tolerance(for identity: ChargerIdentity, listener: String, ruleSet: RuleSet) -> Tolerance {
+        let name =
+            configuration.chargers[identity]?.tolerance
+            ?? configuration.listeners.first { $0.name == listener }?.tolerance
+        return name.flatMap { ruleSet.tolerance[$0] } ?? .strict
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import OCPPRules
 import ServiceLifecycle
 
 /// The running proxy as a swift-service-lifecycle service: binds every listener and the admin endpoint,
@@ -15,8 +16,13 @@ public final class ProxyServer: Service, @unchecked Sendable {
     private let readiness = Readiness()
     private let group: EventLoopGroup
     private var runtime: ProxyRuntime!
+    private let rules: RuleLibrary?
 
-    public init(configuration: ProxyConfiguration, metrics: ProxyMetrics = ProxyMetrics(), logger: Logger) {
+    public init(
+        configuration: ProxyConfiguration, rules: RuleLibrary? = nil, metrics: ProxyMetrics = ProxyMetrics(),
+        logger: Logger
+    ) {
+        self.rules = rules
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -65,12 +71,32 @@ public final class ProxyServer: Service, @unchecked Sendable {
                     metadata: ["identity": "\(registration.identity)"])
             }
         }
+        try checkTolerance()
         let persisted = try await store.upstreamPasswords()
         let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
         let runtime = ProxyRuntime(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
-            upstreamTLS: upstreamTLS, upstreamCredentials: credentials)
+            upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store)
         return (runtime, store)
+    }
+
+    /// Every tolerance profile the configuration names must exist in the rule file that will use it.
+    private func checkTolerance() throws {
+        let sets = rules?.ruleSets.filter { $0.to == configuration.upstream.version } ?? []
+        let known = Set(sets.flatMap { $0.tolerance.keys })
+        for (index, listener) in configuration.listeners.enumerated() {
+            if let name = listener.tolerance, !known.contains(name) {
+                throw StartupError(
+                    "listeners[\(index)].tolerance: no tolerance profile \"\(name)\" in the rule files (known: \(known.sorted().joined(separator: ", ")))"
+                )
+            }
+        }
+        for registration in configuration.chargers.values {
+            if let name = registration.tolerance, !known.contains(name) {
+                throw StartupError(
+                    "chargers[\(registration.identity)].tolerance: no tolerance profile \"\(name)\" in the rule files")
+            }
+        }
     }
 
     public func run() async throws {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import OCPP
+import OCPPRules
 
 /// One connected charger: its downstream link, its upstream link, and the pending CALLs of both
 /// directions. The unit of work and of failure: everything here runs on the event loop both links
@@ -17,10 +18,12 @@ final class ChargerSession {
     let eventLoop: EventLoop
     let logger: Logger
     let generation: UInt64
-    private let metrics: ProxyMetrics
-    private let limits: LimitsConfiguration
+    let metrics: ProxyMetrics
+    let limits: LimitsConfiguration
     /// Where a CSMS-set upstream password goes; nil disables answering credential messages.
-    private let credentials: UpstreamCredentials?
+    let credentials: UpstreamCredentials?
+    /// Set when the charger's version differs from the upstream's: every frame goes through the rules.
+    private(set) var translation: TranslationLink?
     private let charger: WebSocketLink
     private let upstream: WebSocketLink
     /// CALLs each side sent that the other has not answered yet, keyed by the sender.
@@ -37,7 +40,7 @@ final class ChargerSession {
         identity: ChargerIdentity, chargerVersion: OCPPVersion, upstreamVersion: OCPPVersion, listenerName: String,
         remoteAddress: String, generation: UInt64, charger: WebSocketLink, upstream: WebSocketLink,
         eventLoop: EventLoop, metrics: ProxyMetrics, limits: LimitsConfiguration, logger: Logger,
-        credentials: UpstreamCredentials? = nil
+        credentials: UpstreamCredentials? = nil, translation: (RuleSet, Tolerance, StateStore)? = nil
     ) {
         self.credentials = credentials
         self.identity = identity
@@ -57,6 +60,9 @@ final class ChargerSession {
         logger[metadataKey: "identity"] = "\(identity)"
         logger[metadataKey: "version"] = "\(chargerVersion)"
         self.logger = logger
+        if let (ruleSet, tolerance, store) = translation {
+            self.translation = TranslationLink(session: self, ruleSet: ruleSet, tolerance: tolerance, store: store)
+        }
     }
 
     /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
@@ -66,6 +72,7 @@ final class ChargerSession {
         logger.info("charger connected", metadata: ["listener": "\(listenerName)", "remote": "\(remoteAddress)"])
         charger.session = self
         upstream.session = self
+        translation?.start()
         // A link may have closed before the session existed to hear of it.
         for link in [charger, upstream] where link.state == .closed {
             linkClosed(link.side, peerCode: link.peerCloseCode, reason: link.closeReason)
@@ -78,7 +85,11 @@ final class ChargerSession {
         let version = self.version(of: side)
         switch RPCFrame.parse(text.readableBytesView, version: version) {
         case .success(let frame):
-            forward(frame, text: text, from: side)
+            if let translation {
+                translation.handle(frame, from: side)
+            } else {
+                forward(frame, text: text, from: side)
+            }
         case .failure(let error):
             refuse(error, text: text, from: side)
         }
@@ -143,7 +154,7 @@ final class ChargerSession {
     }
 
     /// Answers a credential or network-profile CALL from the CSMS in the proxy's place (see ``CredentialMessage``).
-    private func terminate(id: String, action: String, _ message: CredentialMessage, now: NIODeadline) {
+    func terminate(id: String, action: String, _ message: CredentialMessage, now: NIODeadline) {
         let csms = link(.csms)
         func reply(_ payload: JSONValue) {
             metrics.frame(from: .charger, type: .callResult, action: action, version: upstreamVersion)
@@ -169,7 +180,7 @@ final class ChargerSession {
     }
 
     /// Persists the CSMS's new upstream password before anything that depends on it is sent.
-    private func storePassword(_ password: String, id: String, action: String, then: @escaping () -> Void) {
+    func storePassword(_ password: String, id: String, action: String, then: @escaping () -> Void) {
         guard let credentials else { return }
         credentials.update(password, for: identity).hop(to: eventLoop).whenComplete { [self] result in
             switch result {
@@ -257,6 +268,7 @@ final class ChargerSession {
     private func finish() {
         guard !finished else { return }
         finished = true
+        translation?.stop()
         charger.session = nil
         upstream.session = nil
         metrics.chargersConnected(chargerVersion).decrement()
@@ -284,16 +296,24 @@ final class ChargerSession {
         func live(_ table: PendingCallTable) -> Int {
             table.calls.values.filter { now - $0.sentAt < limits.callTimeout }.count
         }
+        let pending =
+            translation.map { $0.pending } ?? (fromCharger: live(pendingFromCharger), fromCSMS: live(pendingFromCSMS))
         return ChargerSnapshot(
             identity: identity.value, version: chargerVersion.rawValue, upstreamVersion: upstreamVersion.rawValue,
             listener: listenerName, remoteAddress: remoteAddress, connectedSince: connectedSince,
             upstreamState: upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
-            pendingCalls: .init(fromCharger: live(pendingFromCharger), fromCSMS: live(pendingFromCSMS)))
+            pendingCalls: .init(fromCharger: pending.fromCharger, fromCSMS: pending.fromCSMS),
+            translation: translation.map { "\($0.ruleSet.from) → \($0.ruleSet.to)" })
     }
 
     // MARK: Plumbing
 
-    private func link(_ side: LinkSide) -> WebSocketLink { side == .charger ? charger : upstream }
+    /// Counts a frame in the per-action metrics.
+    func countFrame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
+        metrics.frame(from: side, type: type, action: action, version: version)
+    }
+
+    func link(_ side: LinkSide) -> WebSocketLink { side == .charger ? charger : upstream }
 
     private func version(of side: LinkSide) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
 
@@ -324,4 +344,6 @@ struct ChargerSnapshot: Encodable {
     var connectedSince: Date
     var upstreamState: String
     var pendingCalls: Pending
+    /// The version pair being translated, nil for pass-through.
+    var translation: String?
 }

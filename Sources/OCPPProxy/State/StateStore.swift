@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import OCPP
+import OCPPRules
 import SQLiteNIO
 
 /// What the proxy keeps across restarts. A protocol with an embedded SQLite implementation (the default)
@@ -13,6 +14,10 @@ protocol StateStore: Sendable {
     func upstreamPasswords() async throws -> [String: String]
     /// Persists a CSMS-set upstream password; completes once it is durable.
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids).
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState>
+    /// Persists translation state changes in order; completes once they are durable.
+    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
     func close() async
 }
 
@@ -28,6 +33,21 @@ final class MemoryStateStore: StateStore {
 
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         passwords.withLockedValue { $0[identity.value] = password }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    private let translation = NIOLockedValueBox<[String: TranslationState]>([:])
+
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
+        eventLoop.makeSucceededFuture(translation.withLockedValue { $0[identity.value] } ?? TranslationState())
+    }
+
+    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        translation.withLockedValue { states in
+            var state = states[identity.value] ?? TranslationState()
+            changes.forEach { state.apply($0) }
+            states[identity.value] = state
+        }
         return eventLoop.makeSucceededVoidFuture()
     }
 
@@ -63,7 +83,68 @@ final class SQLiteStateStore: StateStore {
                 updated_at TEXT NOT NULL
             )
             """, [])
+        // One row per remembered item (a transaction, a counter, ...): a change replaces its row.
+        _ = try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS translation_state (
+                identity TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (identity, key)
+            )
+            """, [])
         return SQLiteStateStore(connection: connection)
+    }
+
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
+        connection.query("SELECT value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map { rows in
+            var state = TranslationState()
+            for row in rows {
+                guard let text = row.column("value")?.string, let json = JSONValue(parsing: Array(text.utf8)),
+                    let change = StateChange(json: json)
+                else { continue }
+                state.apply(change)
+            }
+            return state
+        }
+    }
+
+    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        // The last change of each key is the one that counts; one statement each for upserts and deletes, so
+        // that every write is atomic on the connection other sessions share.
+        var latest: [String: StateChange] = [:]
+        var order: [String] = []
+        for change in changes {
+            if latest.updateValue(change, forKey: change.key) == nil { order.append(change.key) }
+        }
+        var upserts: [SQLiteData] = []
+        var deletes: [SQLiteData] = []
+        for key in order {
+            if case .forgetTransaction = latest[key]! {
+                deletes.append(.text(key))
+            } else {
+                upserts += [.text(identity.value), .text(key), .text(latest[key]!.json.jsonText)]
+            }
+        }
+        var future = connection.eventLoop.makeSucceededVoidFuture()
+        if !upserts.isEmpty {
+            let rows = Array(repeating: "(?, ?, ?)", count: upserts.count / 3).joined(separator: ", ")
+            future = connection.query(
+                "INSERT INTO translation_state (identity, key, value) VALUES \(rows) ON CONFLICT(identity, key) DO UPDATE SET value = excluded.value",
+                upserts
+            ).map { _ in }
+        }
+        if !deletes.isEmpty {
+            let marks = Array(repeating: "?", count: deletes.count).joined(separator: ", ")
+            let connection = self.connection
+            future = future.flatMap {
+                connection.query(
+                    "DELETE FROM translation_state WHERE identity = ? AND key IN (\(marks))",
+                    [.text(identity.value)] + deletes
+                ).map { _ in }
+            }
+        }
+        return future
     }
 
     func upstreamPasswords() async throws -> [String: String] {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import OCPPProxy
+import OCPPRules
 import ServiceLifecycle
 
 @main
@@ -9,7 +10,7 @@ struct OCPPProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-proxy",
         abstract: "An OCPP edge proxy between EV chargers and a CSMS.",
-        subcommands: [Serve.self, CheckConfig.self, HashPassword.self])
+        subcommands: [Serve.self, CheckConfig.self, HashPassword.self, RulesCommand.self, Translate.self])
 }
 
 struct ConfigOption: ParsableArguments {
@@ -23,6 +24,19 @@ struct ConfigOption: ParsableArguments {
         } catch {
             for issue in error.issues {
                 FileHandle.standardError.write(Data("error: \(issue)\n".utf8))
+            }
+            throw ExitCode(2)
+        }
+    }
+
+    /// Loads the configured rules directory, or exits with status 2 after printing every problem as file:line.
+    func loadRules(_ configuration: ProxyConfiguration) throws -> RuleLibrary? {
+        guard let directory = configuration.rulesDirectory else { return nil }
+        do {
+            return try RuleDirectory.load(directory)
+        } catch {
+            for issue in error.issues {
+                FileHandle.standardError.write(Data("error: rules: \(issue)\n".utf8))
             }
             throw ExitCode(2)
         }
@@ -52,6 +66,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
+        let rules = try options.loadRules(configuration)
         let level =
             Logger.Level(rawValue: LogLevelName.parse(logLevel ?? configuration.logging.level) ?? "info") ?? .info
         let format = logFormat.flatMap(LogFormat.init(rawValue:)) ?? configuration.logging.format
@@ -62,7 +77,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "ocpp-proxy")
-        let server = ProxyServer(configuration: configuration, logger: logger)
+        let server = ProxyServer(configuration: configuration, rules: rules, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -83,7 +98,8 @@ struct CheckConfig: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
-        _ = try options.load()
+        let configuration = try options.load()
+        _ = try options.loadRules(configuration)
         print("configuration OK")
     }
 }

@@ -1,0 +1,515 @@
+import OCPP
+
+/// Why an expression could not produce a value.
+public struct EvaluationError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// The frame holds a value the rule cannot convert (e.g. a meter value that is not a number).
+        case data
+        /// The rule itself is wrong (e.g. an enum map without the value and without a fallback).
+        case rule
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// The values an expression can see.
+struct Scope {
+    var payload: JSONValue
+    var element: JSONValue?
+    var variables: [String: JSONValue]
+}
+
+/// Gives new transaction ids; the proxy uses random UUIDs, tests and `translate` a counter.
+public protocol IdentifierSource: AnyObject {
+    func newUUID() -> String
+}
+
+public final class RandomIdentifiers: IdentifierSource {
+    public init() {}
+    public func newUUID() -> String { UUIDText.random() }
+}
+
+/// `00000000-0000-4000-8000-000000000001`, `…002`, …: reproducible ids for tests and the `translate` command.
+public final class CountingIdentifiers: IdentifierSource {
+    private var next = 1
+    public init() {}
+    public func newUUID() -> String {
+        defer { next += 1 }
+        let digits = String(next)
+        return "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
+    }
+}
+
+enum UUIDText {
+    static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for (i, b) in bytes.enumerated() {
+            if [4, 6, 8, 10].contains(i) { out.append(UInt8(ascii: "-")) }
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Evaluates expressions and templates of one rule set against one charger's translation state. Stateful
+/// functions change `state` and record each change in `changes`, which the caller persists before it sends
+/// anything that depends on them.
+final class Evaluator {
+    let rules: RuleSet
+    var state: TranslationState
+    var changes: [StateChange] = []
+    let now: String
+    let ids: IdentifierSource
+
+    init(rules: RuleSet, state: TranslationState, now: String, ids: IdentifierSource) {
+        self.rules = rules
+        self.state = state
+        self.now = now
+        self.ids = ids
+    }
+
+    /// Every function a rule may call, with the number of arguments it takes (nil: any number).
+    static let functions: [String: Int?] = [
+        "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
+        "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
+        "idTokenType": 1, "now": 0, "object": nil, "list": nil,
+        "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1, "tx.end": 1, "tx.active": 1,
+        "remoteStart.remember": 3, "remoteStart.take": 2,
+        "evse.id": 1, "evse.connector": 1, "evse.toConnector": 1,
+        "requestId.remember": 2, "requestId.recall": 1,
+        "dm.key": 2, "dm.component": 1, "dm.variable": 1, "dm.fixed": 2, "dm.report": 1,
+    ]
+
+    // MARK: Templates
+
+    func build(_ template: Template, _ scope: Scope) throws(EvaluationError) -> JSONValue {
+        switch template {
+        case .value(let expression, _):
+            return try evaluate(expression, scope)
+        case .object(let fields, _):
+            var members: [String: JSONValue] = [:]
+            members.reserveCapacity(fields.count)
+            for field in fields {
+                let value = try build(field.template, scope)
+                if value != .null { members[field.name] = value }
+            }
+            return .object(members)
+        case .array(let elements, _):
+            var values: [JSONValue] = []
+            for element in elements {
+                let value = try build(element, scope)
+                if value != .null { values.append(value) }
+            }
+            return .array(values)
+        case .each(let list, let map, let filter, let name, _):
+            let source = try evaluate(list, scope)
+            guard case .array(let elements) = source else {
+                if source == .null { return .null }
+                throw EvaluationError(kind: .data, message: "$each needs a list, got \(source.jsonText)")
+            }
+            var values: [JSONValue] = []
+            values.reserveCapacity(elements.count)
+            var inner = scope
+            for (index, element) in elements.enumerated() {
+                inner.element = element
+                inner.variables["index"] = .integer(Int64(index))
+                if let name { inner.variables[name] = element }
+                if let filter, !Self.truthy(try evaluate(filter, inner)) { continue }
+                let value = try build(map, inner)
+                if value != .null { values.append(value) }
+            }
+            return .array(values)
+        case .choice(let condition, let then, let otherwise, _):
+            if Self.truthy(try evaluate(condition, scope)) { return try build(then, scope) }
+            return try otherwise.map { t throws(EvaluationError) in try build(t, scope) } ?? .null
+        }
+    }
+
+    // MARK: Expressions
+
+    static func truthy(_ value: JSONValue) -> Bool {
+        switch value {
+        case .bool(let b): return b
+        case .null: return false
+        default: return true
+        }
+    }
+
+    static func lookup(_ value: JSONValue?, _ steps: [PathStep]) -> JSONValue {
+        var current = value ?? .null
+        for step in steps {
+            switch (step, current) {
+            case (.field(let name), .object(let members)): current = members[name] ?? .null
+            case (.index(let i), .array(let elements)): current = i < elements.count ? elements[i] : .null
+            default: return .null
+            }
+        }
+        return current
+    }
+
+    func evaluate(_ expression: Expression, _ scope: Scope) throws(EvaluationError) -> JSONValue {
+        switch expression {
+        case .constant(let value):
+            return value
+        case .path(let root, let steps):
+            switch root {
+            case .payload: return Self.lookup(scope.payload, steps)
+            case .element: return Self.lookup(scope.element, steps)
+            case .variable(let name): return Self.lookup(scope.variables[name], steps)
+            }
+        case .not(let operand):
+            return .bool(!Self.truthy(try evaluate(operand, scope)))
+        case .binary(let op, let lhsExpression, let rhsExpression):
+            let lhs = try evaluate(lhsExpression, scope)
+            switch op {
+            case .coalesce: return lhs != .null ? lhs : try evaluate(rhsExpression, scope)
+            case .and:
+                guard Self.truthy(lhs) else { return .bool(false) }
+                return .bool(Self.truthy(try evaluate(rhsExpression, scope)))
+            case .or:
+                if Self.truthy(lhs) { return .bool(true) }
+                return .bool(Self.truthy(try evaluate(rhsExpression, scope)))
+            default: break
+            }
+            let rhs = try evaluate(rhsExpression, scope)
+            switch op {
+            case .equal: return .bool(Self.equal(lhs, rhs))
+            case .notEqual: return .bool(!Self.equal(lhs, rhs))
+            default:
+                guard let order = Self.compare(lhs, rhs) else { return .bool(false) }
+                switch op {
+                case .less: return .bool(order < 0)
+                case .lessOrEqual: return .bool(order <= 0)
+                case .greater: return .bool(order > 0)
+                default: return .bool(order >= 0)
+                }
+            }
+        case .call(let name, let arguments):
+            return try call(name, arguments, scope)
+        case .access(let base, let steps):
+            return Self.lookup(try evaluate(base, scope), steps)
+        }
+    }
+
+    static func numeric(_ value: JSONValue) -> Double? {
+        switch value {
+        case .integer(let i): return Double(i)
+        case .number(let d): return d
+        default: return nil
+        }
+    }
+
+    static func equal(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        if let x = numeric(a), let y = numeric(b) { return x == y }
+        return a == b
+    }
+
+    static func compare(_ a: JSONValue, _ b: JSONValue) -> Int? {
+        if let x = numeric(a), let y = numeric(b) { return x < y ? -1 : x > y ? 1 : 0 }
+        if case .string(let x) = a, case .string(let y) = b { return x < y ? -1 : x > y ? 1 : 0 }
+        return nil
+    }
+
+    func dataError(_ message: String) -> EvaluationError { EvaluationError(kind: .data, message: message) }
+
+    func call(_ name: String, _ arguments: [Expression], _ scope: Scope) throws(EvaluationError) -> JSONValue {
+        // Lazily evaluated forms first.
+        switch name {
+        case "if":
+            return Self.truthy(try evaluate(arguments[0], scope))
+                ? try evaluate(arguments[1], scope) : try evaluate(arguments[2], scope)
+        case "enum":
+            guard case .constant(.string(let mapName)) = arguments[0], let map = rules.enums[mapName] else {
+                throw EvaluationError(kind: .rule, message: "enum(): no enum map named \(arguments[0])")
+            }
+            let value = try evaluate(arguments[1], scope)
+            guard case .string(let text) = value else {
+                if value == .null { return .null }
+                throw dataError("enum(\(mapName)): expected a string, got \(value.jsonText)")
+            }
+            guard let mapped = map.map(text) else {
+                throw EvaluationError(kind: .rule, message: "enum map \(mapName) has no entry for '\(text)' and no '_'")
+            }
+            return .string(mapped)
+        default:
+            break
+        }
+        var values: [JSONValue] = []
+        values.reserveCapacity(arguments.count)
+        for argument in arguments { values.append(try evaluate(argument, scope)) }
+        let first = values.first ?? .null
+        switch name {
+        case "exists": return .bool(first != .null)
+        case "now": return .string(now)
+        case "integer": return try integer(first)
+        case "number": return try number(first)
+        case "string": return Self.string(first).map(JSONValue.string) ?? .null
+        case "datetime":
+            guard case .string(let text) = first else { return first == .null ? .null : try fail() }
+            guard let parsed = DateTimeText.parse(text) else { throw dataError("'\(text)' is not an RFC 3339 date-time") }
+            return .string(parsed.utcText)
+        case "lower": return first.stringValue.map { .string($0.lowercased()) } ?? first
+        case "upper": return first.stringValue.map { .string($0.uppercased()) } ?? first
+        case "truncate":
+            guard case .string(let text) = first, case .integer(let n) = values[1] else { return first }
+            return .string(String(text.prefix(Int(max(0, n)))))
+        case "concat":
+            return .string(values.compactMap(Self.string).joined())
+        case "count":
+            if case .array(let a) = first { return .integer(Int64(a.count)) }
+            return first == .null ? .integer(0) : .integer(1)
+        case "first":
+            if case .array(let a) = first { return a.first ?? .null }
+            return first
+        case "find":
+            guard case .array(let a) = first, case .string(let field) = values[1] else { return .null }
+            return a.first { Self.equal(Self.lookup($0, [.field(field)]), values[2]) } ?? .null
+        case "json":
+            return first == .null ? .null : .string(first.jsonText)
+        case "parseJSON":
+            guard case .string(let text) = first else { return first }
+            return JSONValue(parsing: Array(text.utf8)) ?? .null
+        case "idTokenType":
+            guard case .string(let token) = first else { return .null }
+            return .string(Self.idTokenType(token))
+        case "object":
+            var members: [String: JSONValue] = [:]
+            var i = 0
+            while i + 1 < values.count {
+                if case .string(let key) = values[i], values[i + 1] != .null { members[key] = values[i + 1] }
+                i += 2
+            }
+            return .object(members)
+        case "list":
+            return .array(values.filter { $0 != .null })
+        default:
+            return try stateful(name, values)
+        }
+
+        func fail() throws(EvaluationError) -> JSONValue {
+            throw dataError("\(name)(): unexpected \(first.jsonText)")
+        }
+    }
+
+    func integer(_ value: JSONValue) throws(EvaluationError) -> JSONValue {
+        switch value {
+        case .null, .integer: return value
+        case .number(let d) where d == d.rounded() && abs(d) < 9e15: return .integer(Int64(d))
+        case .string(let s):
+            if let i = Int64(s.trimmingSpaces) { return .integer(i) }
+            if let d = Double(s.trimmingSpaces), d == d.rounded(), abs(d) < 9e15 { return .integer(Int64(d)) }
+            throw dataError("'\(s)' is not an integer")
+        default: throw dataError("\(value.jsonText) is not an integer")
+        }
+    }
+
+    func number(_ value: JSONValue) throws(EvaluationError) -> JSONValue {
+        switch value {
+        case .null, .integer, .number: return value
+        case .string(let s):
+            let t = s.trimmingSpaces
+            if let i = Int64(t) { return .integer(i) }
+            if let d = Double(t), d.isFinite, !t.isEmpty, !t.lowercased().contains("n") { return .number(d) }
+            throw dataError("'\(s)' is not a number")
+        default: throw dataError("\(value.jsonText) is not a number")
+        }
+    }
+
+    static func string(_ value: JSONValue) -> String? {
+        switch value {
+        case .null: return nil
+        case .string(let s): return s
+        case .bool(let b): return b ? "true" : "false"
+        case .integer(let i): return String(i)
+        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        default: return value.jsonText
+        }
+    }
+
+    /// The 2.0.1 IdTokenEnumType a 1.6 idTag most likely is: RFID UIDs are 4 or 7 bytes (ISO 14443) or
+    /// 8 bytes (ISO 15693) written in hex.
+    static func idTokenType(_ token: String) -> String {
+        let isHex = !token.isEmpty && token.allSatisfy(\.isHexDigit)
+        switch (isHex, token.count) {
+        case (true, 8), (true, 14): return "ISO14443"
+        case (true, 16): return "ISO15693"
+        default: return "Central"
+        }
+    }
+
+    // MARK: Stateful functions
+
+    func record(_ change: StateChange) {
+        state.apply(change)
+        changes.append(change)
+    }
+
+    func stateful(_ name: String, _ values: [JSONValue]) throws(EvaluationError) -> JSONValue {
+        func int(_ i: Int) -> Int64? {
+            switch values[i] {
+            case .integer(let v): return v
+            case .number(let d) where d == d.rounded(): return Int64(d)
+            case .string(let s): return Int64(s)
+            default: return nil
+            }
+        }
+        func text(_ i: Int) -> String? { values[i].stringValue }
+        switch name {
+        case "tx.begin":
+            guard let connector = int(0) else { return .null }
+            return .string(beginTransaction(localId: nil, connectorId: connector).uuid)
+        case "tx.adopt":
+            guard let localId = int(0) else { return .null }
+            if let known = state.transaction(localId: localId) { return .string(known.uuid) }
+            return .string(beginTransaction(localId: localId, connectorId: int(1) ?? 0).uuid)
+        case "tx.uuid":
+            return int(0).flatMap { state.transaction(localId: $0) }.map { .string($0.uuid) } ?? .null
+        case "tx.int":
+            return text(0).flatMap { state.transaction(uuid: $0) }.map { .integer($0.localId) } ?? .null
+        case "tx.seqNo":
+            guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
+            let seqNo = t.nextSeqNo
+            t.nextSeqNo += 1
+            record(.transaction(t))
+            return .integer(seqNo)
+        case "tx.end":
+            guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return values[0] }
+            if !t.ended {
+                t.ended = true
+                record(.transaction(t))
+            }
+            return .string(uuid)
+        case "tx.active":
+            guard let connector = int(0) else { return .null }
+            return state.transactions.values.filter { !$0.ended && $0.connectorId == connector }
+                .max { $0.serial < $1.serial }.map { .string($0.uuid) } ?? .null
+        case "remoteStart.remember":
+            guard let token = text(1), let id = int(2) else { return .null }
+            var list = state.remoteStarts.filter { !($0.idToken == token && $0.evseId == int(0)) }
+            list.append(.init(evseId: int(0), idToken: token, remoteStartId: id))
+            // A CSMS that starts remotely and never sees the start must not grow this without bound.
+            record(.remoteStarts(Array(list.suffix(8))))
+            return .integer(id)
+        case "remoteStart.take":
+            guard let token = text(1) else { return .null }
+            let evse = int(0).map(evseId)
+            guard
+                let index = state.remoteStarts.lastIndex(where: {
+                    $0.idToken == token && ($0.evseId == nil || $0.evseId == evse)
+                })
+            else { return .null }
+            var list = state.remoteStarts
+            let taken = list.remove(at: index)
+            record(.remoteStarts(list))
+            return .integer(taken.remoteStartId)
+        case "evse.id":
+            return int(0).map { .integer(evseId($0)) } ?? .null
+        case "evse.connector":
+            guard let connector = int(0) else { return .null }
+            return connector == 0 ? .null : .integer(1)
+        case "evse.toConnector":
+            return int(0).map { .integer($0) } ?? .null
+        case "requestId.remember":
+            guard let kind = text(0), let id = int(1) else { return values[1] }
+            record(.requestId(kind: kind, id: id))
+            return .integer(id)
+        case "requestId.recall":
+            return text(0).flatMap { state.requestIds[$0] }.map(JSONValue.integer) ?? .null
+        case "dm.key":
+            guard let variable = dmVariable(values[0], values[1]) else { return .null }
+            return rules.deviceModel.key(for: variable).map(JSONValue.string) ?? .null
+        case "dm.fixed":
+            guard let variable = dmVariable(values[0], values[1]) else { return .null }
+            return rules.deviceModel.fixedValue(for: variable).map(JSONValue.string) ?? .null
+        case "dm.component":
+            guard let key = text(0) else { return .null }
+            return .object(["name": .string(rules.deviceModel.keys[key]?.component ?? Self.legacyComponent)])
+        case "dm.variable":
+            guard let key = text(0) else { return .null }
+            return Self.variableObject(rules.deviceModel.keys[key], key: key)
+        case "dm.report":
+            return report(values[0])
+        default:
+            throw EvaluationError(kind: .rule, message: "unknown function \(name)()")
+        }
+    }
+
+    /// One connector per EVSE: 1.6 connector n is EVSE n, connector 1; connector 0 is the station (evseId 0).
+    func evseId(_ connectorId: Int64) -> Int64 { connectorId }
+
+    static let legacyComponent = "OCPP16LegacyCtrlr"
+
+    static func variableObject(_ variable: DeviceModel.Variable?, key: String) -> JSONValue {
+        guard let variable else { return .object(["name": .string(String(key.prefix(50)))]) }
+        var members: [String: JSONValue] = ["name": .string(variable.variable)]
+        if let instance = variable.instance { members["instance"] = .string(instance) }
+        return .object(members)
+    }
+
+    func dmVariable(_ component: JSONValue, _ variable: JSONValue) -> DeviceModel.Variable? {
+        guard let componentName = Self.lookup(component, [.field("name")]).stringValue,
+            let variableName = Self.lookup(variable, [.field("name")]).stringValue
+        else { return nil }
+        return .init(
+            component: componentName, variable: variableName,
+            instance: Self.lookup(variable, [.field("instance")]).stringValue)
+    }
+
+    /// NotifyReport reportData for a GetConfiguration answer: every key the charger reported, then the
+    /// variables the proxy answers itself.
+    func report(_ configurationKeys: JSONValue) -> JSONValue {
+        var entries: [JSONValue] = []
+        var reported = Set<DeviceModel.Variable>()
+        func entry(_ component: String, _ variable: JSONValue, value: String?, readOnly: Bool) -> JSONValue {
+            var attribute: [String: JSONValue] = [
+                "type": .string("Actual"), "mutability": .string(readOnly ? "ReadOnly" : "ReadWrite"),
+            ]
+            if let value { attribute["value"] = .string(String(value.prefix(2500))) }
+            return .object([
+                "component": .object(["name": .string(component)]), "variable": variable,
+                "variableAttribute": .array([.object(attribute)]),
+            ])
+        }
+        if case .array(let keys) = configurationKeys {
+            for item in keys {
+                guard let key = Self.lookup(item, [.field("key")]).stringValue else { continue }
+                let mapped = rules.deviceModel.keys[key]
+                if let mapped { reported.insert(mapped) }
+                entries.append(
+                    entry(
+                        mapped?.component ?? Self.legacyComponent, Self.variableObject(mapped, key: key),
+                        value: Self.lookup(item, [.field("value")]).stringValue,
+                        readOnly: Self.lookup(item, [.field("readonly")]) == .bool(true)))
+            }
+        }
+        for fixed in rules.deviceModel.fixed where !reported.contains(fixed.variable) {
+            var variable: [String: JSONValue] = ["name": .string(fixed.variable.variable)]
+            if let instance = fixed.variable.instance { variable["instance"] = .string(instance) }
+            entries.append(entry(fixed.variable.component, .object(variable), value: fixed.value, readOnly: true))
+        }
+        return .array(entries)
+    }
+
+    func beginTransaction(localId: Int64?, connectorId: Int64) -> TranslationState.Transaction {
+        var nextLocal = state.nextLocalId
+        let id = localId ?? nextLocal
+        nextLocal = max(nextLocal, id + 1)
+        let serial = (state.transactions.values.map(\.serial).max() ?? 0) + 1
+        let transaction = TranslationState.Transaction(
+            localId: id, uuid: ids.newUUID(), connectorId: connectorId, nextSeqNo: 0, remoteStartId: nil, ended: false,
+            serial: serial)
+        if nextLocal != state.nextLocalId { record(.nextLocalId(nextLocal)) }
+        record(.transaction(transaction))
+        let ended = state.transactions.values.filter(\.ended).sorted { $0.serial < $1.serial }
+        for old in ended.dropLast(TranslationState.endedKept) { record(.forgetTransaction(uuid: old.uuid)) }
+        return transaction
+    }
+}

@@ -1,0 +1,263 @@
+import OCPP
+
+/// The shape a JSON value must have: what a message definition file says about one field.
+public indirect enum Shape: Sendable {
+    case object(ObjectShape)
+    case array(Shape, min: Int?, max: Int?)
+    case integer(minimum: Int64?)
+    case number(minimum: Double?)
+    case boolean
+    case string(maxLength: Int?)
+    case dateTime
+    case any
+    case enumeration([String])
+
+    /// The shape at a path below this one, when the definition knows it; `nil` for an unknown field.
+    public func shape(at steps: [PathStep]) -> Shape? {
+        var current = self
+        for step in steps {
+            switch (step, current) {
+            case (.field(let name), .object(let object)):
+                guard let field = object.field(name) else { return object.open ? .any : nil }
+                current = field.shape
+            case (.index, .array(let element, _, _)):
+                current = element
+            case (_, .any):
+                return .any
+            default:
+                return nil
+            }
+        }
+        return current
+    }
+
+    /// The enum values of this shape, if it is an enum.
+    public var enumValues: [String]? {
+        if case .enumeration(let values) = self { return values }
+        return nil
+    }
+}
+
+public struct ObjectShape: Sendable {
+    public struct Field: Sendable {
+        public var name: String
+        public var required: Bool
+        public var shape: Shape
+    }
+
+    public var fields: [Field]
+    /// Fields the definition does not name are allowed (`"*": any`).
+    public var open: Bool
+    private var index: [String: Int]
+
+    public init(fields: [Field], open: Bool) {
+        self.fields = fields
+        self.open = open
+        self.index = Dictionary(fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func field(_ name: String) -> Field? { index[name].map { fields[$0] } }
+}
+
+/// Who sends a message's CALL.
+public enum MessageSender: String, Sendable {
+    case chargingStation
+    case csms
+    case both
+
+    public func includes(_ side: RuleSide) -> Bool {
+        self == .both || (self == .chargingStation) == (side == .charger)
+    }
+}
+
+/// The two sides of a translating session: the charger's link and the CSMS's link.
+public enum RuleSide: String, Sendable, Hashable {
+    case charger
+    case csms
+
+    public var other: RuleSide { self == .charger ? .csms : .charger }
+}
+
+/// One version's messages: for each action, who sends it and the shapes of its request and response.
+public struct MessageDefinitions: Sendable {
+    public struct Message: Sendable {
+        public var sentBy: MessageSender
+        public var request: Shape
+        public var response: Shape
+    }
+
+    public var version: OCPPVersion
+    public var messages: [String: Message]
+
+    public init(version: OCPPVersion, messages: [String: Message]) {
+        self.version = version
+        self.messages = messages
+    }
+
+    /// Actions whose CALL `side` sends.
+    public func actions(sentBy side: RuleSide) -> [String] {
+        messages.filter { $0.value.sentBy.includes(side) }.keys.sorted()
+    }
+}
+
+// MARK: Checking values against shapes
+
+/// Why a payload does not match its definition, in the terms of the RPC error codes.
+public struct ShapeViolation: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        case missing
+        case wrongType
+        case badValue
+        case unknownField
+    }
+
+    public var kind: Kind
+    public var path: String
+    public var detail: String
+
+    public var description: String { "\(path.isEmpty ? "payload" : path): \(detail)" }
+
+    /// The RPC error code OCPP-J prescribes for this violation.
+    public var errorCode: RPCErrorCode {
+        switch kind {
+        case .missing: return .occurrenceConstraintViolation
+        case .wrongType: return .typeConstraintViolation
+        case .badValue: return .propertyConstraintViolation
+        case .unknownField: return .formatViolation
+        }
+    }
+}
+
+/// The vendor quirks a listener or charger has opted into (off by default).
+public struct Tolerance: Sendable, Equatable, Hashable {
+    public var enumCase = false
+    public var numericStrings = false
+    public var unknownFields = false
+
+    public init(enumCase: Bool = false, numericStrings: Bool = false, unknownFields: Bool = false) {
+        self.enumCase = enumCase
+        self.numericStrings = numericStrings
+        self.unknownFields = unknownFields
+    }
+
+    public static let strict = Tolerance()
+    public var isStrict: Bool { self == .strict }
+
+    public static let quirkNames = ["enumCase", "numericStrings", "unknownFields"]
+}
+
+extension Shape {
+    /// The first way `value` breaks this shape, or nil when it conforms.
+    public func violation(of value: JSONValue, at path: String = "") -> ShapeViolation? {
+        func fail(_ kind: ShapeViolation.Kind, _ detail: String) -> ShapeViolation {
+            ShapeViolation(kind: kind, path: path, detail: detail)
+        }
+        switch self {
+        case .any:
+            return nil
+        case .object(let object):
+            guard case .object(let members) = value else { return fail(.wrongType, "expected an object") }
+            for field in object.fields {
+                let childPath = path.isEmpty ? field.name : "\(path).\(field.name)"
+                if let child = members[field.name] {
+                    if let problem = field.shape.violation(of: child, at: childPath) { return problem }
+                } else if field.required {
+                    return ShapeViolation(kind: .missing, path: childPath, detail: "required field missing")
+                }
+            }
+            if !object.open, members.count > 0 {
+                for key in members.keys.sorted() where object.field(key) == nil {
+                    return ShapeViolation(
+                        kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
+                }
+            }
+            return nil
+        case .array(let element, let min, let max):
+            guard case .array(let elements) = value else { return fail(.wrongType, "expected an array") }
+            if let min, elements.count < min { return fail(.missing, "expected at least \(min) elements") }
+            if let max, elements.count > max { return fail(.badValue, "expected at most \(max) elements") }
+            for (index, item) in elements.enumerated() {
+                if let problem = element.violation(of: item, at: "\(path)[\(index)]") { return problem }
+            }
+            return nil
+        case .integer(let minimum):
+            let number: Double
+            switch value {
+            case .integer(let i): number = Double(i)
+            case .number(let d) where d == d.rounded(): number = d
+            default: return fail(.wrongType, "expected an integer")
+            }
+            if let minimum, number < Double(minimum) { return fail(.badValue, "must be at least \(minimum)") }
+            return nil
+        case .number(let minimum):
+            let number: Double
+            switch value {
+            case .integer(let i): number = Double(i)
+            case .number(let d): number = d
+            default: return fail(.wrongType, "expected a number")
+            }
+            if let minimum, number < minimum { return fail(.badValue, "must be at least \(minimum)") }
+            return nil
+        case .boolean:
+            guard case .bool = value else { return fail(.wrongType, "expected true or false") }
+            return nil
+        case .string(let maxLength):
+            guard case .string(let text) = value else { return fail(.wrongType, "expected a string") }
+            if let maxLength, text.count > maxLength { return fail(.badValue, "longer than \(maxLength) characters") }
+            return nil
+        case .dateTime:
+            guard case .string(let text) = value else { return fail(.wrongType, "expected a date-time string") }
+            guard DateTimeText.parse(text) != nil else { return fail(.badValue, "not an RFC 3339 date-time") }
+            return nil
+        case .enumeration(let values):
+            guard case .string(let text) = value else { return fail(.wrongType, "expected a string") }
+            guard values.contains(text) else { return fail(.badValue, "'\(text)' is not one of its enum values") }
+            return nil
+        }
+    }
+
+    /// Repairs the quirks `tolerance` accepts: enum values in the wrong case, numbers sent as strings,
+    /// fields the definition does not have.
+    public func tolerate(_ value: JSONValue, _ tolerance: Tolerance) -> JSONValue {
+        if tolerance.isStrict { return value }
+        switch (self, value) {
+        case (.object(let object), .object(let members)):
+            var repaired: [String: JSONValue] = [:]
+            for (key, member) in members {
+                if let field = object.field(key) {
+                    repaired[key] = field.shape.tolerate(member, tolerance)
+                } else if object.open || !tolerance.unknownFields {
+                    repaired[key] = member
+                }
+            }
+            return .object(repaired)
+        case (.array(let element, _, _), .array(let elements)):
+            return .array(elements.map { element.tolerate($0, tolerance) })
+        case (.integer, .string(let text)) where tolerance.numericStrings:
+            let trimmed = text.trimmingSpaces
+            if let i = Int64(trimmed) { return .integer(i) }
+            if let d = Double(trimmed), d == d.rounded(), abs(d) < 9e15 { return .integer(Int64(d)) }
+            return value
+        case (.number, .string(let text)) where tolerance.numericStrings:
+            let trimmed = text.trimmingSpaces
+            if let i = Int64(trimmed) { return .integer(i) }
+            if let d = Double(trimmed), d.isFinite { return .number(d) }
+            return value
+        case (.enumeration(let values), .string(let text)) where tolerance.enumCase:
+            if values.contains(text) { return value }
+            let lowered = text.lowercased()
+            return values.first { $0.lowercased() == lowered }.map(JSONValue.string) ?? value
+        default:
+            return value
+        }
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = Substring(self)
+        while scalars.first == " " { scalars.removeFirst() }
+        while scalars.last == " " { scalars.removeLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,136 @@
+import OCPP
+
+/// A payload as a rule file writes it: constants and expressions in the shape of the JSON to produce.
+public indirect enum Template: Sendable {
+    public struct Field: Sendable {
+        public var name: String
+        public var template: Template
+        public var line: Int
+    }
+
+    case object([Field], line: Int)
+    case array([Template], line: Int)
+    case value(Expression, line: Int)
+    /// `{$each: list, $map: template, $where: condition, $as: name}`
+    case each(list: Expression, map: Template, filter: Expression?, name: String?, line: Int)
+    /// `{$if: condition, $then: template, $else: template}`
+    case choice(condition: Expression, then: Template, otherwise: Template?, line: Int)
+
+    public var line: Int {
+        switch self {
+        case .object(_, let line), .array(_, let line), .value(_, let line), .each(_, _, _, _, let line),
+            .choice(_, _, _, let line):
+            return line
+        }
+    }
+}
+
+/// A CALL the proxy sends on its own after it answered (`then:` in a rule).
+public struct FollowUp: Sendable {
+    public var side: RuleSide
+    public var action: String
+    public var request: Template
+    public var condition: Expression?
+    public var name: String?
+    public var line: Int
+}
+
+/// One alternative of a rule: when it applies and what it does.
+public struct RuleVariant: Sendable {
+    public enum Kind: Sendable {
+        case forward(action: String, request: Template, result: Template)
+        case answer(Template)
+        case fanout(list: Expression, item: [RuleVariant], result: Template)
+    }
+
+    public var condition: Expression?
+    public var bindings: [(name: String, expression: Expression)]
+    public var kind: Kind
+    public var followUps: [FollowUp]
+    /// Source fields this rule deliberately loses, with the reason.
+    public var dropped: [(field: String, reason: String, line: Int)]
+    public var line: Int
+}
+
+/// What the proxy does with one action: its variants, tried in order.
+public struct Rule: Sendable {
+    public var action: String
+    public var variants: [RuleVariant]
+    public var line: Int
+}
+
+/// `enum(Name, value)`: a value map with an optional fallback for every value not listed.
+public struct EnumMap: Sendable {
+    public var values: [String: String]
+    public var fallback: String?
+    public var line: Int
+
+    public func map(_ value: String) -> String? { values[value] ?? fallback }
+}
+
+/// The rules for one pair of versions: how a `from` charger talks to a `to` CSMS.
+public struct RuleSet: Sendable {
+    public var file: String
+    public var from: OCPPVersion
+    public var to: OCPPVersion
+    /// CALLs the charger sends, by `from` action name.
+    public var charger: [String: Rule]
+    /// CALLs the CSMS sends, by `to` action name.
+    public var csms: [String: Rule]
+    public var enums: [String: EnumMap]
+    /// CALLERROR codes of the charger's version to the CSMS's, and back.
+    public var errorsUp: [String: String]
+    public var errorsDown: [String: String]
+    public var tolerance: [String: Tolerance]
+    public var deviceModel: DeviceModel
+    public var fromDefinitions: MessageDefinitions
+    public var toDefinitions: MessageDefinitions
+
+    public func version(of side: RuleSide) -> OCPPVersion { side == .charger ? from : to }
+
+    public func definitions(of side: RuleSide) -> MessageDefinitions {
+        side == .charger ? fromDefinitions : toDefinitions
+    }
+
+    public func rules(sentBy side: RuleSide) -> [String: Rule] { side == .charger ? charger : csms }
+
+    /// The CALLERROR code `code` sent by `side` as the other side's version names it.
+    public func errorCode(_ code: String, sentBy side: RuleSide) -> String {
+        (side == .csms ? errorsDown : errorsUp)[code] ?? code
+    }
+}
+
+/// 1.6 configuration keys and the 2.0.1 device model: which component/variable a key is, and the
+/// variables no key holds that the proxy answers itself.
+public struct DeviceModel: Sendable {
+    public struct Variable: Sendable, Hashable {
+        public var component: String
+        public var variable: String
+        public var instance: String?
+    }
+
+    public struct Fixed: Sendable {
+        public var variable: Variable
+        public var value: String
+    }
+
+    public var keys: [String: Variable]
+    public var fixed: [Fixed]
+    public var file: String
+    private var byVariable: [Variable: String]
+
+    public init(keys: [String: Variable], fixed: [Fixed], file: String) {
+        self.keys = keys
+        self.fixed = fixed
+        self.file = file
+        self.byVariable = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public static let empty = DeviceModel(keys: [:], fixed: [], file: "")
+
+    public func key(for variable: Variable) -> String? { byVariable[variable] }
+
+    public func fixedValue(for variable: Variable) -> String? {
+        fixed.first { $0.variable == variable }?.value
+    }
+}

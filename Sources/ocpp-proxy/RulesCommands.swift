@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import OCPP
+import OCPPProxy
+import OCPPRules
+
+struct RulesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rules", abstract: "Work with the translation rule files.", subcommands: [RulesCheck.self])
+}
+
+struct RulesCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Load every rule file and report each problem as file:line (status 1 when there is one).")
+
+    @Option(name: .long, help: "The rules directory.")
+    var rules: String = "Rules"
+
+    func run() throws {
+        let library = try loadRules(rules)
+        for set in library.ruleSets {
+            print(
+                "\(set.file): \(set.from) → \(set.to): \(set.charger.count) charger rules, \(set.csms.count) CSMS rules, \(set.enums.count) enum maps"
+            )
+        }
+        print("rules OK")
+    }
+}
+
+/// Loads a rules directory or exits with status 1 after printing every problem, one per line.
+func loadRules(_ path: String) throws -> RuleLibrary {
+    do {
+        return try RuleDirectory.load(path)
+    } catch {
+        for issue in error.issues { FileHandle.standardError.write(Data("error: \(issue)\n".utf8)) }
+        throw ExitCode(1)
+    }
+}
+
+struct Translate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Translate OCPP-J frames offline, one per line, and print what the proxy would send.",
+        discussion: """
+            Each input line is a CALL in the --from version, or the answer (CALLRESULT or CALLERROR) to a CALL printed \
+            earlier, by its message id. Each output line is a JSON object: line, input, send (frames with the side they \
+            go to), state (what would be written to the state store) and log.
+            """)
+
+    @Option(name: .long, help: "The version of the frames' sender (e.g. ocpp1.6).")
+    var from: String
+
+    @Option(name: .long, help: "The version to translate into (e.g. ocpp2.0.1).")
+    var to: String
+
+    @Option(name: .long, help: "The rules directory.")
+    var rules: String = "Rules"
+
+    @Option(name: .long, help: "The time now() returns, RFC 3339 (default: the current time).")
+    var now: String?
+
+    @Argument(help: "A file of frames, or - for standard input.")
+    var file: String = "-"
+
+    func run() throws {
+        guard let fromVersion = OCPPVersion(rawValue: from), let toVersion = OCPPVersion(rawValue: to) else {
+            throw ValidationError("--from and --to take ocpp1.6, ocpp2.0.1 or ocpp2.1")
+        }
+        if let now, DateTimeText.parse(now) == nil { throw ValidationError("--now: not an RFC 3339 date-time: \(now)") }
+        let library = try loadRules(rules)
+        let callSide: RuleSide
+        let ruleSet: RuleSet
+        if let set = library.ruleSet(charger: fromVersion, csms: toVersion) {
+            (ruleSet, callSide) = (set, .charger)
+        } else if let set = library.ruleSet(charger: toVersion, csms: fromVersion) {
+            (ruleSet, callSide) = (set, .csms)
+        } else {
+            FileHandle.standardError.write(Data("error: no rule file translates between \(from) and \(to)\n".utf8))
+            throw ExitCode(1)
+        }
+        let input: String
+        if file == "-" {
+            input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                FileHandle.standardError.write(Data("error: cannot read \(file)\n".utf8))
+                throw ExitCode(1)
+            }
+            input = text
+        }
+        let session = TranslationSession(
+            rules: ruleSet, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "t")
+        let clock =
+            now.flatMap(DateTimeText.parse)?.utcText
+            ?? DateTimeText(seconds: Int64(Date().timeIntervalSince1970)).utcText
+        for (index, line) in input.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.isEmpty || text.hasPrefix("#") { continue }
+            var record: [String: JSONValue] = ["line": .integer(Int64(index + 1))]
+            let parsed = JSONValue(parsing: Array(text.utf8))
+            record["input"] = parsed ?? .string(text)
+            // A CALL comes from the --from side; an answer from whichever side the proxy sent that message id.
+            let side: RuleSide
+            if case .array(let elements)? = parsed, elements.first == .integer(2) {
+                side = callSide
+            } else if case .array(let elements)? = parsed, elements.count > 1, case .string(let id) = elements[1],
+                let awaiting = session.side(awaiting: id)
+            {
+                side = awaiting
+            } else {
+                side = callSide.other
+            }
+            switch RPCFrame.parse(Array(text.utf8), version: ruleSet.version(of: side)) {
+            case .failure(let error):
+                record["send"] = .array([])
+                record["log"] = .array([.string("not an OCPP-J frame: \(error)")])
+            case .success(let frame):
+                let output = session.receive(frame, from: side, now: clock)
+                record["send"] = .array(
+                    output.frames.map { .object(["to": .string($0.side.rawValue), "frame": $0.frame.json]) })
+                record["state"] = .array(output.changes.map(\.json))
+                record["log"] = .array(output.logs.map { .string("\($0.level.rawValue): \($0.message)") })
+            }
+            print(JSONValue.object(record).jsonText)
+        }
+    }
+}
