@@ -188,12 +188,14 @@ struct RuleChecker {
                 case .variable: return
                 }
                 if let base, base.shape(at: steps) == nil {
-                    let path = steps.map { step -> String in
+                    var path = steps.map { step -> String in
                         switch step {
                         case .field(let f): return ".\(f)"
                         case .index(let i): return "[\(i)]"
                         }
                     }.joined()
+                    // `$status`, `@value`, but `%call.idTag`
+                    if root == .payload || root == .element, path.hasPrefix(".") { path.removeFirst() }
                     issue(line, "unknown field \(name)\(path) (not in the source's definition)")
                 }
             case .call(let name, let arguments):

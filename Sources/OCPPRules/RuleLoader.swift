@@ -95,6 +95,12 @@ struct NodeReader {
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                 .composer(_, let problem, let mark, _):
                 issues.append(RuleIssue(file: file, line: mark.line, message: "YAML syntax error: \(problem)"))
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                // A rule written twice for one action is the usual cause.
+                issues.append(
+                    RuleIssue(
+                        file: file, line: context.mark.line,
+                        message: "\(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) appears twice in one mapping"))
             default:
                 issues.append(RuleIssue(file: file, line: nil, message: "YAML error: \(error)"))
             }
