@@ -80,8 +80,8 @@ final class Evaluator {
     static let functions: [String: Int?] = [
         "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
         "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
-        "idTokenType": 1, "now": 0, "object": nil, "list": nil,
-        "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1, "tx.end": 1, "tx.active": 1,
+        "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil,
+        "round": 2, "tx.ongoing": 1, "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1, "tx.end": 1, "tx.active": 1,
         "remoteStart.remember": 3, "remoteStart.take": 2,
         "evse.id": 1, "evse.connector": 1, "evse.toConnector": 1,
         "requestId.remember": 2, "requestId.recall": 1,
@@ -125,6 +125,16 @@ final class Evaluator {
                 if let filter, !Self.truthy(try evaluate(filter, inner)) { continue }
                 let value = try build(map, inner)
                 if value != .null { values.append(value) }
+            }
+            return .array(values)
+        case .concat(let parts, _):
+            var values: [JSONValue] = []
+            for part in parts {
+                switch try build(part, scope) {
+                case .null: continue
+                case .array(let elements): values += elements
+                case let value: values.append(value)
+                }
             }
             return .array(values)
         case .choice(let condition, let then, let otherwise, _):
@@ -290,6 +300,17 @@ final class Evaluator {
             return .object(members)
         case "list":
             return .array(values.filter { $0 != .null })
+        case "round":
+            // round(x, digits): OCPP 1.6 limits are multiples of 0.1
+            guard let x = Self.numeric(first), case .integer(let digits) = values[1] else { return first }
+            let scale = pow10(Int(digits))
+            let rounded = (x * scale).rounded() / scale
+            return digits <= 0 && abs(rounded) < 9e15 ? .integer(Int64(rounded)) : .number(rounded)
+        case "without":
+            // without(list, 'field', v1, v2, …): the elements whose field is none of the values
+            guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else { return first }
+            let excluded = values.dropFirst(2)
+            return .array(a.filter { element in !excluded.contains { Self.equal(Self.lookup(element, [.field(field)]), $0) } })
         default:
             return try stateful(name, values)
         }
@@ -372,6 +393,8 @@ final class Evaluator {
             return .string(beginTransaction(localId: localId, connectorId: int(1) ?? 0).uuid)
         case "tx.uuid":
             return int(0).flatMap { state.transaction(localId: $0) }.map { .string($0.uuid) } ?? .null
+        case "tx.ongoing":
+            return .bool(text(0).flatMap { state.transaction(uuid: $0) }.map { !$0.ended } ?? false)
         case "tx.int":
             return text(0).flatMap { state.transaction(uuid: $0) }.map { .integer($0.localId) } ?? .null
         case "tx.seqNo":
@@ -425,7 +448,9 @@ final class Evaluator {
             return text(0).flatMap { state.requestIds[$0] }.map(JSONValue.integer) ?? .null
         case "dm.key":
             guard let variable = dmVariable(values[0], values[1]) else { return .null }
-            return rules.deviceModel.key(for: variable).map(JSONValue.string) ?? .null
+            if let key = rules.deviceModel.key(for: variable) { return .string(key) }
+            // What dm.component/dm.variable made of an unmapped key maps back to it.
+            return variable.component == Self.legacyComponent ? .string(variable.variable) : .null
         case "dm.fixed":
             guard let variable = dmVariable(values[0], values[1]) else { return .null }
             return rules.deviceModel.fixedValue(for: variable).map(JSONValue.string) ?? .null
@@ -440,6 +465,12 @@ final class Evaluator {
         default:
             throw EvaluationError(kind: .rule, message: "unknown function \(name)()")
         }
+    }
+
+    func pow10(_ n: Int) -> Double {
+        var result = 1.0
+        for _ in 0..<abs(n) { result *= 10 }
+        return n >= 0 ? result : 1 / result
     }
 
     /// One connector per EVSE: 1.6 connector n is EVSE n, connector 1; connector 0 is the station (evseId 0).
@@ -473,9 +504,20 @@ final class Evaluator {
                 "type": .string("Actual"), "mutability": .string(readOnly ? "ReadOnly" : "ReadWrite"),
             ]
             if let value { attribute["value"] = .string(String(value.prefix(2500))) }
+            // B07.FR.12 / B08.FR.12: a full report describes each variable too.
+            let dataType: String
+            switch value {
+            case let v? where Int64(v) != nil: dataType = "integer"
+            case let v? where Double(v) != nil: dataType = "decimal"
+            case "true", "false": dataType = "boolean"
+            default: dataType = "string"
+            }
             return .object([
                 "component": .object(["name": .string(component)]), "variable": variable,
                 "variableAttribute": .array([.object(attribute)]),
+                "variableCharacteristics": .object([
+                    "dataType": .string(dataType), "supportsMonitoring": .bool(false),
+                ]),
             ])
         }
         if case .array(let keys) = configurationKeys {

@@ -153,6 +153,18 @@ struct RuleChecker {
             default: issue(line, "\(what): $each makes a list, but the target is not an array here")
             }
             check(map, inner, target: elementTarget, what: what + "[]")
+        case .concat(let parts, let line):
+            switch target {
+            case .array?, nil, .any?: break
+            default: issue(line, "\(what): $concat makes a list, but the target is not an array here")
+            }
+            for part in parts {
+                // A part is a list of the target's elements or one element.
+                if case .array = part { check(part, context, target: target, what: what) }
+                else if case .each = part { check(part, context, target: target, what: what) }
+                else if case .array(let e, _, _)? = target { check(part, context, target: e, what: what + "[]") }
+                else { check(part, context, target: nil, what: what) }
+            }
         case .choice(let condition, let then, let otherwise, let line):
             check(condition, context, line: line)
             check(then, context, target: target, what: what)

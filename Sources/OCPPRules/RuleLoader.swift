@@ -477,6 +477,16 @@ struct NodeReader {
                 let otherwise = node["$else"].flatMap { template($0, "\(what).$else") }
                 return .choice(condition: condition, then: then, otherwise: otherwise, line: line)
             }
+            if let parts = node["$concat"] {
+                checkKeys(node, what, allowed: ["$concat"])
+                guard case .sequence(let sequence) = parts else {
+                    issue(parts, "\(what).$concat: expected a list of templates")
+                    return nil
+                }
+                return .concat(
+                    sequence.enumerated().compactMap { template($0.element, "\(what).$concat[\($0.offset)]") },
+                    line: line)
+            }
             if let value = node["$value"] {
                 checkKeys(node, what, allowed: ["$value"])
                 return expression(value, "\(what).$value").map { .value($0, line: line) }
@@ -484,7 +494,7 @@ struct NodeReader {
             var fields: [Template.Field] = []
             for (key, keyNode, value) in pairs(node, what) {
                 if key.hasPrefix("$") {
-                    issue(keyNode, "\(what): unknown template form '\(key)'; expected $each, $if or $value")
+                    issue(keyNode, "\(what): unknown template form '\(key)'; expected $each, $if, $concat or $value")
                     continue
                 }
                 if let t = template(value, "\(what).\(key)") {

@@ -1,0 +1,144 @@
+import Foundation
+import OCPP
+import Testing
+
+@testable import OCPPRules
+
+/// SplitMix64: a seeded generator, so that a failing case can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Random values that satisfy a shape: what a valid peer might send.
+struct ShapeSampler {
+    var random: SeededGenerator
+
+    mutating func value(_ shape: Shape, depth: Int = 0) -> JSONValue {
+        switch shape {
+        case .object(let object):
+            var members: [String: JSONValue] = [:]
+            for field in object.fields where field.required || Bool.random(using: &random) {
+                // customData is allowed everywhere in 2.0.1; it only adds noise here.
+                if field.name == "customData" { continue }
+                members[field.name] = value(field.shape, depth: depth + 1)
+            }
+            return .object(members)
+        case .array(let element, let min, let max):
+            let low = min ?? 0
+            let high = Swift.min(max ?? (low + 3), low + 3)
+            return .array((0..<Int.random(in: low...high, using: &random)).map { _ in value(element, depth: depth + 1) })
+        case .integer(let minimum):
+            let base = minimum ?? (Bool.random(using: &random) ? 0 : -5)
+            return .integer(base + Int64.random(in: 0...(Bool.random(using: &random) ? 3 : 100_000), using: &random))
+        case .number(let minimum):
+            let base = minimum ?? 0
+            return .number(base + Double(Int.random(in: 0...100_000, using: &random)) / 10)
+        case .boolean:
+            return .bool(Bool.random(using: &random))
+        case .string(let maxLength):
+            let limit = Swift.min(maxLength ?? 40, 40)
+            let alphabets = ["0123456789", "0123456789ABCDEF", "abcXYZ_-. 09", "1.5"]
+            let alphabet = Array(alphabets.randomElement(using: &random)!)
+            let count = Int.random(in: (limit == 0 ? 0 : 1)...Swift.max(1, limit), using: &random)
+            return .string(String((0..<Swift.min(count, limit)).map { _ in alphabet.randomElement(using: &random)! }))
+        case .dateTime:
+            let seconds = Int64.random(in: 1_500_000_000...2_000_000_000, using: &random)
+            return .string(DateTimeText(seconds: seconds, fraction: Bool.random(using: &random) ? "" : "123").utcText)
+        case .any:
+            return depth > 3 ? .string("x") : [.string("text"), .integer(7), .object(["k": .string("v")])].randomElement(using: &random)!
+        case .enumeration(let values):
+            return .string(values.randomElement(using: &random)!)
+        }
+    }
+}
+
+@Suite("Rule engine fuzzing with the repository's rule files")
+struct RuleFuzzTests {
+    static func repositoryRules() throws -> RuleSet {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Rules")
+        var files: [String: String] = [:]
+        for folder in ["", "definitions/"] {
+            let directory = root.appendingPathComponent(folder)
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".yaml") {
+                files[folder + name] = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            }
+        }
+        let library = try RuleLibrary.load(RuleSources(files: files, directory: "Rules"))
+        return try #require(library.ruleSet(charger: .v1_6, csms: .v2_0_1))
+    }
+
+    /// Sends random valid CALLs from `side`, answers every CALL the proxy sends with a random valid answer,
+    /// and checks every frame the session produces against the definitions of the version it goes to.
+    func run(from side: RuleSide, iterations: Int, seed: UInt64) throws {
+        let rules = try Self.repositoryRules()
+        var sampler = ShapeSampler(random: SeededGenerator(state: seed))
+        let session = TranslationSession(
+            rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
+        let actions = rules.definitions(of: side).actions(sentBy: side)
+        var problems: [String] = []
+        var answeredBy: [String: Int] = [:]
+        for iteration in 0..<iterations {
+            let action = actions[iteration % actions.count]
+            let payload = sampler.value(rules.definitions(of: side).messages[action]!.request)
+            var logs: [String] = []
+            func feed(_ frame: RPCFrame, from sender: RuleSide) -> [OutgoingFrame] {
+                let output = session.receive(frame, from: sender, now: now)
+                logs += output.logs.map(\.message)
+                return output.frames
+            }
+            var queue = feed(.call(id: "f\(iteration)", action: action, payload: payload), from: side)
+            var steps = 0
+            while !queue.isEmpty, steps < 50 {
+                steps += 1
+                let outgoing = queue.removeFirst()
+                let definitions = rules.definitions(of: outgoing.side)
+                switch outgoing.frame {
+                case .call(let id, let callAction, let callPayload):
+                    guard let message = definitions.messages[callAction] else {
+                        problems.append("\(action): sent unknown \(callAction)")
+                        continue
+                    }
+                    if let violation = message.request.violation(of: callPayload) {
+                        problems.append("\(action) → \(callAction) invalid: \(violation) \(callPayload.jsonText)")
+                    }
+                    let answer = sampler.value(message.response)
+                    queue += feed(.callResult(id: id, payload: answer), from: outgoing.side)
+                case .callResult(_, let resultPayload):
+                    let response = definitions.messages[action]!.response
+                    if let violation = response.violation(of: resultPayload) {
+                        problems.append("\(action) result invalid: \(violation) \(resultPayload.jsonText)")
+                    }
+                    answeredBy[action, default: 0] += 1
+                case .callError(_, let code, let description, _):
+                    // Random strings that are not numbers legitimately fail number conversions; a rule that breaks
+                    // on valid input does not.
+                    if code == "InternalError" || code == "NotSupported" || code == "NotImplemented" {
+                        problems.append("\(action): \(code) \(description) for \(payload.jsonText); log: \(logs)")
+                    }
+                default:
+                    problems.append("\(action): unexpected frame \(outgoing.frame)")
+                }
+            }
+        }
+        #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(5).joined(separator: "\n"))")
+        // Every action must have come through at least once with a valid answer.
+        let neverAnswered = actions.filter { answeredBy[$0] == nil }
+        #expect(neverAnswered.isEmpty, "never answered: \(neverAnswered)")
+    }
+
+    @Test func randomValidChargerCallsAlwaysYieldValidFramesOrACallError() throws {
+        try run(from: .charger, iterations: 3000, seed: 1)
+    }
+
+    @Test func randomValidCSMSCallsAlwaysYieldValidFramesOrACallError() throws {
+        try run(from: .csms, iterations: 3000, seed: 2)
+    }
+}
