@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "OCPPProxy", targets: ["OCPPProxy"]),
         // Benchmark tooling (Benchmarks/, BENCHMARKS.md): a sink CSMS and a load generator.
         .executable(name: "ocpp-bench", targets: ["ocpp-bench"]),
+        // Translations per second on one core (BENCHMARKS.md).
+        .executable(name: "ocpp-rules-bench", targets: ["ocpp-rules-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -82,6 +84,7 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
+        .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
         .testTarget(

@@ -544,14 +544,16 @@ final class Evaluator {
         var nextLocal = state.nextLocalId
         let id = localId ?? nextLocal
         nextLocal = max(nextLocal, id + 1)
-        let serial = (state.transactions.values.map(\.serial).max() ?? 0) + 1
+        let serial = state.lastSerial + 1
         let transaction = TranslationState.Transaction(
             localId: id, uuid: ids.newUUID(), connectorId: connectorId, nextSeqNo: 0, remoteStartId: nil, ended: false,
             serial: serial)
         if nextLocal != state.nextLocalId { record(.nextLocalId(nextLocal)) }
         record(.transaction(transaction))
-        let ended = state.transactions.values.filter(\.ended).sorted { $0.serial < $1.serial }
-        for old in ended.dropLast(TranslationState.endedKept) { record(.forgetTransaction(uuid: old.uuid)) }
+        if state.endedCount > TranslationState.endedKept {
+            let ended = state.transactions.values.filter(\.ended).sorted { $0.serial < $1.serial }
+            for old in ended.dropLast(TranslationState.endedKept) { record(.forgetTransaction(uuid: old.uuid)) }
+        }
         return transaction
     }
 }

@@ -27,6 +27,10 @@ public struct TranslationState: Sendable, Equatable {
     public var nextLocalId: Int64 = 1
     public var remoteStarts: [RemoteStart] = []
     public var requestIds: [String: Int64] = [:]
+    /// The highest `serial` of any transaction, and how many have ended: kept so that starting a transaction
+    /// does not scan them all.
+    public private(set) var lastSerial: Int64 = 0
+    public private(set) var endedCount = 0
 
     public init() {}
 
@@ -38,15 +42,21 @@ public struct TranslationState: Sendable, Equatable {
     public func transaction(localId: Int64) -> Transaction? { byLocalId[localId].flatMap { transactions[$0] } }
 
     public mutating func put(_ transaction: Transaction) {
-        if let old = transactions[transaction.uuid], old.localId != transaction.localId {
-            byLocalId.removeValue(forKey: old.localId)
+        if let old = transactions[transaction.uuid] {
+            if old.localId != transaction.localId { byLocalId.removeValue(forKey: old.localId) }
+            if old.ended { endedCount -= 1 }
         }
         transactions[transaction.uuid] = transaction
         byLocalId[transaction.localId] = transaction.uuid
+        if transaction.ended { endedCount += 1 }
+        lastSerial = max(lastSerial, transaction.serial)
     }
 
     public mutating func remove(uuid: String) {
-        if let old = transactions.removeValue(forKey: uuid) { byLocalId.removeValue(forKey: old.localId) }
+        if let old = transactions.removeValue(forKey: uuid) {
+            byLocalId.removeValue(forKey: old.localId)
+            if old.ended { endedCount -= 1 }
+        }
     }
 
     /// Applies a change read back from a state store.
