@@ -28,7 +28,7 @@ struct RuleChecker {
             let rules = ruleSet.rules(sentBy: side)
             for action in definitions.actions(sentBy: side) where rules[action] == nil {
                 issue(
-                    nil,
+                    ruleSet.sectionLines[side] ?? 1,
                     "\(definitions.version) \(action) sent by the \(side == .charger ? "charger" : "CSMS") has no rule under '\(side == .charger ? "charger" : "csms")'"
                 )
             }
@@ -54,8 +54,8 @@ struct RuleChecker {
     ) {
         let target = origin.other
         let base = Context(payload: request, element: element, call: request, sent: nil)
-        if let condition = variant.condition { check(condition, base, line: variant.line) }
-        for binding in variant.bindings { check(binding.expression, base, line: variant.line) }
+        if let condition = variant.condition { check(condition, base, line: variant.conditionLine) }
+        for binding in variant.bindings { check(binding.expression, base, line: binding.line) }
         for drop in variant.dropped {
             // A dropped field's path goes through lists without naming the element: `list.field`.
             var shape: Shape? = request

@@ -317,10 +317,14 @@ struct NodeReader {
         for (action, keyNode, body) in pairs(root["csms"], "csms") {
             if let rule = self.rule(action, keyNode, body, origin: .csms) { csms[action] = rule }
         }
-        return RuleSet(
+        var set = RuleSet(
             file: file, from: from, to: to, charger: charger, csms: csms, enums: enums, errorsUp: errorsUp,
             errorsDown: errorsDown, tolerance: tolerance, deviceModel: deviceModel, fromDefinitions: fromDefinitions,
             toDefinitions: toDefinitions)
+        for (key, keyNode, _) in pairs(root, "the rule file") where key == "charger" || key == "csms" {
+            set.sectionLines[key == "charger" ? .charger : .csms] = keyNode.mark?.line
+        }
+        return set
     }
 
     mutating func rule(_ action: String, _ keyNode: Node, _ body: Node, origin: RuleSide) -> Rule? {
@@ -354,9 +358,9 @@ struct NodeReader {
             node, what,
             allowed: ["when", "let", "to", "request", "result", "answer", "foreach", "item", "then", "drop", "note"])
         let condition = node["when"].flatMap { expression($0, "\(what).when") }
-        var bindings: [(String, Expression)] = []
+        var bindings: [(String, Expression, Int)] = []
         for (name, _, value) in pairs(node["let"], "\(what).let") {
-            if let e = expression(value, "\(what).let.\(name)") { bindings.append((name, e)) }
+            if let e = expression(value, "\(what).let.\(name)") { bindings.append((name, e, value.mark?.line ?? 0)) }
         }
         let kind: RuleVariant.Kind
         let forms = [node["to"] != nil, node["answer"] != nil, node["foreach"] != nil].filter { $0 }.count
@@ -413,7 +417,7 @@ struct NodeReader {
             dropped.append((field, reason.string ?? "", keyNode.mark?.line ?? 0))
         }
         return RuleVariant(
-            condition: condition, bindings: bindings, kind: kind, followUps: followUps, dropped: dropped,
+            condition: condition, conditionLine: node["when"]?.mark?.line ?? node.mark?.line ?? 0, bindings: bindings, kind: kind, followUps: followUps, dropped: dropped,
             line: node.mark?.line ?? 0)
     }
 

@@ -46,7 +46,8 @@ public struct RuleVariant: Sendable {
     }
 
     public var condition: Expression?
-    public var bindings: [(name: String, expression: Expression)]
+    public var conditionLine: Int
+    public var bindings: [(name: String, expression: Expression, line: Int)]
     public var kind: Kind
     public var followUps: [FollowUp]
     /// Source fields this rule deliberately loses, with the reason.
@@ -87,6 +88,8 @@ public struct RuleSet: Sendable {
     public var deviceModel: DeviceModel
     public var fromDefinitions: MessageDefinitions
     public var toDefinitions: MessageDefinitions
+    /// Lines of the `charger:` and `csms:` sections, where a missing rule is reported.
+    public var sectionLines: [RuleSide: Int] = [:]
 
     public func version(of side: RuleSide) -> OCPPVersion { side == .charger ? from : to }
 

@@ -269,7 +269,7 @@ struct RuleCheckTests {
     }
 
     @Test(arguments: [
-        ("tx.begin(1)", "tx.bogus(1)", "mini.yaml:9: unknown function tx.bogus()"),
+        ("tx.begin(1)", "tx.bogus(1)", "mini.yaml:10: unknown function tx.bogus()"),
         ("Down: DOWN}", "}", "mini.yaml:33: enums.State is not total: no entry for Down"),
         ("{count: $n, state: \"concat('SIDE', 'WAYS')\"}", "{count: $n, colour: red}", "mini.yaml:7: Ping → Pong.request: unknown field 'colour'"),
         ("state: \"enum(State, $status)\"", "state: \"enum(State, $stat)\"", "mini.yaml:20: unknown field $stat"),
