@@ -554,6 +554,11 @@ final class Evaluator {
             let ended = state.transactions.values.filter(\.ended).sorted { $0.serial < $1.serial }
             for old in ended.dropLast(TranslationState.endedKept) { record(.forgetTransaction(uuid: old.uuid)) }
         }
+        // A charger whose StopTransactions never came must not grow its state without bound.
+        if state.transactions.count > TranslationState.transactionsKept {
+            let oldest = state.transactions.values.sorted { $0.serial < $1.serial }
+            for old in oldest.dropLast(TranslationState.transactionsKept) { record(.forgetTransaction(uuid: old.uuid)) }
+        }
         return transaction
     }
 }

@@ -48,11 +48,13 @@ public struct ObjectShape: Sendable {
     public var fields: [Field]
     /// Fields the definition does not name are allowed (`"*": any`).
     public var open: Bool
+    public let requiredCount: Int
     private var index: [String: Int]
 
     public init(fields: [Field], open: Bool) {
         self.fields = fields
         self.open = open
+        self.requiredCount = fields.filter(\.required).count
         self.index = Dictionary(fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -157,19 +159,33 @@ extension Shape {
             return nil
         case .object(let object):
             guard case .object(let members) = value else { return fail(.wrongType, "expected an object") }
-            for field in object.fields {
-                let childPath = path.isEmpty ? field.name : "\(path).\(field.name)"
-                if let child = members[field.name] {
-                    if let problem = field.shape.violation(of: child, at: childPath) { return problem }
-                } else if field.required {
+            // One lookup per field present; the definition's order is used only to report a problem.
+            var requiredPresent = 0
+            var firstProblem: (index: Int, violation: ShapeViolation)?
+            var unknown: [String] = []
+            for (key, member) in members {
+                guard let field = object.field(key) else {
+                    if !object.open { unknown.append(key) }
+                    continue
+                }
+                if field.required { requiredPresent += 1 }
+                let childPath = path.isEmpty ? key : "\(path).\(key)"
+                if let problem = field.shape.violation(of: member, at: childPath) {
+                    let position = object.fields.firstIndex { $0.name == key } ?? 0
+                    if firstProblem == nil || position < firstProblem!.index { firstProblem = (position, problem) }
+                }
+            }
+            if requiredPresent == object.requiredCount && firstProblem == nil && unknown.isEmpty { return nil }
+            for (position, field) in object.fields.enumerated() {
+                if let firstProblem, firstProblem.index < position { return firstProblem.violation }
+                if field.required && members[field.name] == nil {
+                    let childPath = path.isEmpty ? field.name : "\(path).\(field.name)"
                     return ShapeViolation(kind: .missing, path: childPath, detail: "required field missing")
                 }
             }
-            if !object.open, members.count > 0 {
-                for key in members.keys.sorted() where object.field(key) == nil {
-                    return ShapeViolation(
-                        kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
-                }
+            if let firstProblem { return firstProblem.violation }
+            if let key = unknown.sorted().first {
+                return ShapeViolation(kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
             }
             return nil
         case .array(let element, let min, let max):

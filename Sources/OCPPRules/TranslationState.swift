@@ -36,6 +36,8 @@ public struct TranslationState: Sendable, Equatable {
 
     /// How many ended transactions are kept, for frames the charger sends late.
     public static let endedKept = 20
+    /// How many transactions are kept at most, ended or not (the oldest are forgotten first).
+    public static let transactionsKept = 64
 
     public func transaction(uuid: String) -> Transaction? { transactions[uuid] }
 

@@ -105,6 +105,19 @@ enum FrameScanner {
         return nil
     }
 
+    /// Whether `literal` occurs in the bytes from `start` on.
+    static func contains(_ p: UnsafeRawBufferPointer, _ literal: StaticString, from start: Int) -> Bool {
+        let k = literal.utf8CodeUnitCount
+        guard k > 0, start >= 0, p.count - start >= k else { return false }
+        let first = literal.utf8Start.pointee
+        var i = start
+        while i + k <= p.count {
+            if p[i] == first && memcmp(p.baseAddress! + i, literal.utf8Start, k) == 0 { return true }
+            i += 1
+        }
+        return false
+    }
+
     static func equals(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ literal: StaticString) -> Bool {
         guard range.count == literal.utf8CodeUnitCount else { return false }
         return memcmp(p.baseAddress! + range.lowerBound, literal.utf8Start, range.count) == 0

@@ -270,8 +270,14 @@ final class SinkHandler: ChannelInboundHandler {
             return "{}"
         case .v201:
             if `is`("Heartbeat") { return "{\"currentTime\":\"\(counters.clock.now)\"}" }
-            if `is`("StatusNotification") || `is`("MeterValues") || `is`("TransactionEvent") { return "{}" }
+            if `is`("StatusNotification") || `is`("MeterValues") { return "{}" }
             if `is`("Authorize") { return "{\"idTokenInfo\":{\"status\":\"Accepted\"}}" }
+            if `is`("TransactionEvent") {
+                // A CSMS answers an event that carries an idToken (Started, Ended here) with its idTokenInfo,
+                // as the 1.6 sink answers StartTransaction / StopTransaction with idTagInfo; Updated gets {}.
+                return FrameScanner.contains(p, "\"idToken\"", from: a.upperBound)
+                    ? "{\"idTokenInfo\":{\"status\":\"Accepted\"}}" : "{}"
+            }
             if `is`("BootNotification") {
                 return "{\"currentTime\":\"\(counters.clock.now)\",\"interval\":300,\"status\":\"Accepted\"}"
             }

@@ -91,8 +91,8 @@ for item in cases {
     prime(session)
     let translated = measure {
         count += 1
-        if count % 1000 == 0 {
-            // One session per charger in the proxy: keep the state a charger would have.
+        if count % 20 == 0 {
+            // One session per charger in the proxy, which holds a few transactions at a time.
             session = TranslationSession(
                 rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
             prime(session)

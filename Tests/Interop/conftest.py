@@ -96,6 +96,17 @@ class Harness:
             await proc.wait_ready()
         return proc
 
+    async def restart(self, proxy: ProxyProcess, *, wait_ready: bool = True) -> ProxyProcess:
+        """Start a stopped or killed proxy again: same configuration, workdir, arguments and environment."""
+        assert not proxy.alive(), "stop() or kill() the proxy before restarting it"
+        run = sum(1 for p in self.proxies if p.workdir == proxy.workdir)
+        proc = ProxyProcess(self.binary, proxy.workdir, proxy.config, proxy.extra_args, proxy.env_overrides, run=run)
+        proc.start()
+        self.proxies.append(proc)
+        if wait_ready:
+            await proc.wait_ready()
+        return proc
+
     async def pair(self, version: str = "ocpp1.6", raw: bool = False, overrides: dict | None = None, **kwargs):
         """A CSMS (ocpp-package or raw) and a proxy in front of it, same version on both sides."""
         csms = await (self.raw_csms(version) if raw else self.csms(version))
@@ -103,8 +114,8 @@ class Harness:
         return proxy, csms
 
     # -- chargers --------------------------------------------------------------
-    async def charger(self, proxy: ProxyProcess, identity: str, version: str = "ocpp1.6"):
-        charger = await connect_ocpp_charger(proxy.url(identity), version, identity)
+    async def charger(self, proxy: ProxyProcess, identity: str, version: str = "ocpp1.6", cp_factory=None):
+        charger = await connect_ocpp_charger(proxy.url(identity), version, identity, cp_factory=cp_factory)
         self.clients.append(charger)
         return charger
 

@@ -272,16 +272,22 @@ def default_config(listener_port: int, admin_port: int, upstream_url: str, upstr
 class ProxyProcess:
     """One running ``ocpp-proxy serve`` with its config, ports and captured output."""
 
-    def __init__(self, binary: Path, workdir: Path, config: dict, extra_args: list[str], env: dict | None):
+    def __init__(
+        self, binary: Path, workdir: Path, config: dict, extra_args: list[str], env: dict | None, run: int = 0
+    ):
         self.binary = binary
         self.workdir = workdir
         self.config = config
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "proxy.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.stderr_path = workdir / "proxy.stderr"
-        self.stdout_path = workdir / "proxy.stdout"
+        # a restarted proxy (same workdir, ``run`` > 0) keeps the output of the earlier runs
+        suffix = f".run{run}" if run else ""
+        self.stderr_path = workdir / f"proxy{suffix}.stderr"
+        self.stdout_path = workdir / f"proxy{suffix}.stdout"
+        self.run = run
         self.extra_args = extra_args
+        self.env_overrides = env
         self.env = dict(os.environ, **(env or {}))
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
@@ -403,7 +409,9 @@ class ProxyProcess:
         return resp.json()["chargers"]
 
 
-def run_cli(binary: Path, *args: str, env: dict | None = None, timeout: float = 20.0) -> subprocess.CompletedProcess:
+def run_cli(
+    binary: Path, *args: str, env: dict | None = None, timeout: float = 20.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(binary), *args],
         stdin=subprocess.DEVNULL,
@@ -411,6 +419,7 @@ def run_cli(binary: Path, *args: str, env: dict | None = None, timeout: float = 
         text=True,
         timeout=timeout,
         env=dict(os.environ, **(env or {})),
+        cwd=cwd,
     )
 
 
