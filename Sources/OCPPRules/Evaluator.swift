@@ -19,6 +19,8 @@ struct Scope {
     var payload: JSONValue
     var element: JSONValue?
     var variables: [String: JSONValue]
+    /// `%index` inside `$each`: kept out of `variables` so that mapping a list does not copy them.
+    var index: Int? = nil
 }
 
 /// Gives new transaction ids; the proxy uses random UUIDs, tests and `translate` a counter.
@@ -81,7 +83,8 @@ final class Evaluator {
         "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
         "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
         "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil,
-        "round": 2, "tx.ongoing": 1, "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1, "tx.end": 1, "tx.active": 1,
+        "round": 2, "tx.ongoing": 1, "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
+        "tx.end": 1, "tx.active": 1,
         "remoteStart.remember": 3, "remoteStart.take": 2,
         "evse.id": 1, "evse.connector": 1, "evse.toConnector": 1,
         "requestId.remember": 2, "requestId.recall": 1,
@@ -120,7 +123,7 @@ final class Evaluator {
             var inner = scope
             for (index, element) in elements.enumerated() {
                 inner.element = element
-                inner.variables["index"] = .integer(Int64(index))
+                inner.index = index
                 if let name { inner.variables[name] = element }
                 if let filter, !Self.truthy(try evaluate(filter, inner)) { continue }
                 let value = try build(map, inner)
@@ -173,7 +176,9 @@ final class Evaluator {
             switch root {
             case .payload: return Self.lookup(scope.payload, steps)
             case .element: return Self.lookup(scope.element, steps)
-            case .variable(let name): return Self.lookup(scope.variables[name], steps)
+            case .variable(let name):
+                if name == "index", let index = scope.index { return Self.lookup(.integer(Int64(index)), steps) }
+                return Self.lookup(scope.variables[name], steps)
             }
         case .not(let operand):
             return .bool(!Self.truthy(try evaluate(operand, scope)))
@@ -264,7 +269,9 @@ final class Evaluator {
         case "string": return Self.string(first).map(JSONValue.string) ?? .null
         case "datetime":
             guard case .string(let text) = first else { return first == .null ? .null : try fail() }
-            guard let parsed = DateTimeText.parse(text) else { throw dataError("'\(text)' is not an RFC 3339 date-time") }
+            guard let parsed = DateTimeText.parse(text) else {
+                throw dataError("'\(text)' is not an RFC 3339 date-time")
+            }
             return .string(parsed.utcText)
         case "lower": return first.stringValue.map { .string($0.lowercased()) } ?? first
         case "upper": return first.stringValue.map { .string($0.uppercased()) } ?? first
@@ -308,9 +315,12 @@ final class Evaluator {
             return digits <= 0 && abs(rounded) < 9e15 ? .integer(Int64(rounded)) : .number(rounded)
         case "without":
             // without(list, 'field', v1, v2, …): the elements whose field is none of the values
-            guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else { return first }
+            guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else {
+                return first
+            }
             let excluded = values.dropFirst(2)
-            return .array(a.filter { element in !excluded.contains { Self.equal(Self.lookup(element, [.field(field)]), $0) } })
+            return .array(
+                a.filter { element in !excluded.contains { Self.equal(Self.lookup(element, [.field(field)]), $0) } })
         default:
             return try stateful(name, values)
         }

@@ -136,7 +136,8 @@ private struct ExpressionParser {
 
     mutating func parseComparison() throws(ExpressionSyntaxError) -> Expression {
         let lhs = try parseCoalesce()
-        for op in [BinaryOperator.equal, .notEqual, .lessOrEqual, .greaterOrEqual, .less, .greater] where take(op.rawValue) {
+        for op in [BinaryOperator.equal, .notEqual, .lessOrEqual, .greaterOrEqual, .less, .greater]
+        where take(op.rawValue) {
             return .binary(op, lhs, try parseCoalesce())
         }
         return lhs
@@ -233,7 +234,8 @@ private struct ExpressionParser {
         while !atEnd {
             let c = scalars[position]
             let ok =
-                c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || (allowDots && c == "." && !name.isEmpty)
+                c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_"
+                || (allowDots && c == "." && !name.isEmpty)
             guard ok else { break }
             name.unicodeScalars.append(c)
             position += 1
@@ -269,7 +271,9 @@ private struct ExpressionParser {
             let c = scalars[position]
             if ("0"..."9").contains(c) {
                 position += 1
-            } else if c == "." || c == "e" || c == "E" || ((c == "+" || c == "-") && "eE".unicodeScalars.contains(scalars[position - 1])) {
+            } else if c == "." || c == "e" || c == "E"
+                || ((c == "+" || c == "-") && "eE".unicodeScalars.contains(scalars[position - 1]))
+            {
                 isInteger = false
                 position += 1
             } else {

@@ -55,7 +55,8 @@ public struct ObjectShape: Sendable {
         self.fields = fields
         self.open = open
         self.requiredCount = fields.filter(\.required).count
-        self.index = Dictionary(fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
+        self.index = Dictionary(
+            fields.enumerated().map { ($0.element.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func field(_ name: String) -> Field? { index[name].map { fields[$0] } }
@@ -185,7 +186,8 @@ extension Shape {
             }
             if let firstProblem { return firstProblem.violation }
             if let key = unknown.sorted().first {
-                return ShapeViolation(kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
+                return ShapeViolation(
+                    kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
             }
             return nil
         case .array(let element, let min, let max):

@@ -36,11 +36,14 @@ struct RuleChecker {
                 guard let message = definitions.messages[action], message.sentBy.includes(side) else {
                     issue(
                         rule.line,
-                        "\(action) is not a CALL the \(side == .charger ? "charger" : "CSMS") sends in \(definitions.version)")
+                        "\(action) is not a CALL the \(side == .charger ? "charger" : "CSMS") sends in \(definitions.version)"
+                    )
                     continue
                 }
                 for variant in rule.variants {
-                    check(variant, action: action, origin: side, request: message.request, response: message.response, element: nil)
+                    check(
+                        variant, action: action, origin: side, request: message.request, response: message.response,
+                        element: nil)
                 }
             }
         }
@@ -64,7 +67,8 @@ struct RuleChecker {
                 shape = shape?.shape(at: [.field(String(name))])
             }
             if shape == nil {
-                issue(drop.line, "\(action).drop: \(ruleSet.version(of: origin)) \(action) has no field '\(drop.field)'")
+                issue(
+                    drop.line, "\(action).drop: \(ruleSet.version(of: origin)) \(action) has no field '\(drop.field)'")
             }
         }
         switch variant.kind {
@@ -88,16 +92,25 @@ struct RuleChecker {
                 itemShape = e
             }
             for itemVariant in item {
-                if case .fanout = itemVariant.kind { issue(itemVariant.line, "\(action): an item rule cannot fan out again") }
-                if !itemVariant.followUps.isEmpty { issue(itemVariant.line, "\(action): 'then' belongs to the whole rule, not an item") }
-                check(itemVariant, action: action, origin: origin, request: request, response: nil, element: itemShape ?? .any)
+                if case .fanout = itemVariant.kind {
+                    issue(itemVariant.line, "\(action): an item rule cannot fan out again")
+                }
+                if !itemVariant.followUps.isEmpty {
+                    issue(itemVariant.line, "\(action): 'then' belongs to the whole rule, not an item")
+                }
+                check(
+                    itemVariant, action: action, origin: origin, request: request, response: nil,
+                    element: itemShape ?? .any)
             }
             check(result, base, target: response, what: "\(action).result")
         }
         for step in variant.followUps {
             let definitions = ruleSet.definitions(of: step.side)
             guard let message = definitions.messages[step.action], message.sentBy.includes(step.side.other) else {
-                issue(step.line, "\(action).then: \(step.action) is not a CALL the proxy can send to the \(step.side) in \(definitions.version)")
+                issue(
+                    step.line,
+                    "\(action).then: \(step.action) is not a CALL the proxy can send to the \(step.side) in \(definitions.version)"
+                )
                 continue
             }
             if let condition = step.condition { check(condition, base, line: step.line) }
@@ -160,10 +173,15 @@ struct RuleChecker {
             }
             for part in parts {
                 // A part is a list of the target's elements or one element.
-                if case .array = part { check(part, context, target: target, what: what) }
-                else if case .each = part { check(part, context, target: target, what: what) }
-                else if case .array(let e, _, _)? = target { check(part, context, target: e, what: what + "[]") }
-                else { check(part, context, target: nil, what: what) }
+                if case .array = part {
+                    check(part, context, target: target, what: what)
+                } else if case .each = part {
+                    check(part, context, target: target, what: what)
+                } else if case .array(let e, _, _)? = target {
+                    check(part, context, target: e, what: what + "[]")
+                } else {
+                    check(part, context, target: nil, what: what)
+                }
             }
         case .choice(let condition, let then, let otherwise, let line):
             check(condition, context, line: line)
@@ -242,7 +260,8 @@ struct RuleChecker {
         if !missing.isEmpty {
             issue(
                 map.line,
-                "enums.\(mapName) is not total: no entry for \(missing.joined(separator: ", ")) (add them or a '_' fallback)")
+                "enums.\(mapName) is not total: no entry for \(missing.joined(separator: ", ")) (add them or a '_' fallback)"
+            )
         }
     }
 
@@ -253,7 +272,8 @@ struct RuleChecker {
         case .constant(.string(let value)) where !allowed.contains(value):
             issue(line, "\(what): '\(value)' is not one of the target's values (\(allowed.joined(separator: ", ")))")
         case .call("enum", let arguments):
-            guard arguments.count == 2, case .constant(.string(let mapName)) = arguments[0], let map = ruleSet.enums[mapName]
+            guard arguments.count == 2, case .constant(.string(let mapName)) = arguments[0],
+                let map = ruleSet.enums[mapName]
             else { return }
             let produced = Set(map.values.values).union(map.fallback.map { [$0] } ?? [])
             for value in produced.sorted() where !allowed.contains(value) {

@@ -100,7 +100,9 @@ struct NodeReader {
                 issues.append(
                     RuleIssue(
                         file: file, line: context.mark.line,
-                        message: "\(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) appears twice in one mapping"))
+                        message:
+                            "\(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) appears twice in one mapping"
+                    ))
             default:
                 issues.append(RuleIssue(file: file, line: nil, message: "YAML error: \(error)"))
             }
@@ -134,7 +136,8 @@ struct NodeReader {
 
     mutating func checkKeys(_ node: Node, _ what: String, allowed: Set<String>) {
         for (key, keyNode, _) in pairs(node, what) where !allowed.contains(key) {
-            issue(keyNode, "unknown key '\(key)' in \(what); expected one of \(allowed.sorted().joined(separator: ", "))")
+            issue(
+                keyNode, "unknown key '\(key)' in \(what); expected one of \(allowed.sorted().joined(separator: ", "))")
         }
     }
 
@@ -379,7 +382,10 @@ struct NodeReader {
             kind = .answer(payload)
         } else {
             guard let list = expression(node["foreach"]!, "\(what).foreach"),
-                let itemNode = node["item"] ?? { issue(node, "\(what): foreach needs 'item'"); return nil }(),
+                let itemNode = node["item"]
+                    ?? {
+                        issue(node, "\(what): foreach needs 'item'"); return nil
+                    }(),
                 let result = template(node["result"], "\(what).result")
             else { return nil }
             let item = variants(itemNode, "\(what).item", origin: origin)
@@ -417,7 +423,8 @@ struct NodeReader {
             dropped.append((field, reason.string ?? "", keyNode.mark?.line ?? 0))
         }
         return RuleVariant(
-            condition: condition, conditionLine: node["when"]?.mark?.line ?? node.mark?.line ?? 0, bindings: bindings, kind: kind, followUps: followUps, dropped: dropped,
+            condition: condition, conditionLine: node["when"]?.mark?.line ?? node.mark?.line ?? 0, bindings: bindings,
+            kind: kind, followUps: followUps, dropped: dropped,
             line: node.mark?.line ?? 0)
     }
 
@@ -522,7 +529,8 @@ struct NodeReader {
         for (key, _, body) in pairs(root["keys"], "keys") {
             guard let variable = dmVariable(body, "keys.\(key)", allowValue: false) else { continue }
             if let other = seen[variable] {
-                issue(body, "keys.\(key): \(variable.component).\(variable.variable) is already the variable of \(other)")
+                issue(
+                    body, "keys.\(key): \(variable.component).\(variable.variable) is already the variable of \(other)")
                 continue
             }
             seen[variable] = key
@@ -541,7 +549,10 @@ struct NodeReader {
     }
 
     mutating func dmVariable(_ node: Node, _ what: String, allowValue: Bool) -> DeviceModel.Variable? {
-        checkKeys(node, what, allowed: allowValue ? ["component", "variable", "instance", "value"] : ["component", "variable", "instance"])
+        checkKeys(
+            node, what,
+            allowed: allowValue
+                ? ["component", "variable", "instance", "value"] : ["component", "variable", "instance"])
         guard let component = node["component"]?.string, let variable = node["variable"]?.string else {
             issue(node, "\(what): needs component and variable")
             return nil

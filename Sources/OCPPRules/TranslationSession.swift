@@ -84,7 +84,9 @@ public final class TranslationSession {
         case .callError(let id, let code, let description, let details):
             receiveAnswer(id: id, from: side, .error(code: code, description: description, details: details), now: now)
         case .send, .callResultError:
-            log(.warning, "dropped a \(frame.messageType) frame from the \(side): \(rules.version(of: side)) has no such frame")
+            log(
+                .warning,
+                "dropped a \(frame.messageType) frame from the \(side): \(rules.version(of: side)) has no such frame")
         }
         return take()
     }
@@ -116,12 +118,15 @@ public final class TranslationSession {
         let key = ExchangeKey(origin: side, id: id)
         if exchanges[key] != nil {
             // 2.0.1 part 4 §4.2.3: a CALL whose id is already being handled.
-            sendError(to: side, id: id, version.isTwoX ? .rpcFrameworkError : .genericError,
+            sendError(
+                to: side, id: id, version.isTwoX ? .rpcFrameworkError : .genericError,
                 "a CALL with message id \(id) is already being handled")
             return
         }
         guard let message = rules.definitions(of: side).messages[action], message.sentBy.includes(side) else {
-            sendError(to: side, id: id, .notImplemented, "\(action) is not a CALL a \(side == .charger ? "charging station" : "CSMS") sends in \(version)")
+            sendError(
+                to: side, id: id, .notImplemented,
+                "\(action) is not a CALL a \(side == .charger ? "charging station" : "CSMS") sends in \(version)")
             return
         }
         let tolerance = side == .charger ? chargerTolerance : .strict
@@ -153,7 +158,8 @@ public final class TranslationSession {
                 log(.warning, "the \(who)'s answer to \(call.action) does not match its definition: \(violation)")
                 answer = .error(
                     code: violation.errorCode.name(in: rules.version(of: call.exchange.origin)),
-                    description: "the \(who)'s answer to \(call.action) is invalid: \(violation)", details: .object([:]))
+                    description: "the \(who)'s answer to \(call.action) is invalid: \(violation)", details: .object([:])
+                )
                 continueExchange(call.exchange, with: answer, now: now, alreadyMapped: true)
                 return
             }
@@ -290,9 +296,13 @@ public final class TranslationSession {
                 exchange.variables["results"] = .array(fanout.results)
                 let template = fanout.result
                 exchange.stage = .idle
-                guard let payload = attempt(exchange, now: now, { e throws(EvaluationError) in
-                    try e.build(template, scope(exchange, payload: exchange.call))
-                }) else { return }
+                guard
+                    let payload = attempt(
+                        exchange, now: now,
+                        { e throws(EvaluationError) in
+                            try e.build(template, scope(exchange, payload: exchange.call))
+                        })
+                else { return }
                 answer(exchange, payload, now: now)
                 return
             }
@@ -303,15 +313,21 @@ public final class TranslationSession {
                 case call(String, JSONValue, Template)
             }
             let variants = fanout.variants
-            guard let step = attempt(exchange, now: now, { e throws(EvaluationError) -> ItemStep in
-                let variant = try choose(variants, exchange, payload: exchange.call, element: element, evaluator: e)
-                let s = scope(exchange, payload: exchange.call, element: element)
-                switch variant.kind {
-                case .answer(let template): return .local(try e.build(template, s))
-                case .forward(let action, let request, let result): return .call(action, try e.build(request, s), result)
-                case .fanout: throw EvaluationError(kind: .rule, message: "an item rule cannot fan out again")
-                }
-            }) else { return }
+            guard
+                let step = attempt(
+                    exchange, now: now,
+                    { e throws(EvaluationError) -> ItemStep in
+                        let variant = try choose(
+                            variants, exchange, payload: exchange.call, element: element, evaluator: e)
+                        let s = scope(exchange, payload: exchange.call, element: element)
+                        switch variant.kind {
+                        case .answer(let template): return .local(try e.build(template, s))
+                        case .forward(let action, let request, let result):
+                            return .call(action, try e.build(request, s), result)
+                        case .fanout: throw EvaluationError(kind: .rule, message: "an item rule cannot fan out again")
+                        }
+                    })
+            else { return }
             switch step {
             case .local(let result):
                 fanout.results.append(result)
@@ -334,15 +350,21 @@ public final class TranslationSession {
             switch answer {
             case .result(let payload):
                 exchange.variables["sent"] = sent
-                guard let built = attempt(exchange, now: now, { e throws(EvaluationError) in
-                    try e.build(result, scope(exchange, payload: payload))
-                }) else { return }
+                guard
+                    let built = attempt(
+                        exchange, now: now,
+                        { e throws(EvaluationError) in
+                            try e.build(result, scope(exchange, payload: payload))
+                        })
+                else { return }
                 self.answer(exchange, built, now: now)
             case .error(let code, let description, let details):
                 let mapped = alreadyMapped ? code : rules.errorCode(code, sentBy: target)
                 relayError(exchange, code: mapped, description: description, details: details)
             case .timeout:
-                fail(exchange, .internalError, "\(action): the \(target == .charger ? "charging station" : "CSMS") did not answer in time")
+                fail(
+                    exchange, .internalError,
+                    "\(action): the \(target == .charger ? "charging station" : "CSMS") did not answer in time")
             }
         case .fanout(var fanout):
             guard let pending = fanout.pending else { return }
@@ -351,9 +373,13 @@ public final class TranslationSession {
             case .result(let payload):
                 exchange.variables["sent"] = pending.sent
                 let element = fanout.items[fanout.index]
-                guard let built = attempt(exchange, now: now, { e throws(EvaluationError) in
-                    try e.build(pending.result, scope(exchange, payload: payload, element: element))
-                }) else { return }
+                guard
+                    let built = attempt(
+                        exchange, now: now,
+                        { e throws(EvaluationError) in
+                            try e.build(pending.result, scope(exchange, payload: payload, element: element))
+                        })
+                else { return }
                 fanout.results.append(built)
                 fanout.index += 1
                 exchange.stage = .fanout(fanout)
@@ -364,7 +390,9 @@ public final class TranslationSession {
                 relayError(exchange, code: mapped, description: "\(pending.action): \(description)", details: details)
             case .timeout:
                 exchange.stage = .idle
-                fail(exchange, .internalError, "\(pending.action): the \(target == .charger ? "charging station" : "CSMS") did not answer in time")
+                fail(
+                    exchange, .internalError,
+                    "\(pending.action): the \(target == .charger ? "charging station" : "CSMS") did not answer in time")
             }
         case .followUp(let index, let action, let side):
             exchange.stage = .idle
@@ -373,10 +401,14 @@ public final class TranslationSession {
                 if let name = exchange.followUps[index].name { exchange.variables[name] = payload }
                 runFollowUps(exchange, from: index + 1, now: now)
             case .error(let code, let description, _):
-                log(.warning, "\(exchange.action): the follow-up \(action) to the \(side) failed: \(code) \(description)")
+                log(
+                    .warning,
+                    "\(exchange.action): the follow-up \(action) to the \(side) failed: \(code) \(description)")
                 close(exchange)
             case .timeout:
-                log(.warning, "\(exchange.action): the follow-up \(action) to the \(side) got no answer; later steps skipped")
+                log(
+                    .warning,
+                    "\(exchange.action): the follow-up \(action) to the \(side) got no answer; later steps skipped")
                 close(exchange)
             }
         case .idle:
@@ -399,17 +431,25 @@ public final class TranslationSession {
                 continue
             }
             guard let shape = rules.definitions(of: step.side).messages[step.action]?.request else {
-                log(.error, "\(exchange.action): the follow-up \(step.action) is not a message of \(rules.version(of: step.side))")
+                log(
+                    .error,
+                    "\(exchange.action): the follow-up \(step.action) is not a message of \(rules.version(of: step.side))"
+                )
                 close(exchange)
                 return
             }
             if let violation = shape.violation(of: payload) {
-                log(.error, "\(exchange.action): the follow-up \(step.action) would be invalid (\(violation)), not sent: \(payload.jsonText)")
+                log(
+                    .error,
+                    "\(exchange.action): the follow-up \(step.action) would be invalid (\(violation)), not sent: \(payload.jsonText)"
+                )
                 close(exchange)
                 return
             }
             exchange.stage = .followUp(index: index, action: step.action, side: step.side)
-            enqueue(Outstanding(id: nextMessageId(), action: step.action, payload: payload, exchange: exchange), on: step.side)
+            enqueue(
+                Outstanding(id: nextMessageId(), action: step.action, payload: payload, exchange: exchange),
+                on: step.side)
             return
         }
         close(exchange)
@@ -439,7 +479,8 @@ public final class TranslationSession {
     private func enqueue(_ call: Outstanding, on side: RuleSide) {
         if outstanding[side] == nil {
             outstanding[side] = call
-            output.frames.append(.init(side: side, frame: .call(id: call.id, action: call.action, payload: call.payload)))
+            output.frames.append(
+                .init(side: side, frame: .call(id: call.id, action: call.action, payload: call.payload)))
         } else {
             queues[side, default: []].append(call)
         }
@@ -455,7 +496,8 @@ public final class TranslationSession {
             guard exchanges[ExchangeKey(origin: next.exchange.origin, id: next.exchange.originId)] === next.exchange
             else { continue }
             outstanding[side] = next
-            output.frames.append(.init(side: side, frame: .call(id: next.id, action: next.action, payload: next.payload)))
+            output.frames.append(
+                .init(side: side, frame: .call(id: next.id, action: next.action, payload: next.payload)))
             return
         }
     }
@@ -491,7 +533,8 @@ public final class TranslationSession {
         output.frames.append(
             .init(
                 side: exchange.origin,
-                frame: .callError(id: exchange.originId, code: code, description: String(description.prefix(255)), details: details)))
+                frame: .callError(
+                    id: exchange.originId, code: code, description: String(description.prefix(255)), details: details)))
         close(exchange)
     }
 

@@ -8,6 +8,8 @@ import OCPPRules
 let arguments = CommandLine.arguments
 let rulesDirectory = arguments.count > 1 ? arguments[1] : "Rules"
 let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 3 : 3
+/// Only the cases whose name starts with this (for profiling one of them).
+let only = arguments.count > 3 ? arguments[3] : ""
 
 func readRules(_ path: String) -> RuleSet {
     var files: [String: String] = [:]
@@ -18,7 +20,9 @@ func readRules(_ path: String) -> RuleSet {
         }
     }
     do {
-        guard let set = try RuleLibrary.load(RuleSources(files: files, directory: path)).ruleSet(charger: .v1_6, csms: .v2_0_1)
+        guard
+            let set = try RuleLibrary.load(RuleSources(files: files, directory: path)).ruleSet(
+                charger: .v1_6, csms: .v2_0_1)
         else { fatalError("no ocpp1.6 → ocpp2.0.1 rule file in \(path)") }
         return set
     } catch {
@@ -35,16 +39,19 @@ struct Case {
     var answer: String
 }
 
-let meterValues = #"[2,"m1","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":"1234.5","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"16.1","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},{"value":"230.2","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"}]}]}]"#
+let meterValues =
+    #"[2,"m1","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":"1234.5","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"16.1","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},{"value":"230.2","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"}]}]}]"#
 let cases = [
     Case(name: "MeterValues (tx, 4 samples)", id: "m1", call: meterValues, answer: #"[3,"ID",{}]"#),
     Case(
         name: "StatusNotification", id: "s1",
-        call: #"[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-01-01T10:00:00Z"}]"#,
+        call:
+            #"[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-01-01T10:00:00Z"}]"#,
         answer: #"[3,"ID",{}]"#),
     Case(
         name: "StartTransaction", id: "t1",
-        call: #"[2,"t1","StartTransaction",{"connectorId":1,"idTag":"04A2B3C4D5E6F7","meterStart":1000,"timestamp":"2026-01-01T10:00:00Z"}]"#,
+        call:
+            #"[2,"t1","StartTransaction",{"connectorId":1,"idTag":"04A2B3C4D5E6F7","meterStart":1000,"timestamp":"2026-01-01T10:00:00Z"}]"#,
         answer: #"[3,"ID",{"idTokenInfo":{"status":"Accepted"}}]"#),
 ]
 
@@ -70,12 +77,13 @@ var sink = 0
 func prime(_ session: TranslationSession) {
     let start = #"{"connectorId":1,"idTag":"A","meterStart":0,"timestamp":"2026-01-01T10:00:00Z"}"#
     let out = session.receive(
-        .call(id: "s", action: "StartTransaction", payload: JSONValue(parsing: Array(start.utf8))!), from: .charger, now: now)
+        .call(id: "s", action: "StartTransaction", payload: JSONValue(parsing: Array(start.utf8))!), from: .charger,
+        now: now)
     guard case .call(let id, _, _)? = out.frames.first?.frame else { fatalError("StartTransaction not translated") }
     _ = session.receive(.callResult(id: id, payload: .object([:])), from: .csms, now: now)
 }
 print("case\tparse+serialise CALL and answer (/s)\ttranslate CALL and answer (/s)\tratio")
-for item in cases {
+for item in cases where item.name.hasPrefix(only) {
     let callBytes = Array(item.call.utf8)
     let answerBytes = Array(item.answer.utf8)
     let baseline = measure {
@@ -100,7 +108,9 @@ for item in cases {
         // A unique message id per CALL, as a charger sends them.
         var text = item.call
         text.replaceSubrange(text.range(of: item.id)!, with: "c\(count)")
-        guard case .success(let call) = RPCFrame.parse(Array(text.utf8), version: .v1_6) else { fatalError("bad frame") }
+        guard case .success(let call) = RPCFrame.parse(Array(text.utf8), version: .v1_6) else {
+            fatalError("bad frame")
+        }
         var pending = session.receive(call, from: .charger, now: now).frames
         var results = 0
         var first = true

@@ -20,7 +20,9 @@ struct ExpressionTests {
         #expect(try Expression.parse("0.5") == .constant(.number(0.5)))
         #expect(try Expression.parse("'it''s'") == .constant(.string("it's")))
         #expect(try Expression.parse("null") == .constant(.null))
-        #expect(try Expression.parse("Energy.Active.Import.Register") == .constant(.string("Energy.Active.Import.Register")))
+        #expect(
+            try Expression.parse("Energy.Active.Import.Register") == .constant(.string("Energy.Active.Import.Register"))
+        )
     }
 
     @Test func bindsLogicLooserThanComparisonAndComparisonLooserThanCoalesce() throws {
@@ -31,7 +33,9 @@ struct ExpressionTests {
                     .or,
                     .binary(
                         .and,
-                        .binary(.equal, .binary(.coalesce, .path(.payload, [.field("a")]), .constant(.integer(0))), .constant(.integer(1))),
+                        .binary(
+                            .equal, .binary(.coalesce, .path(.payload, [.field("a")]), .constant(.integer(0))),
+                            .constant(.integer(1))),
                         .not(.path(.payload, [.field("b")]))),
                     .path(.payload, [.field("c")])))
     }

@@ -33,7 +33,8 @@ struct ShapeSampler {
         case .array(let element, let min, let max):
             let low = min ?? 0
             let high = Swift.min(max ?? (low + 3), low + 3)
-            return .array((0..<Int.random(in: low...high, using: &random)).map { _ in value(element, depth: depth + 1) })
+            return .array(
+                (0..<Int.random(in: low...high, using: &random)).map { _ in value(element, depth: depth + 1) })
         case .integer(let minimum):
             let base = minimum ?? (Bool.random(using: &random) ? 0 : -5)
             return .integer(base + Int64.random(in: 0...(Bool.random(using: &random) ? 3 : 100_000), using: &random))
@@ -52,7 +53,9 @@ struct ShapeSampler {
             let seconds = Int64.random(in: 1_500_000_000...2_000_000_000, using: &random)
             return .string(DateTimeText(seconds: seconds, fraction: Bool.random(using: &random) ? "" : "123").utcText)
         case .any:
-            return depth > 3 ? .string("x") : [.string("text"), .integer(7), .object(["k": .string("v")])].randomElement(using: &random)!
+            return depth > 3
+                ? .string("x")
+                : [.string("text"), .integer(7), .object(["k": .string("v")])].randomElement(using: &random)!
         case .enumeration(let values):
             return .string(values.randomElement(using: &random)!)
         }
@@ -67,7 +70,8 @@ struct RuleFuzzTests {
         var files: [String: String] = [:]
         for folder in ["", "definitions/"] {
             let directory = root.appendingPathComponent(folder)
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".yaml") {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            where name.hasSuffix(".yaml") {
                 files[folder + name] = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
             }
         }

@@ -102,13 +102,16 @@ struct TranslationSessionTests {
     @Test func translatesACallAndItsResultWithTheEnumMapsAndDates() throws {
         let session = try MiniRules.session()
         let out = session.receive(
-            .call(id: "c1", action: "Ping", payload: json(#"{"n":3,"status":"Down","at":"2026-01-01T10:00:00+01:00"}"#)),
+            .call(
+                id: "c1", action: "Ping", payload: json(#"{"n":3,"status":"Down","at":"2026-01-01T10:00:00+01:00"}"#)),
             from: .charger, now: now)
         #expect(
             out.frames == [
                 .init(
                     side: .csms,
-                    frame: .call(id: "p1", action: "Pong", payload: json(#"{"count":3,"state":"DOWN","at":"2026-01-01T09:00:00Z"}"#)))
+                    frame: .call(
+                        id: "p1", action: "Pong",
+                        payload: json(#"{"count":3,"state":"DOWN","at":"2026-01-01T09:00:00Z"}"#)))
             ])
         let back = session.receive(.callResult(id: "p1", payload: json(#"{"accepted":false}"#)), from: .csms, now: now)
         #expect(back.frames == [.init(side: .charger, frame: .callResult(id: "c1", payload: json(#"{"ok":false}"#)))])
@@ -117,7 +120,8 @@ struct TranslationSessionTests {
 
     @Test(arguments: [
         (#"{}"#, "OccurenceConstraintViolation"), (#"{"n":"3"}"#, "TypeConstraintViolation"),
-        (#"{"n":3,"status":"up"}"#, "PropertyConstraintViolation"), (#"{"n":3,"label":"toolong"}"#, "PropertyConstraintViolation"),
+        (#"{"n":3,"status":"up"}"#, "PropertyConstraintViolation"),
+        (#"{"n":3,"label":"toolong"}"#, "PropertyConstraintViolation"),
         (#"{"n":3,"extra":1}"#, "FormationViolation"), (#"{"n":3,"at":"yesterday"}"#, "PropertyConstraintViolation"),
     ])
     func refusesAnInvalidCallWithTheCodeOfItsVersion(payload: String, code: String) throws {
@@ -135,25 +139,40 @@ struct TranslationSessionTests {
         let lenient = Tolerance(enumCase: true, numericStrings: true, unknownFields: true)
         let session = try MiniRules.session(tolerance: lenient)
         let out = session.receive(
-            .call(id: "c1", action: "Ping", payload: json(#"{"n":"4","status":"up","vendorThing":true}"#)), from: .charger,
+            .call(id: "c1", action: "Ping", payload: json(#"{"n":"4","status":"up","vendorThing":true}"#)),
+            from: .charger,
             now: now)
-        #expect(out.frames.map(\.frame) == [.call(id: "p1", action: "Pong", payload: json(#"{"count":4,"state":"UP"}"#))])
+        #expect(
+            out.frames.map(\.frame) == [.call(id: "p1", action: "Pong", payload: json(#"{"count":4,"state":"UP"}"#))])
     }
 
     @Test func anUnknownActionIsNotImplemented() throws {
-        let out = try MiniRules.session().receive(.call(id: "c1", action: "Dance", payload: .object([:])), from: .charger, now: now)
-        #expect(out.frames.map(\.frame) == [.callError(id: "c1", code: "NotImplemented", description: "Dance is not a CALL a charging station sends in ocpp1.6", details: .object([:]))])
+        let out = try MiniRules.session().receive(
+            .call(id: "c1", action: "Dance", payload: .object([:])), from: .charger, now: now)
+        #expect(
+            out.frames.map(\.frame) == [
+                .callError(
+                    id: "c1", code: "NotImplemented",
+                    description: "Dance is not a CALL a charging station sends in ocpp1.6", details: .object([:]))
+            ])
     }
 
     @Test func fansOutOneCallAtATimeAndAssemblesTheAnswerInOrder() throws {
         let session = try MiniRules.session()
         let payload = json(#"{"items":[{"key":"A","value":"1"},{"key":"secret","value":"x"},{"key":"B","value":"2"}]}"#)
         var out = session.receive(.call(id: "m1", action: "SetMany", payload: payload), from: .csms, now: now)
-        #expect(out.frames.map(\.frame) == [.call(id: "p1", action: "ChangeConfiguration", payload: json(#"{"key":"A","value":"1"}"#))])
+        #expect(
+            out.frames.map(\.frame) == [
+                .call(id: "p1", action: "ChangeConfiguration", payload: json(#"{"key":"A","value":"1"}"#))
+            ])
         #expect(session.pendingCount(on: .charger).sent == 1)
-        out = session.receive(.callResult(id: "p1", payload: json(#"{"status":"RebootRequired"}"#)), from: .charger, now: now)
+        out = session.receive(
+            .callResult(id: "p1", payload: json(#"{"status":"RebootRequired"}"#)), from: .charger, now: now)
         // The second item is answered by the rule itself; the third goes out only now.
-        #expect(out.frames.map(\.frame) == [.call(id: "p2", action: "ChangeConfiguration", payload: json(#"{"key":"B","value":"2"}"#))])
+        #expect(
+            out.frames.map(\.frame) == [
+                .call(id: "p2", action: "ChangeConfiguration", payload: json(#"{"key":"B","value":"2"}"#))
+            ])
         out = session.receive(.callResult(id: "p2", payload: json(#"{"status":"Accepted"}"#)), from: .charger, now: now)
         #expect(
             out.frames == [
@@ -175,9 +194,11 @@ struct TranslationSessionTests {
         #expect(first.frames.count == 1 && second.frames.isEmpty)
         #expect(session.pendingCount(on: .charger) == (1, 1))
         // A CALL in the other direction may cross.
-        let crossing = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
+        let crossing = session.receive(
+            .call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
         #expect(crossing.frames.map(\.side) == [.csms])
-        let next = session.receive(.callResult(id: "p1", payload: json(#"{"status":"Accepted"}"#)), from: .charger, now: now)
+        let next = session.receive(
+            .callResult(id: "p1", payload: json(#"{"status":"Accepted"}"#)), from: .charger, now: now)
         // The waiting CALL goes out as soon as the link is free, then the first exchange is answered.
         #expect(next.frames.map(\.side) == [.charger, .csms])
         #expect(next.frames.map(\.frame.messageId) == ["p2", "m1"])
@@ -187,8 +208,12 @@ struct TranslationSessionTests {
         let session = try MiniRules.session()
         _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
         let out = session.receive(
-            .callError(id: "p1", code: "FormatViolation", description: "bad", details: .object([:])), from: .csms, now: now)
-        #expect(out.frames.map(\.frame) == [.callError(id: "c1", code: "FormationViolation", description: "bad", details: .object([:]))])
+            .callError(id: "p1", code: "FormatViolation", description: "bad", details: .object([:])), from: .csms,
+            now: now)
+        #expect(
+            out.frames.map(\.frame) == [
+                .callError(id: "c1", code: "FormationViolation", description: "bad", details: .object([:]))
+            ])
     }
 
     @Test func aTimeoutAnswersTheCallerWithInternalError() throws {
@@ -207,20 +232,27 @@ struct TranslationSessionTests {
 
     @Test func aTranslationThatBreaksTheTargetDefinitionIsNeverSent() throws {
         let session = try MiniRules.session()
-        let out = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":99}"#)), from: .charger, now: now)
+        let out = session.receive(
+            .call(id: "c1", action: "Ping", payload: json(#"{"n":99}"#)), from: .charger, now: now)
         #expect(out.frames.map(\.side) == [.charger])
         guard case .callError("c1", "InternalError", _, _) = out.frames[0].frame else {
             Issue.record("expected InternalError, got \(out.frames)")
             return
         }
-        #expect(out.logs.contains { $0.level == .error && $0.message.contains("SIDEWAYS") && $0.message.contains("\"n\":99") })
+        #expect(
+            out.logs.contains {
+                $0.level == .error && $0.message.contains("SIDEWAYS") && $0.message.contains("\"n\":99")
+            })
     }
 
     @Test func statefulFunctionsRecordTheirChangesBeforeTheFrameGoesOut() throws {
         let session = try MiniRules.session()
         let out = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
         let uuid = "00000000-0000-4000-8000-000000000001"
-        #expect(out.frames.map(\.frame) == [.call(id: "p1", action: "Pong", payload: json(#"{"count":7,"txId":"\#(uuid)","seqNo":0}"#))])
+        #expect(
+            out.frames.map(\.frame) == [
+                .call(id: "p1", action: "Pong", payload: json(#"{"count":7,"txId":"\#(uuid)","seqNo":0}"#))
+            ])
         #expect(out.changes.contains(.nextLocalId(2)))
         #expect(session.state.transaction(uuid: uuid)?.nextSeqNo == 1)
         let back = session.receive(.callResult(id: "p1", payload: json(#"{"accepted":true}"#)), from: .csms, now: now)
@@ -240,8 +272,10 @@ struct TranslationSessionTests {
 
     @Test func stateChangesSurviveTheirJSONForm() throws {
         let changes: [StateChange] = [
-            .transaction(.init(localId: 3, uuid: "u", connectorId: 2, nextSeqNo: 5, remoteStartId: 42, ended: true, serial: 9)),
-            .forgetTransaction(uuid: "u"), .nextLocalId(4), .remoteStarts([.init(evseId: nil, idToken: "T", remoteStartId: 1)]),
+            .transaction(
+                .init(localId: 3, uuid: "u", connectorId: 2, nextSeqNo: 5, remoteStartId: 42, ended: true, serial: 9)),
+            .forgetTransaction(uuid: "u"), .nextLocalId(4),
+            .remoteStarts([.init(evseId: nil, idToken: "T", remoteStartId: 1)]),
             .requestId(kind: "log", id: 77),
         ]
         for change in changes {
@@ -271,12 +305,22 @@ struct RuleCheckTests {
     @Test(arguments: [
         ("tx.begin(1)", "tx.bogus(1)", "mini.yaml:10: unknown function tx.bogus()"),
         ("Down: DOWN}", "}", "mini.yaml:33: enums.State is not total: no entry for Down"),
-        ("{count: $n, state: \"concat('SIDE', 'WAYS')\"}", "{count: $n, colour: red}", "mini.yaml:7: Ping → Pong.request: unknown field 'colour'"),
+        (
+            "{count: $n, state: \"concat('SIDE', 'WAYS')\"}", "{count: $n, colour: red}",
+            "mini.yaml:7: Ping → Pong.request: unknown field 'colour'"
+        ),
         ("state: \"enum(State, $status)\"", "state: \"enum(State, $stat)\"", "mini.yaml:20: unknown field $stat"),
-        ("    - to: Pong\n      request: {count: $n, state", "    - when: true\n      to: Pong\n      request: {count: $n, state", "the last alternative must have no 'when'"),
+        (
+            "    - to: Pong\n      request: {count: $n, state",
+            "    - when: true\n      to: Pong\n      request: {count: $n, state",
+            "the last alternative must have no 'when'"
+        ),
         ("charger:\n  Ping:", "charger:\n  Pinq:", "ocpp1.6 Ping sent by the charger has no rule"),
         ("to: ChangeConfiguration", "to: Pong", "Pong is not a CALL the CSMS sends in ocpp1.6"),
-        ("State: {Up: UP,", "State: {Up: UPP,", "mini.yaml:33: enums.State produces 'UPP', which Ping → Pong.request.state does not allow"),
+        (
+            "State: {Up: UP,", "State: {Up: UPP,",
+            "mini.yaml:33: enums.State produces 'UPP', which Ping → Pong.request.state does not allow"
+        ),
         ("result: {results: \"%results\"}", "result: {results: \"%results\"}\n    result: {}", "appears twice"),
         ("tolerance:\n  lenient: [enumCase", "tolerance:\n  lenient: [enumCaze", "unknown quirk 'enumCaze'"),
         ("count: $n, txId", "count: $n $n, txId", "mini.yaml:12: Ping.request.count"),

@@ -482,7 +482,8 @@ struct NodeReader {
                 continue
             }
             chargers[identity] = ChargerRegistration(
-                identity: identity, securityProfile: profile, credential: credential, upstreamPassword: upstreamPassword,
+                identity: identity, securityProfile: profile, credential: credential,
+                upstreamPassword: upstreamPassword,
                 tolerance: string(map["tolerance"], "\(key).tolerance"))
         }
         return valid ? chargers : nil

@@ -97,7 +97,8 @@ final class SQLiteStateStore: StateStore {
     }
 
     func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
-        connection.query("SELECT value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map { rows in
+        connection.query("SELECT value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map {
+            rows in
             var state = TranslationState()
             for row in rows {
                 guard let text = row.column("value")?.string, let json = JSONValue(parsing: Array(text.utf8)),

@@ -110,7 +110,8 @@ final class TranslationLink {
         let identity = session.identity
         let eventLoop = session.eventLoop
         chain = chain.flatMap {
-            changes.isEmpty ? eventLoop.makeSucceededVoidFuture() : store.save(changes, for: identity).hop(to: eventLoop)
+            changes.isEmpty
+                ? eventLoop.makeSucceededVoidFuture() : store.save(changes, for: identity).hop(to: eventLoop)
         }.map { [self] in
             writesInFlight -= 1
             send(frames)
@@ -125,7 +126,9 @@ final class TranslationLink {
         for outgoing in frames {
             let side = LinkSide(outgoing.side)
             var frame = outgoing.frame
-            if side == .csms, case .callResult(let id, let payload) = frame, let own = ownResults.removeValue(forKey: id) {
+            if side == .csms, case .callResult(let id, let payload) = frame,
+                let own = ownResults.removeValue(forKey: id)
+            {
                 frame = .callResult(id: id, payload: CredentialMessage.merge(own, into: payload) ?? payload)
             }
             switch frame {
