@@ -14,12 +14,31 @@ public struct TranslationState: Sendable, Equatable {
         public var ended: Bool
         /// Order of creation, to forget the oldest ended transactions first.
         public var serial: Int64
+
+        public init(
+            localId: Int64, uuid: String, connectorId: Int64, nextSeqNo: Int64, remoteStartId: Int64?, ended: Bool,
+            serial: Int64
+        ) {
+            self.localId = localId
+            self.uuid = uuid
+            self.connectorId = connectorId
+            self.nextSeqNo = nextSeqNo
+            self.remoteStartId = remoteStartId
+            self.ended = ended
+            self.serial = serial
+        }
     }
 
     public struct RemoteStart: Sendable, Equatable, Codable {
         public var evseId: Int64?
         public var idToken: String
         public var remoteStartId: Int64
+
+        public init(evseId: Int64?, idToken: String, remoteStartId: Int64) {
+            self.evseId = evseId
+            self.idToken = idToken
+            self.remoteStartId = remoteStartId
+        }
     }
 
     public private(set) var transactions: [String: Transaction] = [:]

@@ -90,6 +90,17 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    /// Translation problems the proxy logged: `warning` for input a rule could not translate or answers that did
+    /// not match their definition, `error` for translated frames that would have broken their target (rule bugs).
+    func translationProblem(level: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "translation_problems", unit: "total",
+                help: "Frames translation could not handle, by log level (error: a rule produced an invalid frame)"),
+            labels: [("level", level)]
+        ).increment()
+    }
+
     func callTimedOut(from side: LinkSide) {
         registry.makeCounter(
             descriptor: Self.descriptor(

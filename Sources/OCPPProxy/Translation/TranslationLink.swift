@@ -94,6 +94,7 @@ final class TranslationLink {
 
     private func apply(_ output: TranslationOutput) {
         for entry in output.logs {
+            session.metrics.translationProblem(level: entry.level.rawValue)
             switch entry.level {
             case .warning: session.logger.warning("\(entry.message)")
             case .error: session.logger.error("\(entry.message)")

@@ -1,0 +1,46 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import OCPP
+import OCPPRules
+import Testing
+
+@testable import OCPPProxy
+
+@Suite("SQLite translation state")
+struct SQLiteTranslationStateTests {
+    func transaction(_ local: Int64, _ uuid: String, seq: Int64, ended: Bool = false) -> TranslationState.Transaction {
+        .init(
+            localId: local, uuid: uuid, connectorId: 1, nextSeqNo: seq, remoteStartId: nil, ended: ended, serial: local)
+    }
+
+    @Test func whatIsSavedIsReadBackAfterReopeningTheFile() async throws {
+        let path = NSTemporaryDirectory() + "ocpp-proxy-state-\(UUID().uuidString).sqlite"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let identity = try ChargerIdentity("CP-1")
+        let other = try ChargerIdentity("CP-2")
+        let store = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
+        try await store.save(
+            [
+                .transaction(transaction(1, "u1", seq: 0)), .nextLocalId(2), .transaction(transaction(1, "u1", seq: 3)),
+                .transaction(transaction(2, "u2", seq: 1, ended: true)), .forgetTransaction(uuid: "u2"),
+                .remoteStarts([.init(evseId: 1, idToken: "TAG", remoteStartId: 42)]), .requestId(kind: "log", id: 7),
+            ], for: identity
+        ).get()
+        try await store.save([.transaction(transaction(9, "x", seq: 0))], for: other).get()
+        await store.close()
+
+        let reopened = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
+        let state = try await reopened.translationState(for: identity).get()
+        await reopened.close()
+        #expect(state.transaction(uuid: "u1")?.nextSeqNo == 3)
+        #expect(state.transaction(localId: 1)?.uuid == "u1")
+        #expect(state.transaction(uuid: "u2") == nil)
+        #expect(state.transaction(uuid: "x") == nil)
+        #expect(state.nextLocalId == 2)
+        #expect(state.remoteStarts == [.init(evseId: 1, idToken: "TAG", remoteStartId: 42)])
+        #expect(state.requestIds["log"] == 7)
+    }
+}
