@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# ocpp-proxy benchmark: the same OCPP load direct to a sink CSMS, through nginx, and through ocpp-proxy; one table
-# with throughput, latency, CPU per message and memory, each against nginx. See BENCHMARKS.md.
+# ocpp-proxy benchmark: the same OCPP load direct to a sink CSMS, through nginx, through ocpp-proxy passing it on,
+# and through ocpp-proxy translating 1.6 chargers to a 2.0.1 CSMS; one table with throughput, latency, CPU per
+# message and memory, each against nginx. See BENCHMARKS.md.
 #
 #   Benchmarks/run.sh                      everything with the defaults below
 #   DURATION=10 IDLE_CHARGERS=2000 Benchmarks/run.sh
+#   BUILD_PATH=.build-bench/release Benchmarks/run.sh   builds and runs in .build-bench, away from .build
 #
 # Settings (environment):
 #   DURATION=20          seconds each closed- and open-loop run measures (per setup)
 #   CHARGERS=100         chargers of the closed- and open-loop runs
 #   SCENARIO=mixed       mixed | heartbeat
-#   VERSION=ocpp1.6      charger and CSMS version of the pass-through runs
+#   VERSION=ocpp1.6      charger and CSMS version of the pass-through runs (translation: always 1.6 → 2.0.1)
 #   RAMP=500             connections per second while ramping up
 #   HALF_LOAD=1          0 skips the open-loop run at half of saturation
 #   IDLE=1               0 skips the idle-chargers scenario
@@ -18,8 +20,14 @@
 #   IDLE_HEARTBEAT=15    seconds between two Heartbeats of an idle charger
 #   IDLE_HOLD=35         seconds they stay connected (>30 s: the proxy's keepalive ping runs once)
 #   NGINX_WORKERS=1      nginx worker_processes
-#   SETUPS="direct nginx proxy"
-#   SKIP_BUILD=0         1 uses the release binaries already in .build/release
+#   SETUPS="direct nginx proxy translation"
+#                        translation: ocpp-proxy with 1.6 chargers on the sink speaking 2.0.1 (rules: Rules/)
+#   HALF_RATE=           CALLs/s of the open-loop run for every setup (default: half the lowest closed-loop
+#                        throughput of nginx and proxy; a setup slower than that, translation, at half its own)
+#   BUILD_PATH=.build/release   where the release binaries are; the build uses its scratch path
+#                        (swift build -c release --scratch-path .build), so BUILD_PATH=.build-bench/release
+#                        builds in .build-bench and leaves .build alone
+#   SKIP_BUILD=0         1 uses the release binaries already in BUILD_PATH
 #   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
 set -euo pipefail
 
@@ -37,16 +45,39 @@ IDLE_RAMP=${IDLE_RAMP:-1000}
 IDLE_HEARTBEAT=${IDLE_HEARTBEAT:-15}
 IDLE_HOLD=${IDLE_HOLD:-35}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
-SETUPS=${SETUPS:-"direct nginx proxy"}
+SETUPS=${SETUPS:-"direct nginx proxy translation"}
+HALF_RATE=${HALF_RATE:-}
+BUILD_PATH=${BUILD_PATH:-.build/release}
 SKIP_BUILD=${SKIP_BUILD:-0}
 RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
 
-BENCH=$ROOT/.build/release/ocpp-bench
-PROXY=$ROOT/.build/release/ocpp-proxy
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# BUILD_PATH is <scratch path>/release (SwiftPM's link to <scratch path>/<triple>/release), relative to the
+# repository or absolute. The scratch path is what `swift build --scratch-path` takes.
+BUILD_PATH=${BUILD_PATH%/}
+[[ $BUILD_PATH == /* ]] || BUILD_PATH=$ROOT/$BUILD_PATH
+[[ $(basename "$BUILD_PATH") == release ]] || die "BUILD_PATH=$BUILD_PATH: expected <scratch path>/release"
+SCRATCH_PATH=$(dirname "$BUILD_PATH")
+if [[ $(basename "$SCRATCH_PATH") == *-unknown-* || $(basename "$SCRATCH_PATH") == *-apple-* ]]; then
+    SCRATCH_PATH=$(dirname "$SCRATCH_PATH")  # <scratch path>/<triple>/release
+fi
+BENCH=$BUILD_PATH/ocpp-bench
+PROXY=$BUILD_PATH/ocpp-proxy
+RULES_DIR=$ROOT/Rules
+
+for setup in $SETUPS; do
+    case $setup in
+    direct | nginx | proxy) ;;
+    translation)
+        [[ $VERSION == ocpp1.6 ]] || die "the translation setup runs 1.6 chargers only: use VERSION=ocpp1.6 or leave translation out of SETUPS"
+        ;;
+    *) die "unknown setup $setup (direct, nginx, proxy, translation)" ;;
+    esac
+done
 
 # ---------------------------------------------------------------- processes we start, and their cleanup
 PIDS=()
@@ -131,11 +162,11 @@ status_kb() {  # status_kb <VmRSS|VmHWM> pids...
 
 # ---------------------------------------------------------------- build, nginx, limits
 if [[ $SKIP_BUILD != 1 ]]; then
-    say "building ocpp-bench and ocpp-proxy (release)"
-    swift build -c release --product ocpp-bench
-    swift build -c release --product ocpp-proxy
+    say "building ocpp-bench and ocpp-proxy (release, scratch path $SCRATCH_PATH)"
+    swift build -c release --scratch-path "$SCRATCH_PATH" --product ocpp-bench
+    swift build -c release --scratch-path "$SCRATCH_PATH" --product ocpp-proxy
 fi
-[[ -x $BENCH && -x $PROXY ]] || die "release binaries missing: run without SKIP_BUILD=1"
+[[ -x $BENCH && -x $PROXY ]] || die "release binaries missing in $BUILD_PATH: run without SKIP_BUILD=1"
 
 if [[ ! -x $NGINX ]]; then
     say "installing nginx (Debian package)"
@@ -148,7 +179,7 @@ ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 FD_LIMIT=$(ulimit -n)
 say "file descriptors: $FD_LIMIT per process"
 MAX_IDLE=$(((FD_LIMIT - 64) / 2))
-if ((IDLE_CHARGERS > MAX_IDLE)); then
+if [[ $IDLE == 1 ]] && ((IDLE_CHARGERS > MAX_IDLE)); then
     say "IDLE_CHARGERS=$IDLE_CHARGERS does not fit the descriptor limit $FD_LIMIT (2 per charger in one process, which cannot be raised here); running $MAX_IDLE"
     IDLE_CHARGERS=$MAX_IDLE
 fi
@@ -167,7 +198,8 @@ json.dump({"date": "$(date -u +'%Y-%m-%d %H:%M UTC')", "nproc": $(nproc), "cpu":
            "chargers": $CHARGERS, "scenario": "$SCENARIO", "duration": $DURATION, "version": "$VERSION",
            "idleChargers": $IDLE_CHARGERS, "idleHeartbeat": $IDLE_HEARTBEAT, "idleHold": $IDLE_HOLD,
            "fdLimit": $FD_LIMIT, "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo +uncommitted)",
-           "proxyBinary": "$(date -u -r "$PROXY" +'%Y-%m-%d %H:%M UTC')"}, open(sys.argv[1], "w"), indent=2)
+           "proxyBinary": "$(date -u -r "$PROXY" +'%Y-%m-%d %H:%M UTC')", "buildPath": "$BUILD_PATH",
+           "setups": "$SETUPS", "halfRateGiven": "$HALF_RATE"}, open(sys.argv[1], "w"), indent=2)
 EOF
 
 read -r SINK_PORT NGINX_PORT PROXY_PORT ADMIN_PORT < <(free_ports 4)
@@ -209,10 +241,32 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         MEASURED=("$SERVER_PID" "${MEASURED[@]}")  # master and workers
         URL="ws://127.0.0.1:$NGINX_PORT/ocpp"
         ;;
-    proxy)
-        local dir=$RUN/proxy-$tag
+    proxy | translation)
+        local dir=$RUN/$setup-$tag
         mkdir -p "$dir"
-        cat >"$dir/proxy.yaml" <<EOF
+        if [[ $setup == translation ]]; then
+            # The 1.6 load through the proxy translating to the sink, which then speaks 2.0.1 (the subprotocol the
+            # proxy asks for). Translation state in SQLite, as in production: a fresh file for each start.
+            cat >"$dir/proxy.yaml" <<EOF
+# generated by Benchmarks/run.sh: translation ocpp1.6 → ocpp2.0.1 to the sink; everything else default
+listeners:
+  - name: bench
+    host: 127.0.0.1
+    port: $PROXY_PORT
+    path: /ocpp
+    versions: [ocpp1.6]
+upstream:
+  url: ws://127.0.0.1:$SINK_PORT/ocpp
+  version: ocpp2.0.1
+rules: $RULES_DIR
+state:
+  sqlite: $dir/state.sqlite
+admin:
+  host: 127.0.0.1
+  port: $ADMIN_PORT
+EOF
+        else
+            cat >"$dir/proxy.yaml" <<EOF
 # generated by Benchmarks/run.sh: pass-through $VERSION → $VERSION to the sink; everything else default
 listeners:
   - name: bench
@@ -227,10 +281,12 @@ admin:
   host: 127.0.0.1
   port: $ADMIN_PORT
 EOF
-        "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/proxy-$tag.log" 2>&1 &
+        fi
+        cp "$dir/proxy.yaml" "$RESULTS/$setup-$tag.yaml"
+        "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/$setup-$tag.log" 2>&1 &
         SERVER_PID=$!
         PIDS+=("$SERVER_PID")
-        wait_port "$PROXY_PORT" "$SERVER_PID" || die "ocpp-proxy did not start (see $RESULTS/proxy-$tag.log)"
+        wait_port "$PROXY_PORT" "$SERVER_PID" || die "ocpp-proxy ($setup) did not start (see $RESULTS/$setup-$tag.log)"
         MEASURED=("$SERVER_PID")
         URL="ws://127.0.0.1:$PROXY_PORT/ocpp"
         ;;
@@ -275,25 +331,39 @@ for setup in $SETUPS; do
 done
 
 # 2. Open loop at half of saturation: the same offered rate for every setup, half the lowest closed-loop throughput
-#    of the proxies, to compare latency when nothing is saturated.
+#    of nginx and the pass-through proxy, to compare latency when nothing is saturated. A setup that saturates
+#    below twice that rate (translation) runs at half of its own closed-loop throughput instead, so that it is
+#    not saturated either; the summary shows its rate. HALF_RATE= sets one rate for every setup instead.
 if [[ $HALF_LOAD == 1 ]]; then
-    HALF_RATE=$(python3 - "$RESULTS" $SETUPS <<'EOF'
+    half_rates() {  # half_rates <setups...>: "<setup> <CALLs/s>" per setup, or nothing without a base rate
+        python3 - "$RESULTS" "$HALF_RATE" "$@" <<'EOF'
 import json, sys
-rates = []
-for setup in sys.argv[2:]:
-    if setup == "direct":
-        continue
+results, given, setups = sys.argv[1], sys.argv[2], sys.argv[3:]
+def closed(setup):
     try:
-        rates.append(json.load(open(f"{sys.argv[1]}/closed-{setup}.json"))["throughputPerSecond"])
+        return json.load(open(f"{results}/closed-{setup}.json"))["throughputPerSecond"] or None
     except (OSError, ValueError, KeyError):
-        pass
-print(f"{min(rates) / 2:.1f}" if rates and min(rates) > 0 else "")
+        return None
+if given:
+    rates = {s: float(given) for s in setups}
+else:
+    base = [closed(s) for s in setups if s in ("nginx", "proxy") and closed(s)]
+    if not base:  # neither ran: the lowest of the others
+        base = [closed(s) for s in setups if s != "direct" and closed(s)]
+    if not base:
+        sys.exit(0)
+    shared = min(base) / 2
+    rates = {s: min(shared, closed(s) / 2) if s != "direct" and closed(s) else shared for s in setups}
+for s in setups:
+    print(s, f"{rates[s]:.1f}")
 EOF
-    )
-    if [[ -n $HALF_RATE ]]; then
-        PER_CHARGER=$(python3 -c "print(f'{$HALF_RATE / $CHARGERS:.4f}')")
-        for setup in $SETUPS; do
-            say "open loop, $setup: $HALF_RATE CALLs/s ($PER_CHARGER/s per charger), ${DURATION}s"
+    }
+    mapfile -t RATES < <(half_rates $SETUPS)
+    if ((${#RATES[@]} > 0)); then
+        for line in "${RATES[@]}"; do
+            read -r setup rate <<<"$line"
+            PER_CHARGER=$(python3 -c "print(f'{$rate / $CHARGERS:.4f}')")
+            say "open loop, $setup: $rate CALLs/s ($PER_CHARGER/s per charger), ${DURATION}s"
             start_setup "$setup" half
             before=$(cpu_ticks "${MEASURED[@]}")
             load_run half "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" \
@@ -302,7 +372,7 @@ EOF
             stop_setup
         done
     else
-        say "no closed-loop throughput of nginx or the proxy: skipping the half-load run"
+        say "no closed-loop throughput of nginx, the proxy or translation: skipping the half-load run"
     fi
 fi
 

@@ -16,9 +16,8 @@ SETUPS = [
     ("direct", "direct (load → sink)"),
     ("nginx", "nginx (WebSocket proxy)"),
     ("proxy", "ocpp-proxy pass-through 1.6 → 1.6"),
+    ("translation", "ocpp-proxy translation 1.6 → 2.0.1"),
 ]
-TRANSLATION_ROW = "ocpp-proxy translation 1.6 → 2.0.1"
-TRANSLATION_NOTE = "n/a — needs translation (issue 3)"
 
 
 def load(path):
@@ -63,6 +62,10 @@ def main():
             row["connections"] = closed["connections"]["established"]
             row["connectionFailures"] = closed["connections"]["failed"]
             row["errored"] = c["errored"] + c["timedOut"]
+            row["callErrors"] = c["errored"]
+            row["timedOut"] = c["timedOut"]
+            row["unanswered"] = c["unanswered"]
+            row["bootRejected"] = c["bootNotificationsRejected"]
             messages = c["answeredIncludingOutsideWindow"] + c["bootNotificationsAccepted"] + c["bootNotificationsRejected"]
             ticks = res.get("closedCpuTicks")
             hz = resources.get("clockTicksPerSecond", 100)
@@ -94,13 +97,24 @@ def main():
         "| p99 µs at half load | added p99 vs direct | idle KiB per charger |"
     )
     lines = [header, "|" + "---|" * 9]
+    # The shared half-load rate (nginx's, else the first setup's); a setup that saturates below twice it
+    # (translation) ran at half of its own throughput: its cell says at which rate.
+    shared_rate = nginx.get("halfRate") or next((r.get("halfRate") for r in rows.values() if r.get("halfRate")), None)
+
+    def same_rate(a, b):
+        return a is not None and b is not None and abs(a - b) <= 0.01 * max(a, b)
+
     for key, name in SETUPS:
         r = rows[key]
         if len(r) == 1:
-            continue
+            continue  # not run
         added = None
-        if r.get("halfP99") is not None and direct.get("halfP99") is not None and key != "direct":
+        if (r.get("halfP99") is not None and direct.get("halfP99") is not None and key != "direct"
+                and same_rate(r.get("halfRate"), direct.get("halfRate"))):
             added = r["halfP99"] - direct["halfP99"]
+        half_at = ""
+        if r.get("halfP99") is not None and not same_rate(r.get("halfRate"), shared_rate):
+            half_at = f" at {r.get('halfRate') or 0:,.0f}/s"
         lines.append(
             "| {} | {}{} | {}{} | {}{} | {}{} | {}{} | {}{} | {} | {}{} |".format(
                 name,
@@ -109,17 +123,21 @@ def main():
                 fmt(r.get("p99"), 1), ratio(r.get("p99"), nginx.get("p99")),
                 fmt(r.get("cpuMicrosecondsPerCall"), 1), ratio(r.get("cpuMicrosecondsPerCall"), nginx.get("cpuMicrosecondsPerCall")),
                 fmt(r.get("peakRssMiB"), 1), ratio(r.get("peakRssMiB"), nginx.get("peakRssMiB")),
-                fmt(r.get("halfP99"), 1), ratio(r.get("halfP99"), nginx.get("halfP99")),
+                fmt(r.get("halfP99"), 1) + half_at,
+                ratio(r.get("halfP99"), nginx.get("halfP99")) if same_rate(r.get("halfRate"), nginx.get("halfRate")) else "",
                 "—" if added is None else f"{added:+,.1f} µs",
                 fmt(r.get("idleKiBPerCharger"), 1), ratio(r.get("idleKiBPerCharger"), nginx.get("idleKiBPerCharger")),
             )
         )
-    lines.append(f"| {TRANSLATION_ROW} | {TRANSLATION_NOTE} | | | | | | | |")
 
     notes = []
-    half_rate = next((r.get("halfRate") for r in rows.values() if r.get("halfRate")), None)
-    if half_rate:
-        notes.append(f"half load: open loop at {half_rate:,.0f} CALLs/s in all (half the lowest closed-loop throughput of nginx and the proxy)")
+    if shared_rate:
+        how = ("set by HALF_RATE" if machine.get("halfRateGiven")
+               else "half the lowest closed-loop throughput of nginx and the pass-through proxy")
+        others = [f"{k} at {r['halfRate']:,.0f} CALLs/s (half its own closed-loop throughput; no added p99 vs direct, "
+                  "which ran at the shared rate)"
+                  for k, r in rows.items() if r.get("halfRate") and not same_rate(r["halfRate"], shared_rate)]
+        notes.append(f"half load: open loop at {shared_rate:,.0f} CALLs/s ({how})" + ("; " + "; ".join(others) if others else ""))
     for key, _ in SETUPS:
         r = rows[key]
         if "idleEstablished" in r:
@@ -127,8 +145,10 @@ def main():
             notes.append(
                 f"idle {key}: {r['idleEstablished']:,} chargers connected ({r['idleFailed']:,} failed: {failures}); "
                 f"RSS {r.get('idleRssBeforeKiB', 0) / 1024:,.1f} → {r.get('idleRssAfterKiB', 0) / 1024:,.1f} MiB")
-        if r.get("errored"):
-            notes.append(f"{key}: {r['errored']} CALLs errored or timed out in the closed-loop run")
+        if r.get("errored") or r.get("bootRejected"):
+            notes.append(
+                f"{key}: {r.get('callErrors', 0)} CALLs answered with a CALLERROR, {r.get('timedOut', 0)} timed out, "
+                f"{r.get('bootRejected', 0)} BootNotifications answered with a CALLERROR in the closed-loop run")
         if r.get("connectionFailures"):
             notes.append(f"{key}: {r['connectionFailures']} connections failed in the closed-loop run")
 
@@ -152,7 +172,21 @@ def main():
         targets.append(
             f"50,000 chargers on one 24 GiB node: extrapolated {need:.2f} GiB of RSS for 50,000 (memory allows it); "
             f"not run here: the file-descriptor hard limit {limit} allows one process about {((limit or 0) - 64) // 2:,} chargers (2 descriptors each)")
-    targets.append("translation throughput ≥ 0.6× nginx pass-through: not measured (needs translation, issue 3)")
+    translation = rows.get("translation", {})
+    if translation.get("throughput") and nginx.get("throughput"):
+        q = translation["throughput"] / nginx["throughput"]
+        errors = translation.get("errored", 0) + translation.get("bootRejected", 0)
+        targets.append(
+            f"translation 1.6 → 2.0.1 throughput ≥ 0.6× nginx pass-through: {'MET' if q >= 0.6 else 'MISSED'} ({q:.2f}× nginx"
+            + (f"; {errors} CALLs errored, so not a valid run)" if errors else ")"))
+        if proxy.get("throughput"):
+            extra = ""
+            if proxy.get("cpuMicrosecondsPerCall") and translation.get("cpuMicrosecondsPerCall"):
+                extra = (f", CPU per CALL {translation['cpuMicrosecondsPerCall']:.1f} µs against "
+                         f"{proxy['cpuMicrosecondsPerCall']:.1f} µs ({translation['cpuMicrosecondsPerCall'] / proxy['cpuMicrosecondsPerCall']:.2f}×)")
+            notes.append(f"translation against the proxy's pass-through: throughput {translation['throughput'] / proxy['throughput']:.2f}×{extra}")
+    elif "translation" in machine.get("setups", "translation"):
+        targets.append("translation 1.6 → 2.0.1 throughput ≥ 0.6× nginx pass-through: not measured in this run")
 
     text = ["## ocpp-proxy benchmark", ""]
     if machine:

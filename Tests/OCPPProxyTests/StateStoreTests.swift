@@ -43,4 +43,29 @@ struct SQLiteTranslationStateTests {
         #expect(state.remoteStarts == [.init(evseId: 1, idToken: "TAG", remoteStartId: 42)])
         #expect(state.requestIds["log"] == 7)
     }
+
+    @Test func concurrentSavesOfManyChargersAreAllDurableInOrder() async throws {
+        let path = NSTemporaryDirectory() + "ocpp-proxy-state-\(UUID().uuidString).sqlite"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let store = try await SQLiteStateStore.open(path: path, eventLoop: group.any(), logger: Logger(label: "test"))
+        let identities = try (0..<200).map { try ChargerIdentity("CP-\($0)") }
+        // Every charger saves seqNo 0...4 of its transaction, each save from another event loop, all at once; the
+        // store batches them, and the last save of each charger must win.
+        var futures: [EventLoopFuture<Void>] = []
+        for seq in 0..<5 {
+            for (index, identity) in identities.enumerated() {
+                futures.append(
+                    store.save([.transaction(transaction(Int64(index), "tx-\(index)", seq: Int64(seq)))], for: identity))
+            }
+        }
+        try await EventLoopFuture.andAllSucceed(futures, on: group.any()).get()
+        await store.close()
+        let reopened = try await SQLiteStateStore.open(path: path, eventLoop: group.any(), logger: Logger(label: "test"))
+        for (index, identity) in identities.enumerated() {
+            let state = try await reopened.translationState(for: identity).get()
+            #expect(state.transaction(uuid: "tx-\(index)")?.nextSeqNo == 4)
+        }
+        await reopened.close()
+    }
 }
