@@ -27,8 +27,17 @@ public indirect enum JSONValue: Hashable, Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Appends compact JSON (keys sorted, `/` unescaped) to `out`.
-    public func write(into out: inout [UInt8]) {
+    /// Compact JSON text with keys in whatever order the object holds them: for the wire, where sorting would
+    /// only cost time.
+    public var wireText: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(into: &out, sortedKeys: false)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends compact JSON (`/` unescaped; keys sorted unless `sortedKeys` is false) to `out`.
+    public func write(into out: inout [UInt8], sortedKeys: Bool = true) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -47,16 +56,27 @@ public indirect enum JSONValue: Hashable, Sendable {
             out.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                element.write(into: &out)
+                element.write(into: &out, sortedKeys: sortedKeys)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+            if sortedKeys {
+                for (index, key) in members.keys.sorted().enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    members[key]!.write(into: &out, sortedKeys: true)
+                }
+            } else {
+                var first = true
+                for (key, value) in members {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    Self.writeString(key, into: &out)
+                    out.append(UInt8(ascii: ":"))
+                    value.write(into: &out, sortedKeys: false)
+                }
             }
             out.append(UInt8(ascii: "}"))
         }

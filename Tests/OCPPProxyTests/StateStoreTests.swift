@@ -56,12 +56,14 @@ struct SQLiteTranslationStateTests {
         for seq in 0..<5 {
             for (index, identity) in identities.enumerated() {
                 futures.append(
-                    store.save([.transaction(transaction(Int64(index), "tx-\(index)", seq: Int64(seq)))], for: identity))
+                    store.save([.transaction(transaction(Int64(index), "tx-\(index)", seq: Int64(seq)))], for: identity)
+                )
             }
         }
         try await EventLoopFuture.andAllSucceed(futures, on: group.any()).get()
         await store.close()
-        let reopened = try await SQLiteStateStore.open(path: path, eventLoop: group.any(), logger: Logger(label: "test"))
+        let reopened = try await SQLiteStateStore.open(
+            path: path, eventLoop: group.any(), logger: Logger(label: "test"))
         for (index, identity) in identities.enumerated() {
             let state = try await reopened.translationState(for: identity).get()
             #expect(state.transaction(uuid: "tx-\(index)")?.nextSeqNo == 4)

@@ -90,7 +90,13 @@ final class TranslationLink {
         apply(engine.receive(frame, from: RuleSide(side), now: now))
     }
 
-    private var now: String { DateTimeText(seconds: Int64(Date().timeIntervalSince1970)).utcText }
+    /// The arrival time rules see as now(), to the second; formatted once per second, not per frame.
+    private var now: String {
+        let seconds = Int64(Date().timeIntervalSince1970)
+        if seconds != nowCache.seconds { nowCache = (seconds, DateTimeText(seconds: seconds).utcText) }
+        return nowCache.text
+    }
+    private var nowCache: (seconds: Int64, text: String) = (0, "")
 
     private func apply(_ output: TranslationOutput) {
         for entry in output.logs {
@@ -147,7 +153,7 @@ final class TranslationLink {
             default:
                 break
             }
-            session.link(side).send(text: frame.json.jsonText)
+            session.link(side).send(text: frame.json.wireText)
         }
     }
 
