@@ -4,6 +4,14 @@ import OCPP
 public struct OutgoingFrame: Sendable, Equatable {
     public var side: RuleSide
     public var frame: RPCFrame
+    /// A CALLERROR the other peer sent, passed on (with its code renamed), not one the proxy made.
+    public var relayed = false
+
+    public init(side: RuleSide, frame: RPCFrame, relayed: Bool = false) {
+        self.side = side
+        self.frame = frame
+        self.relayed = relayed
+    }
 }
 
 /// A line for the proxy's log, produced where translation met a problem.
@@ -87,6 +95,22 @@ public final class TranslationSession {
             log(
                 .warning,
                 "dropped a \(frame.messageType) frame from the \(side): \(rules.version(of: side)) has no such frame")
+        }
+        return take()
+    }
+
+    /// A frame from `side` that answers the proxy's CALL `messageId` but is not a well-formed RPC frame.
+    public func receiveBrokenAnswer(id: String, from side: RuleSide, description: String, now: String)
+        -> TranslationOutput
+    {
+        output = TranslationOutput()
+        if let call = outstanding[side], call.id == id {
+            finishOutstanding(on: side)
+            continueExchange(
+                call.exchange,
+                with: .error(
+                    code: RPCErrorCode.protocolError.name(in: rules.version(of: call.exchange.origin)),
+                    description: description, details: .object([:])), now: now, alreadyMapped: true)
         }
         return take()
     }
@@ -534,7 +558,8 @@ public final class TranslationSession {
             .init(
                 side: exchange.origin,
                 frame: .callError(
-                    id: exchange.originId, code: code, description: String(description.prefix(255)), details: details)))
+                    id: exchange.originId, code: code, description: String(description.prefix(255)), details: details),
+                relayed: true))
         close(exchange)
     }
 

@@ -162,3 +162,33 @@ async def test_lenient_tolerance_still_refuses_a_value_that_is_not_a_quirk(h):
     assert_callerror(await recv_json(ws), "b-1", "PropertyConstraintViolation")
     await heartbeat_round_trip(ws)
     assert call_actions(session.recorder.received_frames()) == ["Heartbeat"]
+
+
+# ---------------------------------------------------------------------------
+# broken answers from the CSMS to a translated CALL
+# ---------------------------------------------------------------------------
+
+BROKEN_ANSWERS = [
+    # (case, what the CSMS answers with, given the upstream message id, the 1.6 code the charger gets)
+    # readable id, but not a CALLRESULT: the charger's CALL fails now, not at callTimeout
+    ("callresult-without-payload", lambda mid: json.dumps([3, mid]), "ProtocolError"),
+    ("answer-breaks-its-definition", lambda mid: json.dumps([3, mid, {"currentTime": 5}]), "TypeConstraintViolation"),
+]
+
+
+@pytest.mark.parametrize("case,answer,code", BROKEN_ANSWERS, ids=[c[0] for c in BROKEN_ANSWERS])
+async def test_a_broken_csms_answer_reaches_the_charger_as_a_1_6_callerror_at_once(h, case, answer, code):
+    proxy, csms = await translating_proxy(h, raw_csms=True)
+    ws = await h.raw_charger(proxy, "CPBROKEN", [V16])
+    session = await csms.next_session()
+    await ws.send(json.dumps([2, "hb-1", "Heartbeat", {}]))
+    forwarded = await recv_json(session.connection)
+    assert forwarded[0] == 2 and forwarded[2] == "Heartbeat", forwarded
+    await session.connection.send(answer(forwarded[1]))
+    # Well before limits.callTimeout (30 s in these tests): the charger is not left waiting.
+    assert_callerror(await recv_json(ws, timeout=5), "hb-1", code)
+    # The link stays usable: the next CALL goes through and gets its answer.
+    await ws.send(json.dumps([2, "hb-2", "Heartbeat", {}]))
+    forwarded = await recv_json(session.connection)
+    await session.connection.send(json.dumps([3, forwarded[1], {"currentTime": CSMS_TIME}]))
+    assert_match(await recv_json(ws), [3, "hb-2", {"currentTime": Instant(CSMS_TIME)}], "Heartbeat answer")

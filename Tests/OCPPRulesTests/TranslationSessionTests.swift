@@ -216,6 +216,27 @@ struct TranslationSessionTests {
             ])
     }
 
+    @Test func aMalformedAnswerIsAProtocolErrorForTheCallerAtOnce() throws {
+        let session = try MiniRules.session()
+        _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
+        let out = session.receiveBrokenAnswer(id: "p1", from: .csms, description: "not JSON", now: now)
+        #expect(
+            out.frames.map(\.frame) == [
+                .callError(id: "c1", code: "ProtocolError", description: "not JSON", details: .object([:]))
+            ])
+        #expect(session.exchangesInProgress == 0 && session.pendingCount(on: .csms).sent == 0)
+    }
+
+    @Test func aRelayedCallErrorIsMarkedAsTheCallersPeers() throws {
+        let session = try MiniRules.session()
+        _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
+        let relayed = session.receive(
+            .callError(id: "p1", code: "GenericError", description: "no", details: .object([:])), from: .csms, now: now)
+        #expect(relayed.frames.map(\.relayed) == [true])
+        let own = session.receive(.call(id: "c2", action: "Ping", payload: json(#"{}"#)), from: .charger, now: now)
+        #expect(own.frames.map(\.relayed) == [false])
+    }
+
     @Test func aTimeoutAnswersTheCallerWithInternalError() throws {
         let session = try MiniRules.session()
         _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)

@@ -212,6 +212,12 @@ final class ChargerSession {
         // A broken answer to a pending CALL: the caller learns it will not get a usable one.
         let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(
             error.messageType)
+        if isAnswer, let id = error.messageId, let translation {
+            let peer = side == .charger ? "charging station" : "CSMS"
+            translation.brokenAnswer(
+                id: id, from: side, description: "the \(peer) answered with a malformed frame: \(error)")
+            return
+        }
         if isAnswer, let id = error.messageId, withPending(of: side.other, { $0.remove(id) }) != nil {
             let peer = side == .charger ? "charging station" : "CSMS"
             answer(

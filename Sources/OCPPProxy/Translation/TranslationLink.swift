@@ -84,6 +84,9 @@ final class TranslationLink {
         case .callResult(let id, _), .callError(let id, _, _, _):
             session.countFrame(from: side, type: frame.messageType, action: nil, version: version)
             timers.removeValue(forKey: "\(side.rawValue):\(id)")?.cancel()
+            if case .callError(_, let code, _, _) = frame {
+                session.metrics.callError(sender: side.rawValue, code: code, version: version)
+            }
         default:
             break
         }
@@ -91,6 +94,14 @@ final class TranslationLink {
     }
 
     /// The arrival time rules see as now(), to the second; formatted once per second, not per frame.
+    /// A malformed frame that answers one of the proxy's CALLs: its caller gets a ProtocolError now rather than
+    /// an InternalError when the CALL times out.
+    func brokenAnswer(id: String, from side: LinkSide, description: String) {
+        guard let engine, !failed else { return }
+        timers.removeValue(forKey: "\(side.rawValue):\(id)")?.cancel()
+        apply(engine.receiveBrokenAnswer(id: id, from: RuleSide(side), description: description, now: now))
+    }
+
     private var now: String {
         let seconds = Int64(Date().timeIntervalSince1970)
         if seconds != nowCache.seconds { nowCache = (seconds, DateTimeText(seconds: seconds).utcText) }
@@ -149,7 +160,10 @@ final class TranslationLink {
                     apply(engine.timedOut(side: RuleSide(side), messageId: id, now: now))
                 }
             case .callError(_, let code, _, _):
-                session.metrics.callError(sender: "proxy", code: code, version: version(of: side))
+                // A CALLERROR relayed from the peer was counted when it arrived; count only the proxy's own.
+                if !outgoing.relayed {
+                    session.metrics.callError(sender: "proxy", code: code, version: version(of: side))
+                }
             default:
                 break
             }
