@@ -51,11 +51,23 @@ PROMETHEUS_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\
 # ---------------------------------------------------------------------------
 
 
+_HANDED_OUT_PORTS: set[int] = set()
+
+
 def free_port(host: str = LOCALHOST) -> int:
-    """A TCP port nobody listens on right now (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now (bind to 0, read it, close).
+
+    The kernel may give the same ephemeral port to two binds in a row once the first socket is closed, so a
+    port already handed out in this test run is never handed out again (a listener and the admin endpoint of
+    one proxy once got the same port).
+    """
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT_PORTS:
+            _HANDED_OUT_PORTS.add(port)
+            return port
 
 
 def deep_merge(base: dict, override: dict) -> dict:
