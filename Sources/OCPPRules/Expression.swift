@@ -69,20 +69,6 @@ extension Expression {
         return expression
     }
 
-    /// Every function name this expression calls, with its argument count.
-    public func calls() -> [(name: String, arguments: Int)] {
-        var found: [(String, Int)] = []
-        visit { if case .call(let name, let arguments) = $0 { found.append((name, arguments.count)) } }
-        return found
-    }
-
-    /// Every path in this expression.
-    public func paths() -> [(PathRoot, [PathStep])] {
-        var found: [(PathRoot, [PathStep])] = []
-        visit { if case .path(let root, let steps) = $0 { found.append((root, steps)) } }
-        return found
-    }
-
     func visit(_ body: (Expression) -> Void) {
         body(self)
         switch self {

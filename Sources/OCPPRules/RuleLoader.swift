@@ -7,6 +7,9 @@ public struct RuleSources: Sendable {
     public var files: [String: String]
     public var directory: String
 
+    /// The folders of a rules directory whose `*.yaml` files are read: the rule files, and the definitions.
+    public static let folders = ["", "definitions/"]
+
     public init(files: [String: String], directory: String) {
         self.files = files
         self.directory = directory

@@ -17,14 +17,6 @@ public indirect enum Template: Sendable {
     case choice(condition: Expression, then: Template, otherwise: Template?, line: Int)
     /// `{$concat: [template, …]}`: the lists the templates make, one after another
     case concat([Template], line: Int)
-
-    public var line: Int {
-        switch self {
-        case .object(_, let line), .array(_, let line), .value(_, let line), .each(_, _, _, _, let line),
-            .choice(_, _, _, let line), .concat(_, let line):
-            return line
-        }
-    }
 }
 
 /// A CALL the proxy sends on its own after it answered (`then:` in a rule).

@@ -32,14 +32,7 @@ struct ConfigOption: ParsableArguments {
     /// Loads the configured rules directory, or exits with status 2 after printing every problem as file:line.
     func loadRules(_ configuration: ProxyConfiguration) throws -> RuleLibrary? {
         guard let directory = configuration.rulesDirectory else { return nil }
-        do {
-            return try RuleDirectory.load(directory)
-        } catch {
-            for issue in error.issues {
-                FileHandle.standardError.write(Data("error: rules: \(issue)\n".utf8))
-            }
-            throw ExitCode(2)
-        }
+        return try loadRuleDirectory(directory, failingWith: 2, label: "rules: ")
     }
 }
 

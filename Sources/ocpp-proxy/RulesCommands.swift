@@ -18,7 +18,7 @@ struct RulesCheck: ParsableCommand {
     var rules: String = "Rules"
 
     func run() throws {
-        let library = try loadRules(rules)
+        let library = try loadRuleDirectory(rules)
         for set in library.ruleSets {
             print(
                 "\(set.file): \(set.from) → \(set.to): \(set.charger.count) charger rules, \(set.csms.count) CSMS rules, \(set.enums.count) enum maps"
@@ -28,13 +28,13 @@ struct RulesCheck: ParsableCommand {
     }
 }
 
-/// Loads a rules directory or exits with status 1 after printing every problem, one per line.
-func loadRules(_ path: String) throws -> RuleLibrary {
+/// Loads a rules directory, or exits with `status` after printing every problem as `error: <label>file:line: …`.
+func loadRuleDirectory(_ path: String, failingWith status: Int32 = 1, label: String = "") throws -> RuleLibrary {
     do {
         return try RuleDirectory.load(path)
     } catch {
-        for issue in error.issues { FileHandle.standardError.write(Data("error: \(issue)\n".utf8)) }
-        throw ExitCode(1)
+        for issue in error.issues { FileHandle.standardError.write(Data("error: \(label)\(issue)\n".utf8)) }
+        throw ExitCode(status)
     }
 }
 
@@ -67,7 +67,7 @@ struct Translate: ParsableCommand {
             throw ValidationError("--from and --to take ocpp1.6, ocpp2.0.1 or ocpp2.1")
         }
         if let now, DateTimeText.parse(now) == nil { throw ValidationError("--now: not an RFC 3339 date-time: \(now)") }
-        let library = try loadRules(rules)
+        let library = try loadRuleDirectory(rules)
         let callSide: RuleSide
         let ruleSet: RuleSet
         if let set = library.ruleSet(charger: fromVersion, csms: toVersion) {

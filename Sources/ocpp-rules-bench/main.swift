@@ -13,7 +13,7 @@ let only = arguments.count > 3 ? arguments[3] : ""
 
 func readRules(_ path: String) -> RuleSet {
     var files: [String: String] = [:]
-    for folder in ["", "definitions/"] {
+    for folder in RuleSources.folders {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path + "/" + folder)) ?? []
         for name in names where name.hasSuffix(".yaml") {
             files[folder + name] = try? String(contentsOfFile: path + "/" + folder + name, encoding: .utf8)

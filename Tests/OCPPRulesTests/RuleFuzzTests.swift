@@ -68,7 +68,7 @@ struct RuleFuzzTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Rules")
         var files: [String: String] = [:]
-        for folder in ["", "definitions/"] {
+        for folder in RuleSources.folders {
             let directory = root.appendingPathComponent(folder)
             for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
             where name.hasSuffix(".yaml") {

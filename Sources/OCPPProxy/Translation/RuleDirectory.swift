@@ -15,7 +15,7 @@ public enum RuleDirectory {
         }
         var files: [String: String] = [:]
         var issues: [RuleIssue] = []
-        for folder in ["", "definitions/"] {
+        for folder in RuleSources.folders {
             let names = (try? manager.contentsOfDirectory(atPath: path + "/" + folder)) ?? []
             for name in names where name.hasSuffix(".yaml") {
                 let relative = folder + name
