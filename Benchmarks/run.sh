@@ -28,6 +28,7 @@
 #                        (swift build -c release --scratch-path .build), so BUILD_PATH=.build-bench/release
 #                        builds in .build-bench and leaves .build alone
 #   SKIP_BUILD=0         1 uses the release binaries already in BUILD_PATH
+#   PERF=0               1 samples the proxy with `perf record -g` during its closed-loop runs (linux-perf)
 #   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
 set -euo pipefail
 
@@ -49,6 +50,7 @@ SETUPS=${SETUPS:-"direct nginx proxy translation"}
 HALF_RATE=${HALF_RATE:-}
 BUILD_PATH=${BUILD_PATH:-.build/release}
 SKIP_BUILD=${SKIP_BUILD:-0}
+PERF=${PERF:-0}
 RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
 
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -149,6 +151,16 @@ cpu_ticks() {
         total=$((total + f[11] + f[12]))  # utime and stime: fields 14 and 15 of stat, 12 and 13 after "(comm) "
     done
     echo "$total"
+}
+cpu_split() {  # cpu_split pids...: "utime stime" in clock ticks, summed
+    local user=0 sys=0 pid line f
+    for pid in "$@"; do
+        line=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        read -r -a f <<<"$line"
+        user=$((user + f[11]))
+        sys=$((sys + f[12]))
+    done
+    echo "$user $sys"
 }
 status_kb() {  # status_kb <VmRSS|VmHWM> pids...
     local key=$1 total=0 pid v
@@ -322,8 +334,34 @@ for setup in $SETUPS; do
     say "closed loop, $setup: $CHARGERS chargers, $SCENARIO, ${DURATION}s"
     start_setup "$setup" closed
     before=$(cpu_ticks "${MEASURED[@]}")
+    read -r user_before sys_before < <(cpu_split "${MEASURED[@]}")
+    read -r sink_user_before sink_sys_before < <(cpu_split "$SINK_PID")
+    PERF_PID=""
+    if [[ $PERF == 1 && ( $setup == proxy || $setup == translation ) ]]; then
+        # Sampled call graphs of the proxy during the closed-loop run (cpu-clock: this VM has no hardware counters).
+        perf record -e cpu-clock -F 999 -g -p "$SERVER_PID" -o "$RESULTS/perf-$setup.data" >"$RESULTS/perf-$setup.log" 2>&1 &
+        PERF_PID=$!
+        PIDS+=("$PERF_PID")
+    fi
     load_run closed "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" --mode closed
+    if [[ -n $PERF_PID ]]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        perf report -i "$RESULTS/perf-$setup.data" --no-children --percent-limit 0.5 --stdio -g none \
+            >"$RESULTS/perf-$setup-self.txt" 2>/dev/null || true
+        perf report -i "$RESULTS/perf-$setup.data" --children --percent-limit 2 --stdio -g none \
+            >"$RESULTS/perf-$setup-children.txt" 2>/dev/null || true
+        say "profile of $setup: $RESULTS/perf-$setup-self.txt (self time), perf-$setup-children.txt (inclusive)"
+    fi
+    # The sink's own CPU (user and kernel) for the same CALLs: in the direct run, what one NIO WebSocket endpoint
+    # costs per CALL (one frame in, one out) on this machine.
+    read -r sink_user sink_sys < <(cpu_split "$SINK_PID")
+    record "$setup" sinkClosedUserTicks $((sink_user - sink_user_before))
+    record "$setup" sinkClosedSysTicks $((sink_sys - sink_sys_before))
     if ((${#MEASURED[@]} > 0)); then
+        read -r user_after sys_after < <(cpu_split "${MEASURED[@]}")
+        record "$setup" closedUserTicks $((user_after - user_before))
+        record "$setup" closedSysTicks $((sys_after - sys_before))
         record "$setup" closedCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before))
         record "$setup" closedPeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
     fi

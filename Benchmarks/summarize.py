@@ -72,6 +72,9 @@ def main():
             if ticks is not None and messages:
                 row["cpuMicrosecondsPerCall"] = ticks / hz * 1e6 / messages
                 row["cpuSeconds"] = ticks / hz
+            for name in ("closedUserTicks", "closedSysTicks", "sinkClosedUserTicks", "sinkClosedSysTicks"):
+                if res.get(name) is not None and messages:
+                    row[name.replace("Ticks", "MicrosecondsPerCall")] = res[name] / hz * 1e6 / messages
             if res.get("closedPeakRssKiB") is not None:
                 row["peakRssMiB"] = res["closedPeakRssKiB"] / 1024
         if half:
@@ -138,6 +141,17 @@ def main():
                   "which ran at the shared rate)"
                   for k, r in rows.items() if r.get("halfRate") and not same_rate(r["halfRate"], shared_rate)]
         notes.append(f"half load: open loop at {shared_rate:,.0f} CALLs/s ({how})" + ("; " + "; ".join(others) if others else ""))
+    split = []
+    for key, _ in SETUPS:
+        r = rows[key]
+        if r.get("closedUserMicrosecondsPerCall") is not None:
+            split.append(f"{key} {r['closedUserMicrosecondsPerCall']:.1f} user + {r['closedSysMicrosecondsPerCall']:.1f} kernel")
+    if direct.get("sinkClosedUserMicrosecondsPerCall") is not None:
+        split.append(
+            f"the sink in the direct run (a NIO WebSocket endpoint reading the head of one frame and writing one) "
+            f"{direct['sinkClosedUserMicrosecondsPerCall']:.1f} user + {direct['sinkClosedSysMicrosecondsPerCall']:.1f} kernel")
+    if split:
+        notes.append("CPU µs per CALL in the closed loop, user + kernel: " + "; ".join(split))
     for key, _ in SETUPS:
         r = rows[key]
         if "idleEstablished" in r:

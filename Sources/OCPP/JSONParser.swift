@@ -22,6 +22,66 @@ struct JSONParser {
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
+    /// One element of a document's top-level array: a scalar read into its value, or an object or array that was
+    /// checked but not built, as its byte range.
+    enum TopElement {
+        case value(JSONValue)
+        case object(Range<Int>)
+        case array(Range<Int>)
+    }
+
+    /// What a document is at its top level, for readers that need only the head of an array (the RPC envelope).
+    enum TopLevel {
+        case array([TopElement])
+        /// Valid JSON, but not an array.
+        case other
+    }
+
+    /// Checks the whole document as strictly as ``parse(_:)`` but builds only the scalars of a top-level array:
+    /// nested objects and arrays are validated and returned as ranges. Nil when the bytes are not one JSON value.
+    static func parseTopLevel(_ bytes: UnsafeBufferPointer<UInt8>) -> TopLevel? {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.current == UInt8(ascii: "[") else {
+            guard parser.skipValue(depth: 0) else { return nil }
+            parser.skipWhitespace()
+            return parser.index == bytes.count ? .other : nil
+        }
+        parser.index += 1
+        var elements: [TopElement] = []
+        elements.reserveCapacity(5)
+        parser.skipWhitespace()
+        if parser.current == UInt8(ascii: "]") {
+            parser.index += 1
+        } else {
+            elementLoop: while true {
+                parser.skipWhitespace()
+                let start = parser.index
+                switch parser.current {
+                case UInt8(ascii: "{")?:
+                    guard parser.skipValue(depth: 1) else { return nil }
+                    elements.append(.object(start..<parser.index))
+                case UInt8(ascii: "[")?:
+                    guard parser.skipValue(depth: 1) else { return nil }
+                    elements.append(.array(start..<parser.index))
+                default:
+                    guard let element = parser.value(depth: 1) else { return nil }
+                    elements.append(.value(element))
+                }
+                parser.skipWhitespace()
+                switch parser.current {
+                case UInt8(ascii: ",")?: parser.index += 1
+                case UInt8(ascii: "]")?:
+                    parser.index += 1
+                    break elementLoop
+                default: return nil
+                }
+            }
+        }
+        parser.skipWhitespace()
+        return parser.index == bytes.count ? .array(elements) : nil
+    }
+
     private mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
@@ -104,27 +164,126 @@ struct JSONParser {
         }
     }
 
-    /// A string starting at the opening quote; escapes decoded, UTF-8 validated.
-    private mutating func string() -> String? {
+    // MARK: Checking without building
+
+    /// Moves past one value, accepting exactly what ``value(depth:)`` accepts, without building it.
+    private mutating func skipValue(depth: Int) -> Bool {
+        guard depth < Self.maximumDepth, let byte = current else { return false }
+        switch byte {
+        case UInt8(ascii: "{"): return skipContainer(depth: depth, close: UInt8(ascii: "}"), keyed: true)
+        case UInt8(ascii: "["): return skipContainer(depth: depth, close: UInt8(ascii: "]"), keyed: false)
+        case UInt8(ascii: "\""): return skipString()
+        case UInt8(ascii: "t"): return literal("true", .null) != nil
+        case UInt8(ascii: "f"): return literal("false", .null) != nil
+        case UInt8(ascii: "n"): return literal("null", .null) != nil
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return skipNumber()
+        default: return false
+        }
+    }
+
+    private mutating func skipContainer(depth: Int, close: UInt8, keyed: Bool) -> Bool {
         index += 1
+        skipWhitespace()
+        if current == close {
+            index += 1
+            return true
+        }
+        while true {
+            skipWhitespace()
+            if keyed {
+                guard current == UInt8(ascii: "\""), skipString() else { return false }
+                skipWhitespace()
+                guard current == UInt8(ascii: ":") else { return false }
+                index += 1
+                skipWhitespace()
+            }
+            guard skipValue(depth: depth + 1) else { return false }
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ",")?: index += 1
+            case close?:
+                index += 1
+                return true
+            default: return false
+            }
+        }
+    }
+
+    /// A string without escapes is checked in place; one with escapes goes through ``string()``.
+    private mutating func skipString() -> Bool {
+        let quote = index
+        index += 1
+        switch plainRun() {
+        case .closed(let run, let ascii):
+            return ascii || String(validating: run, as: UTF8.self) != nil
+        case .escape:
+            index = quote
+            return string() != nil
+        case .invalid:
+            return false
+        }
+    }
+
+    /// How a run of string bytes without escapes ended.
+    private enum PlainRun {
+        /// At the closing quote, now passed; the run's bytes and whether they are all ASCII.
+        case closed(UnsafeBufferPointer<UInt8>, ascii: Bool)
+        /// At a backslash, where `index` now is.
+        case escape
+        /// A control character or the end of the input.
+        case invalid
+    }
+
+    /// From just after an opening quote, up to the closing quote or the first escape.
+    private mutating func plainRun() -> PlainRun {
         let start = index
-        // Fast path: no escapes.
         var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
-                // ASCII cannot be invalid UTF-8: skip the (generic, slower) validating initialiser.
-                let text = ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
                 index += 1
-                return text
+                return .closed(run, ascii: ascii)
             }
-            if byte == UInt8(ascii: "\\") { break }
-            if byte < 0x20 { return nil }
+            if byte == UInt8(ascii: "\\") { return .escape }
+            if byte < 0x20 { return .invalid }
             if byte >= 0x80 { ascii = false }
             index += 1
         }
-        guard index < bytes.count else { return nil }
+        return .invalid
+    }
+
+    /// Short integers are checked in place; anything that might not fit a Double goes through ``number()``.
+    private mutating func skipNumber() -> Bool {
+        let start = index
+        if current == UInt8(ascii: "-") { index += 1 }
+        guard let first = current, isDigit(first) else { return false }
+        index += 1
+        if first != UInt8(ascii: "0") {
+            while let byte = current, isDigit(byte) { index += 1 }
+        }
+        if index - start <= 18, current != UInt8(ascii: "."), current != UInt8(ascii: "e"), current != UInt8(ascii: "E")
+        {
+            return true
+        }
+        index = start
+        return number() != nil
+    }
+
+    /// A string starting at the opening quote; escapes decoded, UTF-8 validated.
+    private mutating func string() -> String? {
+        index += 1
+        let start = index
+        // Fast path: no escapes.
+        switch plainRun() {
+        case .closed(let run, let ascii):
+            // ASCII cannot be invalid UTF-8: skip the (generic, slower) validating initialiser.
+            return ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
+        case .invalid:
+            return nil
+        case .escape:
+            break
+        }
         var decoded = Array(bytes[start..<index])
         while index < bytes.count {
             let byte = bytes[index]

@@ -76,6 +76,61 @@ struct JSONParserTests {
         }
     }
 
+    /// The relay's reader checks without building: it must accept exactly the documents the full parser accepts,
+    /// and the ranges it gives must hold the very elements the full parser builds.
+    @Test func topLevelReaderAcceptsExactlyWhatTheParserAccepts() throws {
+        var generator = SplitMix64(seed: 0xBEEF)
+        let alphabet = Array("{}[],:\"\\0123456789.-eE truefalsnlu\u{00e4}".utf8)
+        var documents: [[UInt8]] = [
+            "", "[", "[1,]", "[{\"a\":1,}]", "[1e999]", "[{\"a\":1e999}]", "[-1e999]",
+            "[123456789012345678901234567890]",
+            "[\"\\ud83d\"]", "[{\"\\ud83d\\ude00\":1}]", "{\"a\":[1,2]}", "17", "[]", "[[],{}]",
+            String(repeating: "[", count: 129) + String(repeating: "]", count: 129),
+            String(repeating: "[", count: 128) + String(repeating: "]", count: 128),
+            "[" + String(repeating: "{\"a\":", count: 127) + "1" + String(repeating: "}", count: 127) + "]",
+            "[" + String(repeating: "{\"a\":", count: 128) + "1" + String(repeating: "}", count: 128) + "]",
+        ].map { Array($0.utf8) }
+        documents += [[0x5B, 0x22, 0xC3, 0x22, 0x5D], [0x5B, 0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D, 0x5D]]
+        for _ in 0..<3000 {
+            let frame = JSONValue.array(
+                (0..<Int.random(in: 0...5, using: &generator)).map { _ in randomValue(depth: 1, using: &generator) })
+            var bytes = Array(frame.jsonText.utf8)
+            for _ in 0..<Int.random(in: 0...2, using: &generator) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = alphabet.randomElement(using: &generator)!
+            }
+            documents.append(bytes)
+        }
+        var accepted = 0
+        for bytes in documents {
+            let text = String(decoding: bytes, as: UTF8.self)
+            let full = JSONValue(parsing: bytes)
+            let top = bytes.withUnsafeBufferPointer { JSONParser.parseTopLevel($0) }
+            #expect((top != nil) == (full != nil), "\(text)")
+            guard let top, let full else { continue }
+            accepted += 1
+            guard case .array(let elements) = full else {
+                guard case .other = top else {
+                    Issue.record("\(text): read as an array")
+                    continue
+                }
+                continue
+            }
+            guard case .array(let read) = top, read.count == elements.count else {
+                Issue.record("\(text): not read as an array of \(elements.count)")
+                continue
+            }
+            for (element, expected) in zip(read, elements) {
+                switch element {
+                case .value(let value): #expect(value == expected, "\(text)")
+                case .object(let range), .array(let range):
+                    #expect(JSONValue(parsing: bytes[range]) == expected, "\(text)")
+                }
+            }
+        }
+        // Both outcomes must be exercised, or the comparison says nothing.
+        #expect(accepted > 500 && accepted < documents.count - 500)
+    }
+
     private func randomValue(depth: Int, using generator: inout SplitMix64) -> JSONValue {
         let leaf = depth >= 4 || Int.random(in: 0..<3, using: &generator) == 0
         if leaf {

@@ -12,6 +12,52 @@ struct RPCFrameTests {
         return nil
     }
 
+    /// The relay reads only the envelope; it must see the same head, and refuse the same frames for the same reason.
+    @Test(arguments: [
+        (
+            #" [2, "c1", "MeterValues", {"connectorId": 1, "meterValue": [{"sampledValue": [{"value": "1"}]}]}] "#,
+            OCPPVersion.v1_6
+        ),
+        (#"[3,"r1",{"idTagInfo":{"status":"Accepted"}}]"#, .v1_6),
+        (#"[4,"e1","NotImplemented","no",{"detail":[1]}]"#, .v1_6),
+        (#"[5,"e2","InternalError","",{}]"#, .v2_1),
+        (#"[6,"s1","NotifyPeriodicEventStream",{"id":1}]"#, .v2_1),
+        (#"[6,"s1","NotifyPeriodicEventStream",{"id":1}]"#, .v2_0_1),
+        (#"[2,"c1","Heartbeat",{"a":1e999}]"#, .v1_6),
+        (#"[2,"c1","Heartbeat",[]]"#, .v1_6),
+        (#"[2,"c1","Heartbeat"]"#, .v1_6),
+        (#"[3,17,{}]"#, .v1_6),
+        (#"[4,"e1",7,"no",{}]"#, .v1_6),
+        (#"{"a":1}"#, .v1_6),
+    ])
+    func envelopeAgreesWithTheFullFrame(_ text: String, _ version: OCPPVersion) throws {
+        let bytes = Array(text.utf8)
+        let envelope = RPCEnvelope.parse(bytes, version: version)
+        switch (envelope, RPCFrame.parse(bytes, version: version)) {
+        case (.success(let head), .success(let frame)):
+            #expect(head.messageType == frame.messageType)
+            #expect(head.messageId == frame.messageId)
+            let payload = JSONValue(parsing: bytes[head.payloadRange])
+            switch frame {
+            case .call(_, let action, let expected), .send(_, let action, let expected):
+                #expect(head.action == action)
+                #expect(payload == expected)
+            case .callResult(_, let expected):
+                #expect(head.action == nil)
+                #expect(payload == expected)
+            case .callError(_, let code, let description, let details),
+                .callResultError(_, let code, let description, let details):
+                #expect(head.errorCode == code)
+                #expect(head.errorDescription == description)
+                #expect(payload == details)
+            }
+        case (.failure(let headError), .failure(let frameError)):
+            #expect(headError == frameError)
+        default:
+            Issue.record("the envelope and the frame disagree on \(text): \(envelope)")
+        }
+    }
+
     @Test func parsesACall() throws {
         let frame = try parse(#"[2,"19223201","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#)
             .get()

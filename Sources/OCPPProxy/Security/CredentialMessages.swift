@@ -15,6 +15,15 @@ enum CredentialMessage: Equatable {
     /// rest, and put `ownResults` back at their positions in the charger's answer.
     case changePasswordAndForward(String, forward: JSONValue, ownResults: [Int: JSONValue])
 
+    /// The actions ``classify(action:payload:version:)`` may answer in the charger's place; every other CALL is
+    /// forwarded without its payload being read.
+    static func mayConcern(action: String) -> Bool {
+        switch action {
+        case "ChangeConfiguration", "InstallCertificate", "SetNetworkProfile", "SetVariables": return true
+        default: return false
+        }
+    }
+
     static func classify(action: String, payload: JSONValue, version: OCPPVersion) -> CredentialMessage {
         guard case .object(let fields) = payload else { return .forward }
         switch (version, action) {

@@ -83,22 +83,34 @@ final class ChargerSession {
 
     func receive(text: ByteBuffer, from side: LinkSide) {
         let version = self.version(of: side)
-        switch RPCFrame.parse(text.readableBytesView, version: version) {
-        case .success(let frame):
-            if let translation {
-                translation.handle(frame, from: side)
-            } else {
-                forward(frame, text: text, from: side)
+        if let translation {
+            switch RPCFrame.parse(text.readableBytesView, version: version) {
+            case .success(let frame): translation.handle(frame, from: side)
+            case .failure(let error): refuse(error, text: text, from: side)
             }
-        case .failure(let error):
-            refuse(error, text: text, from: side)
+            return
+        }
+        // Passing through, the frame's own bytes are forwarded: only its head is read (the payload is checked).
+        let envelope = text.withUnsafeReadableBytes {
+            RPCEnvelope.parse($0.assumingMemoryBound(to: UInt8.self), version: version)
+        }
+        switch envelope {
+        case .success(let envelope): forward(envelope, text: text, from: side)
+        case .failure(let error): refuse(error, text: text, from: side)
         }
     }
 
-    private func forward(_ frame: RPCFrame, text: ByteBuffer, from side: LinkSide) {
+    /// The payload of a frame that was checked as an envelope, for the few messages the proxy reads.
+    private func payload(of text: ByteBuffer, _ envelope: RPCEnvelope) -> JSONValue? {
+        text.withUnsafeReadableBytes { JSONValue(parsing: $0[envelope.payloadRange]) }
+    }
+
+    private func forward(_ frame: RPCEnvelope, text: ByteBuffer, from side: LinkSide) {
         let now = NIODeadline.now()
-        switch frame {
-        case .call(let id, let action, _):
+        let id = frame.messageId
+        switch frame.messageType {
+        case .call:
+            let action = frame.action ?? ""
             let expired = withPending(of: side) { $0.expire(olderThan: limits.callTimeout, now: now) }
             for _ in 0..<expired { metrics.callTimedOut(from: side) }
             if withPending(of: side, { $0.contains(id) }) {
@@ -109,7 +121,9 @@ final class ChargerSession {
                 return
             }
             metrics.frame(from: side, type: .call, action: action, version: version(of: side))
-            if side == .csms, credentials != nil, case .call(_, _, let payload) = frame {
+            if side == .csms, credentials != nil, CredentialMessage.mayConcern(action: action),
+                let payload = payload(of: text, frame)
+            {
                 let message = CredentialMessage.classify(action: action, payload: payload, version: version(of: side))
                 if message != .forward {
                     terminate(id: id, action: action, message, now: now)
@@ -118,10 +132,10 @@ final class ChargerSession {
             }
             withPending(of: side) { $0.insert(id, action: action, now: now) }
             link(side.other).send(text: text)
-        case .send(_, let action, _):
-            metrics.frame(from: side, type: .send, action: action, version: version(of: side))
+        case .send:
+            metrics.frame(from: side, type: .send, action: frame.action, version: version(of: side))
             link(side.other).send(text: text)
-        case .callResult(let id, _), .callError(let id, _, _, _):
+        case .callResult, .callError:
             // An answer after limits.callTimeout finds its CALL forgotten: the caller gave up on it too.
             let pending = withPending(of: side.other, { $0.remove(id) })
             if let pending, now - pending.sentAt >= limits.callTimeout { metrics.callTimedOut(from: side.other) }
@@ -133,10 +147,10 @@ final class ChargerSession {
                 return
             }
             metrics.frame(from: side, type: frame.messageType, action: call.action, version: version(of: side))
-            if case .callError(_, let code, _, _) = frame {
+            if frame.messageType == .callError, let code = frame.errorCode {
                 metrics.callError(sender: side.rawValue, code: code, version: version(of: side))
             }
-            if let own = call.ownResults, case .callResult(_, let payload) = frame {
+            if let own = call.ownResults, frame.messageType == .callResult, let payload = payload(of: text, frame) {
                 guard let merged = CredentialMessage.merge(own, into: payload) else {
                     answer(
                         side.other, id: id, code: .protocolError,

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 
 /// One WebSocket connection of a session: the charger's (the proxy is the server) or the CSMS's
@@ -141,14 +142,28 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Sends one text message.
     func send(text: ByteBuffer) {
-        guard state == .open, let context else { return }
-        send(WebSocketFrame(fin: true, opcode: .text, maskKey: mask(), data: text), context: context)
+        send(count: text.readableBytes) { $0.writeImmutableBuffer(text) }
     }
 
     func send(text: String) {
-        guard let context else { return }
-        send(text: context.channel.allocator.buffer(string: text))
+        send(count: text.utf8.count) { $0.writeString(text) }
     }
+
+    /// Sends one text message of `count` bytes that `write` puts into the frame's buffer.
+    private func send(count: Int, _ write: (inout ByteBuffer) -> Void) {
+        guard state == .open, let context else { return }
+        // A buffer of our own with room in front: the encoder writes the frame header into that room, so the frame
+        // can leave as one buffer. The caller's buffer (often a slice of a read buffer still shared with the
+        // decoder) has no such room and would cost a second buffer for the header.
+        var payload = context.channel.allocator.buffer(capacity: Self.headerRoom + count)
+        payload.moveWriterIndex(forwardBy: Self.headerRoom)
+        payload.moveReaderIndex(forwardBy: Self.headerRoom)
+        write(&payload)
+        send(WebSocketFrame(fin: true, opcode: .text, maskKey: mask(), data: payload), context: context)
+    }
+
+    /// The longest WebSocket frame header: 2 bytes, an 8-byte length and a 4-byte mask (RFC 6455 §5.2).
+    private static let headerRoom = 14
 
     private func send(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
@@ -178,7 +193,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func mask() -> WebSocketMaskingKey? {
-        isClient ? .random() : nil
+        isClient ? MaskingKeys.next() : nil
     }
 
     // MARK: Keepalive
@@ -216,5 +231,39 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         pongDeadline = nil
         forcedClose?.cancel()
         forcedClose = nil
+    }
+}
+
+/// Masking keys for the frames the proxy sends as a client (RFC 6455 §5.3: unpredictable, from a strong source of
+/// entropy). `WebSocketMaskingKey.random()` makes one `getrandom` system call per frame; this draws the same
+/// system generator 4 KiB at a time per event-loop thread, 1,024 keys per call.
+enum MaskingKeys {
+    private final class Pool {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var next = 4096
+    }
+
+    private static let pools = ThreadSpecificVariable<Pool>()
+
+    static func next() -> WebSocketMaskingKey {
+        let pool: Pool
+        if let existing = pools.currentValue {
+            pool = existing
+        } else {
+            pool = Pool()
+            pools.currentValue = pool
+        }
+        if pool.next + 4 > pool.bytes.count {
+            var generator = SystemRandomNumberGenerator()
+            pool.bytes.withUnsafeMutableBytes { raw in
+                for offset in stride(from: 0, to: raw.count, by: 8) {
+                    raw.storeBytes(of: generator.next() as UInt64, toByteOffset: offset, as: UInt64.self)
+                }
+            }
+            pool.next = 0
+        }
+        defer { pool.next += 4 }
+        let i = pool.next
+        return WebSocketMaskingKey(arrayLiteral: pool.bytes[i], pool.bytes[i + 1], pool.bytes[i + 2], pool.bytes[i + 3])
     }
 }

@@ -183,7 +183,8 @@ final class SQLiteStateStore: StateStore {
             if case .forgetTransaction = change {
                 deletes.append([.text(identity), .text(change.key)])
             } else {
-                upserts.append([.text(identity), .text(change.key), .text(change.json.jsonText)])
+                // Key order means nothing in a stored value: skip the sorting.
+                upserts.append([.text(identity), .text(change.key), .text(change.json.wireText)])
             }
         }
         var statements: [(String, [SQLiteData])] = []
