@@ -22,12 +22,12 @@ struct JSONParser {
 
     private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
-    /// One element of a document's top-level array: a scalar read into its value, or an object or array that was
-    /// checked but not built, as its byte range.
+    /// One element of a document's top-level array: a scalar read into its value, or an object or array as its
+    /// byte range, with its value when it was built.
     enum TopElement {
         case value(JSONValue)
-        case object(Range<Int>)
-        case array(Range<Int>)
+        case object(Range<Int>, JSONValue?)
+        case array(Range<Int>, JSONValue?)
     }
 
     /// What a document is at its top level, for readers that need only the head of an array (the RPC envelope).
@@ -37,9 +37,10 @@ struct JSONParser {
         case other
     }
 
-    /// Checks the whole document as strictly as ``parse(_:)`` but builds only the scalars of a top-level array:
-    /// nested objects and arrays are validated and returned as ranges. Nil when the bytes are not one JSON value.
-    static func parseTopLevel(_ bytes: UnsafeBufferPointer<UInt8>) -> TopLevel? {
+    /// Checks the whole document as strictly as ``parse(_:)`` and reads the elements of a top-level array: nested
+    /// objects and arrays are built only when `build` is set, and otherwise only checked. Nil when the bytes are
+    /// not one JSON value.
+    static func parseTopLevel(_ bytes: UnsafeBufferPointer<UInt8>, build: Bool = false) -> TopLevel? {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "[") else {
@@ -58,12 +59,17 @@ struct JSONParser {
                 parser.skipWhitespace()
                 let start = parser.index
                 switch parser.current {
-                case UInt8(ascii: "{")?:
-                    guard parser.skipValue(depth: 1) else { return nil }
-                    elements.append(.object(start..<parser.index))
-                case UInt8(ascii: "[")?:
-                    guard parser.skipValue(depth: 1) else { return nil }
-                    elements.append(.array(start..<parser.index))
+                case UInt8(ascii: "{")?, UInt8(ascii: "[")?:
+                    let isObject = parser.current == UInt8(ascii: "{")
+                    var built: JSONValue?
+                    if build {
+                        guard let value = parser.value(depth: 1) else { return nil }
+                        built = value
+                    } else {
+                        guard parser.skipValue(depth: 1) else { return nil }
+                    }
+                    let range = start..<parser.index
+                    elements.append(isObject ? .object(range, built) : .array(range, built))
                 default:
                     guard let element = parser.value(depth: 1) else { return nil }
                     elements.append(.value(element))

@@ -41,26 +41,21 @@ public enum RPCFrame: Equatable, Sendable {
     /// Parses one WebSocket text message in the RPC framework of `version`.
     public static func parse(_ text: some Collection<UInt8>, version: OCPPVersion) -> Result<RPCFrame, RPCFrameError> {
         withContiguousBytes(text) { bytes in
-            RPCEnvelope.parse(bytes, version: version).flatMap { envelope in
-                // The envelope checked the payload; only building it is left.
-                guard let payload = JSONParser.parse(UnsafeBufferPointer(rebasing: bytes[envelope.payloadRange])) else {
-                    return .failure(RPCFrameError(.notJSON))
-                }
+            RPCEnvelope.read(bytes, version: version, build: true).map { envelope, payload in
+                let payload = payload ?? .object([:])  // built, since `build` was set
                 let id = envelope.messageId
                 switch envelope.messageType {
-                case .call: return .success(.call(id: id, action: envelope.action ?? "", payload: payload))
-                case .send: return .success(.send(id: id, action: envelope.action ?? "", payload: payload))
-                case .callResult: return .success(.callResult(id: id, payload: payload))
+                case .call: return .call(id: id, action: envelope.action ?? "", payload: payload)
+                case .send: return .send(id: id, action: envelope.action ?? "", payload: payload)
+                case .callResult: return .callResult(id: id, payload: payload)
                 case .callError:
-                    return .success(
-                        .callError(
-                            id: id, code: envelope.errorCode ?? "", description: envelope.errorDescription ?? "",
-                            details: payload))
+                    return .callError(
+                        id: id, code: envelope.errorCode ?? "", description: envelope.errorDescription ?? "",
+                        details: payload)
                 case .callResultError:
-                    return .success(
-                        .callResultError(
-                            id: id, code: envelope.errorCode ?? "", description: envelope.errorDescription ?? "",
-                            details: payload))
+                    return .callResultError(
+                        id: id, code: envelope.errorCode ?? "", description: envelope.errorDescription ?? "",
+                        details: payload)
                 }
             }
         }
@@ -104,7 +99,14 @@ public struct RPCEnvelope: Equatable, Sendable {
     public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, version: OCPPVersion) -> Result<
         RPCEnvelope, RPCFrameError
     > {
-        guard let top = JSONParser.parseTopLevel(bytes) else {
+        read(bytes, version: version, build: false).map { $0.0 }
+    }
+
+    /// The envelope, and the payload (a CALLERROR's details) built too when `build` is set: one pass either way.
+    static func read(_ bytes: UnsafeBufferPointer<UInt8>, version: OCPPVersion, build: Bool) -> Result<
+        (RPCEnvelope, JSONValue?), RPCFrameError
+    > {
+        guard let top = JSONParser.parseTopLevel(bytes, build: build) else {
             return .failure(RPCFrameError(.notJSON))
         }
         guard case .array(let elements) = top, !elements.isEmpty else {
@@ -120,7 +122,7 @@ public struct RPCEnvelope: Equatable, Sendable {
         let type = MessageTypeNumber(rawValue: Int(typeNumber)).flatMap { type in
             (type == .send || type == .callResultError) && version != .v2_1 ? nil : type
         }
-        func fail(_ kind: RPCFrameError.Kind) -> Result<RPCEnvelope, RPCFrameError> {
+        func fail(_ kind: RPCFrameError.Kind) -> Result<(RPCEnvelope, JSONValue?), RPCFrameError> {
             .failure(RPCFrameError(kind, messageType: Int(typeNumber), messageId: id))
         }
         guard id.count <= RPCFrame.maximumMessageIdLength else { return fail(.messageIdTooLong) }
@@ -129,29 +131,35 @@ public struct RPCEnvelope: Equatable, Sendable {
         case .call?, .send?:
             guard elements.count == 4 else { return fail(.wrongElementCount(expected: 4, got: elements.count)) }
             guard case .value(.string(let action)) = elements[2] else { return fail(.actionNotAString) }
-            guard case .object(let payload) = elements[3] else { return fail(.payloadNotAnObject) }
+            guard case .object(let range, let payload) = elements[3] else { return fail(.payloadNotAnObject) }
             return .success(
-                RPCEnvelope(
-                    messageType: type!, messageId: id, action: action, errorCode: nil, errorDescription: nil,
-                    payloadRange: payload))
+                (
+                    RPCEnvelope(
+                        messageType: type!, messageId: id, action: action, errorCode: nil, errorDescription: nil,
+                        payloadRange: range), payload
+                ))
         case .callResult?:
             guard elements.count == 3 else { return fail(.wrongElementCount(expected: 3, got: elements.count)) }
-            guard case .object(let payload) = elements[2] else { return fail(.payloadNotAnObject) }
+            guard case .object(let range, let payload) = elements[2] else { return fail(.payloadNotAnObject) }
             return .success(
-                RPCEnvelope(
-                    messageType: .callResult, messageId: id, action: nil, errorCode: nil, errorDescription: nil,
-                    payloadRange: payload))
+                (
+                    RPCEnvelope(
+                        messageType: .callResult, messageId: id, action: nil, errorCode: nil, errorDescription: nil,
+                        payloadRange: range), payload
+                ))
         case .callError?, .callResultError?:
             guard elements.count == 5 else { return fail(.wrongElementCount(expected: 5, got: elements.count)) }
             guard case .value(.string(let code)) = elements[2] else { return fail(.errorCodeNotAString) }
             guard case .value(.string(let description)) = elements[3] else {
                 return fail(.errorDescriptionNotAString)
             }
-            guard case .object(let details) = elements[4] else { return fail(.errorDetailsNotAnObject) }
+            guard case .object(let range, let details) = elements[4] else { return fail(.errorDetailsNotAnObject) }
             return .success(
-                RPCEnvelope(
-                    messageType: type!, messageId: id, action: nil, errorCode: code, errorDescription: description,
-                    payloadRange: details))
+                (
+                    RPCEnvelope(
+                        messageType: type!, messageId: id, action: nil, errorCode: code,
+                        errorDescription: description, payloadRange: range), details
+                ))
         default:
             return fail(.unknownMessageType(Int(typeNumber)))
         }

@@ -90,7 +90,7 @@ for item in cases where item.name.hasPrefix(only) {
         guard case .success(let call) = RPCFrame.parse(callBytes, version: .v1_6),
             case .success(let answer) = RPCFrame.parse(answerBytes, version: .v2_0_1)
         else { fatalError("bad frame") }
-        sink &+= call.json.jsonText.utf8.count &+ answer.json.jsonText.utf8.count
+        sink &+= call.json.wireText.utf8.count &+ answer.json.wireText.utf8.count
     }
     var session = TranslationSession(
         rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
@@ -117,7 +117,7 @@ for item in cases where item.name.hasPrefix(only) {
         // Answer every CALL the translation sends (a rule may add a follow-up) until the charger has its result.
         while !pending.isEmpty {
             let frame = pending.removeFirst()
-            sink &+= frame.frame.json.jsonText.utf8.count
+            sink &+= frame.frame.json.wireText.utf8.count
             switch frame.frame {
             case .call(let id, _, _):
                 let answerText = (first ? item.answer : #"[3,"ID",{}]"#).replacingOccurrences(of: "ID", with: id)

@@ -115,6 +115,21 @@ struct JSONParserTests {
                 }
                 continue
             }
+            // Built in the same pass, the elements are the parser's own.
+            if case .array(let builtElements)? = bytes.withUnsafeBufferPointer({
+                JSONParser.parseTopLevel($0, build: true)
+            }) {
+                for (element, expected) in zip(builtElements, elements) {
+                    switch element {
+                    case .value(let value), .object(_, let value?), .array(_, let value?):
+                        #expect(value == expected, "\(text)")
+                    case .object(_, nil), .array(_, nil):
+                        Issue.record("\(text): a container was not built")
+                    }
+                }
+            } else {
+                Issue.record("\(text): not read as an array when building")
+            }
             guard case .array(let read) = top, read.count == elements.count else {
                 Issue.record("\(text): not read as an array of \(elements.count)")
                 continue
@@ -122,7 +137,8 @@ struct JSONParserTests {
             for (element, expected) in zip(read, elements) {
                 switch element {
                 case .value(let value): #expect(value == expected, "\(text)")
-                case .object(let range), .array(let range):
+                case .object(let range, let built), .array(let range, let built):
+                    #expect(built == nil)
                     #expect(JSONValue(parsing: bytes[range]) == expected, "\(text)")
                 }
             }
