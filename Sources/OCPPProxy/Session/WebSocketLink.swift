@@ -35,6 +35,8 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     private(set) var closeReason: String?
     private var pingTask: RepeatedTask?
     private var pongDeadline: Scheduled<Void>?
+    /// When the oldest ping not followed by a pong was sent.
+    private var unansweredPingSince: NIODeadline?
     private var forcedClose: Scheduled<Void>?
 
     /// How long to wait for the peer's close frame (or its TCP close) after ours.
@@ -72,8 +74,9 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             guard state == .open else { return }
             send(WebSocketFrame(fin: true, opcode: .pong, maskKey: mask(), data: frame.unmaskedData), context: context)
         case .pong:
-            pongDeadline?.cancel()
-            pongDeadline = nil
+            // Not a cancellation: NIO cancels by searching every task scheduled on the event loop, and every link
+            // pongs twice a minute. The deadline finds the pong when it fires.
+            unansweredPingSince = nil
         case .connectionClose:
             var data = frame.unmaskedData
             peerCloseCode = data.readWebSocketErrorCode()
@@ -212,9 +215,21 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             WebSocketFrame(
                 fin: true, opcode: .ping, maskKey: mask(), data: context.channel.allocator.buffer(string: "ocpp-proxy")),
             context: context)
-        guard pongDeadline == nil else { return }
-        pongDeadline = context.eventLoop.scheduleTask(in: keepalive.pongTimeout) { [weak self] in
-            guard let self, self.state == .open else { return }
+        if unansweredPingSince == nil { unansweredPingSince = .now() }
+        if pongDeadline == nil { armPongDeadline(context: context, at: .now() + keepalive.pongTimeout) }
+    }
+
+    private func armPongDeadline(context: ChannelHandlerContext, at deadline: NIODeadline) {
+        pongDeadline = context.eventLoop.scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            self.pongDeadline = nil
+            guard self.state == .open, let since = self.unansweredPingSince, let context = self.context else { return }
+            let due = since + self.keepalive.pongTimeout
+            guard due <= .now() else {
+                // Pongs came, but a later ping is still unanswered: wait for its own deadline.
+                self.armPongDeadline(context: context, at: due)
+                return
+            }
             self.session?.logger.info(
                 "no pong within keepalive.pongTimeout; closing the link", metadata: ["side": "\(self.side)"])
             // The peer is not answering: no point in waiting for its close frame.

@@ -18,7 +18,17 @@ final class TranslationLink {
     /// Sends wait behind state writes so that nothing overtakes the write it depends on.
     private var chain: EventLoopFuture<Void>
     private var writesInFlight = 0
-    private var timers: [String: Scheduled<Void>] = [:]
+    /// When each CALL the proxy sent times out, by the side it went to and its message id.
+    private var deadlines: [PendingKey: NIODeadline] = [:]
+    /// One timer per link, armed for the earliest deadline while there are any. A timer per CALL would cost a
+    /// cancellation per answer, and NIO cancels by searching every task scheduled on the event loop (the
+    /// keepalive timers of all its chargers among them).
+    private var sweep: Scheduled<Void>?
+
+    private struct PendingKey: Hashable {
+        let side: LinkSide
+        let id: String
+    }
     /// Results the proxy answered itself for part of a CSMS's CALL (SetVariables with BasicAuthPassword).
     private var ownResults: [String: [Int: JSONValue]] = [:]
     private var failed = false
@@ -83,7 +93,7 @@ final class TranslationLink {
             }
         case .callResult(let id, _), .callError(let id, _, _, _):
             session.countFrame(from: side, type: frame.messageType, action: nil, version: version)
-            timers.removeValue(forKey: "\(side.rawValue):\(id)")?.cancel()
+            deadlines.removeValue(forKey: PendingKey(side: side, id: id))
             if case .callError(_, let code, _, _) = frame {
                 session.metrics.callError(sender: side.rawValue, code: code, version: version)
             }
@@ -93,15 +103,15 @@ final class TranslationLink {
         apply(engine.receive(frame, from: RuleSide(side), now: now))
     }
 
-    /// The arrival time rules see as now(), to the second; formatted once per second, not per frame.
     /// A malformed frame that answers one of the proxy's CALLs: its caller gets a ProtocolError now rather than
     /// an InternalError when the CALL times out.
     func brokenAnswer(id: String, from side: LinkSide, description: String) {
         guard let engine, !failed else { return }
-        timers.removeValue(forKey: "\(side.rawValue):\(id)")?.cancel()
+        deadlines.removeValue(forKey: PendingKey(side: side, id: id))
         apply(engine.receiveBrokenAnswer(id: id, from: RuleSide(side), description: description, now: now))
     }
 
+    /// The arrival time rules see as now(), to the second; formatted once per second, not per frame.
     private var now: String {
         let seconds = Int64(Date().timeIntervalSince1970)
         if seconds != nowCache.seconds { nowCache = (seconds, DateTimeText(seconds: seconds).utcText) }
@@ -152,13 +162,9 @@ final class TranslationLink {
             switch frame {
             case .call(let id, let action, _):
                 session.countFrame(from: side.other, type: .call, action: action, version: version(of: side))
-                let key = "\(side.rawValue):\(id)"
-                timers[key] = session.eventLoop.scheduleTask(in: session.limits.callTimeout) { [self] in
-                    timers.removeValue(forKey: key)
-                    guard let engine, !failed else { return }
-                    session.metrics.callTimedOut(from: side.other)
-                    apply(engine.timedOut(side: RuleSide(side), messageId: id, now: now))
-                }
+                let deadline = NIODeadline.now() + session.limits.callTimeout
+                deadlines[PendingKey(side: side, id: id)] = deadline
+                if sweep == nil { armSweep(at: deadline) }
             case .callError(_, let code, _, _):
                 // A CALLERROR relayed from the peer was counted when it arrived; count only the proxy's own.
                 if !outgoing.relayed {
@@ -181,9 +187,30 @@ final class TranslationLink {
         session.close(code: .unexpectedServerError, reason: "state_store", text: "proxy state store unavailable")
     }
 
+    private func armSweep(at deadline: NIODeadline) {
+        sweep = session.eventLoop.scheduleTask(deadline: deadline) { [self] in
+            sweep = nil
+            timeOutExpiredCalls()
+        }
+    }
+
+    /// Answers the callers of every CALL past its deadline (earliest first), then waits for the next deadline.
+    private func timeOutExpiredCalls() {
+        let now = NIODeadline.now()
+        let expired = deadlines.filter { $0.value <= now }.sorted { $0.value < $1.value }
+        for (key, _) in expired {
+            deadlines.removeValue(forKey: key)
+            guard let engine, !failed else { continue }
+            session.metrics.callTimedOut(from: key.side.other)
+            apply(engine.timedOut(side: RuleSide(key.side), messageId: key.id, now: self.now))
+        }
+        if sweep == nil, let next = deadlines.values.min() { armSweep(at: next) }
+    }
+
     func stop() {
-        for timer in timers.values { timer.cancel() }
-        timers = [:]
+        sweep?.cancel()
+        sweep = nil
+        deadlines = [:]
     }
 }
 
