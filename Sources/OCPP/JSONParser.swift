@@ -6,6 +6,10 @@ struct JSONParser {
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// The fields (and elements) of the objects (arrays) being read, innermost last: each container is built in one
+    /// allocation of its final size once its end is reached, instead of growing one member at a time.
+    private var fieldStack: [(String, JSONValue)] = []
+    private var elementStack: [JSONValue] = []
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -121,12 +125,13 @@ struct JSONParser {
 
     private mutating func object(depth: Int) -> JSONValue? {
         index += 1
-        var fields: [String: JSONValue] = [:]
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
-            return .object(fields)
+            return .object([:])
         }
+        let base = fieldStack.count
+        defer { fieldStack.removeSubrange(base...) }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -135,12 +140,15 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             guard let element = value(depth: depth + 1) else { return nil }
-            fields[key] = element
+            fieldStack.append((key, element))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ",")?: index += 1
             case UInt8(ascii: "}")?:
                 index += 1
+                var fields = [String: JSONValue](minimumCapacity: fieldStack.count - base)
+                // A repeated key keeps its last value.
+                for (key, value) in fieldStack[base...] { fields[key] = value }
                 return .object(fields)
             default: return nil
             }
@@ -149,22 +157,23 @@ struct JSONParser {
 
     private mutating func array(depth: Int) -> JSONValue? {
         index += 1
-        var elements: [JSONValue] = []
         skipWhitespace()
         if current == UInt8(ascii: "]") {
             index += 1
-            return .array(elements)
+            return .array([])
         }
+        let base = elementStack.count
+        defer { elementStack.removeSubrange(base...) }
         while true {
             skipWhitespace()
             guard let element = value(depth: depth + 1) else { return nil }
-            elements.append(element)
+            elementStack.append(element)
             skipWhitespace()
             switch current {
             case UInt8(ascii: ",")?: index += 1
             case UInt8(ascii: "]")?:
                 index += 1
-                return .array(elements)
+                return .array(Array(elementStack[base...]))
             default: return nil
             }
         }

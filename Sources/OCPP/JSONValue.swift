@@ -29,11 +29,14 @@ public indirect enum JSONValue: Hashable, Sendable {
 
     /// Compact JSON text with keys in whatever order the object holds them: for the wire, where sorting would
     /// only cost time.
-    public var wireText: String {
+    public var wireText: String { String(decoding: wireBytes, as: UTF8.self) }
+
+    /// ``wireText`` as UTF-8 bytes, for a writer that needs no `String`.
+    public var wireBytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(256)
+        out.reserveCapacity(1024)
         write(into: &out, sortedKeys: false)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// Appends compact JSON (`/` unescaped; keys sorted unless `sortedKeys` is false) to `out`.
@@ -41,7 +44,7 @@ public indirect enum JSONValue: Hashable, Sendable {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .integer(let i): out.append(contentsOf: String(i).utf8)
+        case .integer(let i): Self.writeInteger(i, into: &out)
         case .number(let d):
             if d.isFinite, d == d.rounded(), abs(d) < 1e15 {
                 out.append(contentsOf: String(Int64(d)).utf8)
@@ -79,6 +82,27 @@ public indirect enum JSONValue: Hashable, Sendable {
                 }
             }
             out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Decimal digits without a `String` in between.
+    private static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var start = buffer.count
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: buffer[start...])
         }
     }
 

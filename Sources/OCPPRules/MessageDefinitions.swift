@@ -152,17 +152,34 @@ public struct Tolerance: Sendable, Equatable, Hashable {
 extension Shape {
     /// The first way `value` breaks this shape, or nil when it conforms.
     public func violation(of value: JSONValue, at path: String = "") -> ShapeViolation? {
-        func fail(_ kind: ShapeViolation.Kind, _ detail: String) -> ShapeViolation {
-            ShapeViolation(kind: kind, path: path, detail: detail)
+        var trail: [TrailStep] = []
+        guard let (kind, detail) = check(value, trail: &trail) else { return nil }
+        // The path is spelled only for a violation: conforming payloads, nearly all of them, build no strings.
+        var full = path
+        for step in trail.reversed() {
+            switch step {
+            case .key(let key): full = full.isEmpty ? key : full + "." + key
+            case .index(let index): full += "[\(index)]"
+            }
         }
+        return ShapeViolation(kind: kind, path: full, detail: detail)
+    }
+
+    /// Where a violation is, innermost step first.
+    private enum TrailStep {
+        case key(String)
+        case index(Int)
+    }
+
+    private func check(_ value: JSONValue, trail: inout [TrailStep]) -> (ShapeViolation.Kind, String)? {
         switch self {
         case .any:
             return nil
         case .object(let object):
-            guard case .object(let members) = value else { return fail(.wrongType, "expected an object") }
+            guard case .object(let members) = value else { return (.wrongType, "expected an object") }
             // One lookup per field present; the definition's order is used only to report a problem.
             var requiredPresent = 0
-            var firstProblem: (index: Int, violation: ShapeViolation)?
+            var firstProblem: (index: Int, problem: (ShapeViolation.Kind, String), trail: [TrailStep])?
             var unknown: [String] = []
             for (key, member) in members {
                 guard let field = object.field(key) else {
@@ -170,32 +187,41 @@ extension Shape {
                     continue
                 }
                 if field.required { requiredPresent += 1 }
-                let childPath = path.isEmpty ? key : "\(path).\(key)"
-                if let problem = field.shape.violation(of: member, at: childPath) {
+                var childTrail: [TrailStep] = []
+                if let problem = field.shape.check(member, trail: &childTrail) {
                     let position = object.fields.firstIndex { $0.name == key } ?? 0
-                    if firstProblem == nil || position < firstProblem!.index { firstProblem = (position, problem) }
+                    if firstProblem == nil || position < firstProblem!.index {
+                        childTrail.append(.key(key))
+                        firstProblem = (position, problem, childTrail)
+                    }
                 }
             }
             if requiredPresent == object.requiredCount && firstProblem == nil && unknown.isEmpty { return nil }
             for (position, field) in object.fields.enumerated() {
-                if let firstProblem, firstProblem.index < position { return firstProblem.violation }
+                if let firstProblem, firstProblem.index < position { break }
                 if field.required && members[field.name] == nil {
-                    let childPath = path.isEmpty ? field.name : "\(path).\(field.name)"
-                    return ShapeViolation(kind: .missing, path: childPath, detail: "required field missing")
+                    trail.append(.key(field.name))
+                    return (.missing, "required field missing")
                 }
             }
-            if let firstProblem { return firstProblem.violation }
+            if let firstProblem {
+                trail.append(contentsOf: firstProblem.trail)
+                return firstProblem.problem
+            }
             if let key = unknown.sorted().first {
-                return ShapeViolation(
-                    kind: .unknownField, path: path.isEmpty ? key : "\(path).\(key)", detail: "unknown field")
+                trail.append(.key(key))
+                return (.unknownField, "unknown field")
             }
             return nil
         case .array(let element, let min, let max):
-            guard case .array(let elements) = value else { return fail(.wrongType, "expected an array") }
-            if let min, elements.count < min { return fail(.missing, "expected at least \(min) elements") }
-            if let max, elements.count > max { return fail(.badValue, "expected at most \(max) elements") }
+            guard case .array(let elements) = value else { return (.wrongType, "expected an array") }
+            if let min, elements.count < min { return (.missing, "expected at least \(min) elements") }
+            if let max, elements.count > max { return (.badValue, "expected at most \(max) elements") }
             for (index, item) in elements.enumerated() {
-                if let problem = element.violation(of: item, at: "\(path)[\(index)]") { return problem }
+                if let problem = element.check(item, trail: &trail) {
+                    trail.append(.index(index))
+                    return problem
+                }
             }
             return nil
         case .integer(let minimum):
@@ -203,33 +229,36 @@ extension Shape {
             switch value {
             case .integer(let i): number = Double(i)
             case .number(let d) where d == d.rounded(): number = d
-            default: return fail(.wrongType, "expected an integer")
+            default: return (.wrongType, "expected an integer")
             }
-            if let minimum, number < Double(minimum) { return fail(.badValue, "must be at least \(minimum)") }
+            if let minimum, number < Double(minimum) { return (.badValue, "must be at least \(minimum)") }
             return nil
         case .number(let minimum):
             let number: Double
             switch value {
             case .integer(let i): number = Double(i)
             case .number(let d): number = d
-            default: return fail(.wrongType, "expected a number")
+            default: return (.wrongType, "expected a number")
             }
-            if let minimum, number < minimum { return fail(.badValue, "must be at least \(minimum)") }
+            if let minimum, number < minimum { return (.badValue, "must be at least \(minimum)") }
             return nil
         case .boolean:
-            guard case .bool = value else { return fail(.wrongType, "expected true or false") }
+            guard case .bool = value else { return (.wrongType, "expected true or false") }
             return nil
         case .string(let maxLength):
-            guard case .string(let text) = value else { return fail(.wrongType, "expected a string") }
-            if let maxLength, text.count > maxLength { return fail(.badValue, "longer than \(maxLength) characters") }
+            guard case .string(let text) = value else { return (.wrongType, "expected a string") }
+            // A string has at most as many characters as UTF-8 bytes: counting characters is rarely needed.
+            if let maxLength, text.utf8.count > maxLength, text.count > maxLength {
+                return (.badValue, "longer than \(maxLength) characters")
+            }
             return nil
         case .dateTime:
-            guard case .string(let text) = value else { return fail(.wrongType, "expected a date-time string") }
-            guard DateTimeText.parse(text) != nil else { return fail(.badValue, "not an RFC 3339 date-time") }
+            guard case .string(let text) = value else { return (.wrongType, "expected a date-time string") }
+            guard DateTimeText.parse(text) != nil else { return (.badValue, "not an RFC 3339 date-time") }
             return nil
         case .enumeration(let values):
-            guard case .string(let text) = value else { return fail(.wrongType, "expected a string") }
-            guard values.contains(text) else { return fail(.badValue, "'\(text)' is not one of its enum values") }
+            guard case .string(let text) = value else { return (.wrongType, "expected a string") }
+            guard values.contains(text) else { return (.badValue, "'\(text)' is not one of its enum values") }
             return nil
         }
     }

@@ -52,6 +52,13 @@ struct JSONParserTests {
         #expect(parse(String(repeating: "[", count: limit + 1) + String(repeating: "]", count: limit + 1)) == nil)
     }
 
+    @Test func writesIntegersExactlyAtBothEnds() {
+        let values: [Int64] = [0, 7, -1, 10, -10, 1_234_567_890, Int64.max, Int64.min]
+        let text = JSONValue.array(values.map(JSONValue.integer)).wireText
+        #expect(text == "[" + values.map(String.init).joined(separator: ",") + "]")
+        #expect(parse(text) == .array(values.map(JSONValue.integer)))
+    }
+
     /// Random documents, written by Foundation's encoder, read back to the same value.
     @Test func readsBackWhatJSONEncoderWrites() throws {
         var generator = SplitMix64(seed: 0x0CC9)

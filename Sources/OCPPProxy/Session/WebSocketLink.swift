@@ -152,6 +152,11 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         send(count: text.utf8.count) { $0.writeString(text) }
     }
 
+    /// Sends one text message given as UTF-8 bytes.
+    func send(utf8 bytes: [UInt8]) {
+        send(count: bytes.count) { $0.writeBytes(bytes) }
+    }
+
     /// Sends one text message of `count` bytes that `write` puts into the frame's buffer.
     private func send(count: Int, _ write: (inout ByteBuffer) -> Void) {
         guard state == .open, let context else { return }

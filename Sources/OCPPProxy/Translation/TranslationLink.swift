@@ -173,7 +173,7 @@ final class TranslationLink {
             default:
                 break
             }
-            session.link(side).send(text: frame.json.wireText)
+            session.link(side).send(utf8: frame.json.wireBytes)
         }
     }
 
