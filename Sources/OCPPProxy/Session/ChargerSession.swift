@@ -92,7 +92,7 @@ final class ChargerSession {
         }
         // Passing through, the frame's own bytes are forwarded: only its head is read (the payload is checked).
         let envelope = text.withUnsafeReadableBytes {
-            RPCEnvelope.parse($0.assumingMemoryBound(to: UInt8.self), version: version)
+            RPCEnvelope.parse($0.bindMemory(to: UInt8.self), version: version)
         }
         switch envelope {
         case .success(let envelope): forward(envelope, text: text, from: side)

@@ -3,6 +3,10 @@ import NIOCore
 import NIOPosix
 import NIOWebSocket
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One WebSocket connection of a session: the charger's (the proxy is the server) or the CSMS's
 /// (the proxy is the client). It turns frames into session events and owns the closing handshake
 /// and the keepalive of its connection. Lives on its channel's event loop, like its session.
@@ -255,9 +259,43 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
 }
 
 /// Masking keys for the frames the proxy sends as a client (RFC 6455 §5.3: unpredictable, from a strong source of
-/// entropy). `WebSocketMaskingKey.random()` makes one `getrandom` system call per frame; this draws the same
-/// system generator 4 KiB at a time per event-loop thread, 1,024 keys per call.
+/// entropy). `WebSocketMaskingKey.random()` makes one `getrandom` system call per frame (as does every draw of
+/// `SystemRandomNumberGenerator`); this reads 4 KiB at a time from the kernel's generator per event-loop thread:
+/// 1,024 keys per system call.
 enum MaskingKeys {
+    /// The kernel's generator as a file, opened once; -1 if it cannot be opened.
+    private static let urandom: Int32 = {
+        #if canImport(Glibc)
+            return open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+        #else
+            return -1
+        #endif
+    }()
+
+    /// Fills `buffer` from the kernel's generator in one read; from the system generator, 8 bytes a call, if that
+    /// fails.
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        #if canImport(Glibc)
+            while urandom >= 0, offset < buffer.count {
+                let count = read(urandom, buffer.baseAddress! + offset, buffer.count - offset)
+                if count <= 0 {
+                    if count < 0 && errno == EINTR { continue }
+                    break
+                }
+                offset += count
+            }
+        #endif
+        var generator = SystemRandomNumberGenerator()
+        while offset < buffer.count {
+            withUnsafeBytes(of: generator.next() as UInt64) { word in
+                let count = min(word.count, buffer.count - offset)
+                buffer.baseAddress!.advanced(by: offset).copyMemory(from: word.baseAddress!, byteCount: count)
+                offset += count
+            }
+        }
+    }
+
     private final class Pool {
         var bytes = [UInt8](repeating: 0, count: 4096)
         var next = 4096
@@ -274,12 +312,7 @@ enum MaskingKeys {
             pools.currentValue = pool
         }
         if pool.next + 4 > pool.bytes.count {
-            var generator = SystemRandomNumberGenerator()
-            pool.bytes.withUnsafeMutableBytes { raw in
-                for offset in stride(from: 0, to: raw.count, by: 8) {
-                    raw.storeBytes(of: generator.next() as UInt64, toByteOffset: offset, as: UInt64.self)
-                }
-            }
+            pool.bytes.withUnsafeMutableBytes { fill($0) }
             pool.next = 0
         }
         defer { pool.next += 4 }
