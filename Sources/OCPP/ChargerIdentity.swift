@@ -12,6 +12,9 @@ public struct ChargerIdentity: Hashable, Sendable, CustomStringConvertible {
     public init(_ value: String) throws(IdentityError) {
         guard !value.isEmpty else { throw .empty }
         guard value.count <= Self.maximumLength else { throw .tooLong(value.count) }
+        // Appended to the CSMS's URL, "." or ".." is a path traversal (RFC 3986 §5.2.4 removes it), so the
+        // CSMS or a reverse proxy in front of it would see another path than the charger's.
+        guard value != "." && value != ".." else { throw .dotSegment }
         // ':' would make HTTP Basic auth ambiguous (OCPP 2.0.1 part 4 §3.1.1); '/' cannot be a path segment.
         for scalar in value.unicodeScalars {
             if scalar == ":" { throw .forbiddenCharacter(":") }
@@ -53,6 +56,7 @@ public enum IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
     case forbiddenCharacter(Character)
     case controlCharacter
     case badPercentEncoding
+    case dotSegment
 
     public var description: String {
         switch self {
@@ -62,6 +66,7 @@ public enum IdentityError: Error, Equatable, Sendable, CustomStringConvertible {
         case .forbiddenCharacter(let c): return "the identity contains '\(c)'"
         case .controlCharacter: return "the identity contains a control character"
         case .badPercentEncoding: return "the identity is not valid percent-encoded UTF-8"
+        case .dotSegment: return "the identity is a dot-segment ('.' or '..'), which a URL path resolves away"
         }
     }
 }

@@ -318,9 +318,12 @@ final class Evaluator {
         case "round":
             // round(x, digits): OCPP 1.6 limits are multiples of 0.1
             guard let x = Self.numeric(first), case .integer(let digits) = values[1] else { return first }
-            let scale = pow10(Int(digits))
+            // A Double has at most 17 significant digits: more places change nothing, and the scale stays finite.
+            let scale = pow10(Int(max(-17, min(17, digits))))
             let rounded = (x * scale).rounded() / scale
-            return digits <= 0 && abs(rounded) < 9e15 ? .integer(Int64(rounded)) : .number(rounded)
+            guard rounded.isFinite else { throw dataError("round(): \(first.jsonText) is out of range") }
+            if digits <= 0, abs(rounded) < 9e15, let i = Int64(exactly: rounded) { return .integer(i) }
+            return .number(rounded)
         case "without":
             // without(list, 'field', v1, v2, …): the elements whose field is none of the values
             guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else {
@@ -341,10 +344,15 @@ final class Evaluator {
     func integer(_ value: JSONValue) throws(EvaluationError) -> JSONValue {
         switch value {
         case .null, .integer: return value
-        case .number(let d) where d == d.rounded() && abs(d) < 9e15: return .integer(Int64(d))
+        case .number(let d):
+            // Int64(exactly:) is nil for a fraction, an infinity or a value past Int64's range: never a trap.
+            guard abs(d) < 9e15, let i = Int64(exactly: d) else {
+                throw dataError("\(value.jsonText) is not an integer")
+            }
+            return .integer(i)
         case .string(let s):
             if let i = Int64(s.trimmingSpaces) { return .integer(i) }
-            if let d = Double(s.trimmingSpaces), d == d.rounded(), abs(d) < 9e15 { return .integer(Int64(d)) }
+            if let d = Double(s.trimmingSpaces), abs(d) < 9e15, let i = Int64(exactly: d) { return .integer(i) }
             throw dataError("'\(s)' is not an integer")
         default: throw dataError("\(value.jsonText) is not an integer")
         }
@@ -368,7 +376,7 @@ final class Evaluator {
         case .string(let s): return s
         case .bool(let b): return b ? "true" : "false"
         case .integer(let i): return String(i)
-        case .number(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .number(let d): return abs(d) < 1e15 ? Int64(exactly: d).map { String($0) } ?? String(d) : String(d)
         default: return value.jsonText
         }
     }
@@ -395,7 +403,7 @@ final class Evaluator {
         func int(_ i: Int) -> Int64? {
             switch values[i] {
             case .integer(let v): return v
-            case .number(let d) where d == d.rounded(): return Int64(d)
+            case .number(let d): return Int64(exactly: d)
             case .string(let s): return Int64(s)
             default: return nil
             }
@@ -418,7 +426,11 @@ final class Evaluator {
         case "tx.seqNo":
             guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
             let seqNo = t.nextSeqNo
-            t.nextSeqNo += 1
+            // Checked: a seqNo read from a damaged state store must not stop the node.
+            guard case (let next, false) = seqNo.addingReportingOverflow(1) else {
+                throw dataError("the transaction's seqNo cannot grow past \(seqNo)")
+            }
+            t.nextSeqNo = next
             record(.transaction(t))
             return .integer(seqNo)
         case "tx.end":
@@ -561,8 +573,9 @@ final class Evaluator {
     func beginTransaction(localId: Int64?, connectorId: Int64) -> TranslationState.Transaction {
         var nextLocal = state.nextLocalId
         let id = localId ?? nextLocal
-        nextLocal = max(nextLocal, id + 1)
-        let serial = state.lastSerial + 1
+        // Saturating: ids come from chargers and from the stored state, and neither may stop the node.
+        nextLocal = max(nextLocal, id.addingReportingOverflow(1).overflow ? id : id + 1)
+        let serial = state.lastSerial.addingReportingOverflow(1).overflow ? state.lastSerial : state.lastSerial + 1
         let transaction = TranslationState.Transaction(
             localId: id, uuid: ids.newUUID(), connectorId: connectorId, nextSeqNo: 0, remoteStartId: nil, ended: false,
             serial: serial)

@@ -225,13 +225,15 @@ extension Shape {
             }
             return nil
         case .integer(let minimum):
-            let number: Double
-            switch value {
-            case .integer(let i): number = Double(i)
-            case .number(let d) where d == d.rounded(): number = d
-            default: return (.wrongType, "expected an integer")
+            // OCPP integers are 32-bit (2.0.1 part 2 §2.1.3; xs:int in the 1.6 WSDLs): a value outside that range,
+            // or with a fraction, is not of the field's type, however a JSON number spells it.
+            guard let number = Self.int32(value) else {
+                switch value {
+                case .integer, .number: return (.wrongType, "expected a 32-bit integer")
+                default: return (.wrongType, "expected an integer")
+                }
             }
-            if let minimum, number < Double(minimum) { return (.badValue, "must be at least \(minimum)") }
+            if let minimum, number < minimum { return (.badValue, "must be at least \(minimum)") }
             return nil
         case .number(let minimum):
             let number: Double
@@ -240,6 +242,8 @@ extension Shape {
             case .number(let d): number = d
             default: return (.wrongType, "expected a number")
             }
+            // Parsed JSON is always finite; a computed value may not be, and JSON cannot carry it.
+            guard number.isFinite else { return (.badValue, "not a finite number") }
             if let minimum, number < minimum { return (.badValue, "must be at least \(minimum)") }
             return nil
         case .boolean:
@@ -263,6 +267,16 @@ extension Shape {
         }
     }
 
+    /// The value as an integer when it is one that fits 32 bits: `7` and `7.0` do; `7.5`, `1e300` and
+    /// `2147483648` do not.
+    static func int32(_ value: JSONValue) -> Int64? {
+        switch value {
+        case .integer(let i): return Int32(exactly: i).map(Int64.init)
+        case .number(let d): return Int32(exactly: d).map(Int64.init)
+        default: return nil
+        }
+    }
+
     /// Repairs the quirks `tolerance` accepts: enum values in the wrong case, numbers sent as strings,
     /// fields the definition does not have.
     public func tolerate(_ value: JSONValue, _ tolerance: Tolerance) -> JSONValue {
@@ -283,7 +297,7 @@ extension Shape {
         case (.integer, .string(let text)) where tolerance.numericStrings:
             let trimmed = text.trimmingSpaces
             if let i = Int64(trimmed) { return .integer(i) }
-            if let d = Double(trimmed), d == d.rounded(), abs(d) < 9e15 { return .integer(Int64(d)) }
+            if let d = Double(trimmed), let i = Int64(exactly: d) { return .integer(i) }
             return value
         case (.number, .string(let text)) where tolerance.numericStrings:
             let trimmed = text.trimmingSpaces

@@ -74,6 +74,12 @@ public final class TranslationSession {
 
     public var exchangesInProgress: Int { exchanges.count }
 
+    /// Exchanges `side`'s CALLs started that are not finished: answered and follow-ups done. Each has at most
+    /// one CALL of the proxy out or queued, so bounding these bounds the queues.
+    public func exchangesInProgress(from side: RuleSide) -> Int {
+        exchanges.keys.reduce(0) { $0 + ($1.origin == side ? 1 : 0) }
+    }
+
     /// The side the proxy sent CALL `messageId` to, while it awaits the answer.
     public func side(awaiting messageId: String) -> RuleSide? {
         [RuleSide.charger, .csms].first { outstanding[$0]?.id == messageId }
@@ -247,7 +253,10 @@ public final class TranslationSession {
             return value
         } catch {
             let code: RPCErrorCode = error.kind == .data ? .propertyConstraintViolation : .internalError
-            log(error.kind == .data ? .warning : .error, "\(exchange.action): \(error.message)")
+            // With the frame it came from, so that a rule problem can be reproduced with `ocpp-proxy translate`.
+            log(
+                error.kind == .data ? .warning : .error,
+                "\(exchange.action): \(error.message). received: \(Self.excerpt(exchange.call))")
             fail(exchange, code, "\(exchange.action) could not be translated: \(error.message)")
             return nil
         }
@@ -527,7 +536,7 @@ public final class TranslationSession {
     }
 
     private func nextMessageId() -> String {
-        messageCounter += 1
+        messageCounter &+= 1
         return messageIdPrefix + String(messageCounter)
     }
 
@@ -575,6 +584,12 @@ public final class TranslationSession {
                 frame: .callError(
                     id: id, code: code.name(in: rules.version(of: side)), description: String(description.prefix(255)),
                     details: .object([:]))))
+    }
+
+    /// A payload for a log line: enough to recognise and replay it, never the whole of a large frame.
+    static func excerpt(_ payload: JSONValue) -> String {
+        let text = payload.jsonText
+        return text.utf8.count > 1000 ? String(decoding: text.utf8.prefix(1000), as: UTF8.self) + "…" : text
     }
 
     private func log(_ level: TranslationLog.Level, _ message: String) {

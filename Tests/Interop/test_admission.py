@@ -103,6 +103,11 @@ BAD_IDENTITY_PATHS = {
     "truncated-percent": "/ocpp/CP%4",
     "lone-percent": "/ocpp/%",
     "49-chars-after-decoding": "/ocpp/" + "%41" * 49,
+    # appended to the CSMS URL, a dot-segment would be a path traversal (/ocpp/.. is the CSMS's root)
+    "dot": "/ocpp/.",
+    "dot-dot": "/ocpp/..",
+    "encoded-dot-dot": "/ocpp/%2E%2E",
+    "mixed-dot-dot": "/ocpp/.%2e",
 }
 
 

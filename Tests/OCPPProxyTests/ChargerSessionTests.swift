@@ -19,7 +19,7 @@ final class SessionFixture {
     let session: ChargerSession
     let metrics = ProxyMetrics()
 
-    init(version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60)) throws {
+    init(version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16) throws {
         let keepalive = KeepaliveConfiguration(pingInterval: .zero, pongTimeout: .seconds(1))
         chargerLink = WebSocketLink(side: .charger, isClient: false, keepalive: keepalive)
         csmsLink = WebSocketLink(side: .csms, isClient: true, keepalive: keepalive)
@@ -31,7 +31,9 @@ final class SessionFixture {
             identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version,
             listenerName: "test",
             remoteAddress: "127.0.0.1:1", generation: 1, charger: chargerLink, upstream: csmsLink, eventLoop: loop,
-            metrics: metrics, limits: LimitsConfiguration(maxFrameBytes: 65536, callTimeout: callTimeout),
+            metrics: metrics,
+            limits: LimitsConfiguration(
+                maxFrameBytes: 65536, callTimeout: callTimeout, maxPendingCalls: maxPendingCalls),
             logger: Logger(label: "test"))
         session.start()
     }

@@ -146,13 +146,29 @@ struct ConfigurationLoaderTests {
         #expect(configuration.upstream.tls?.insecureSkipVerify == false)
     }
 
-    @Test(arguments: ["5 parsecs", "fast", "-1s", "ms"])
+    @Test(arguments: ["5 parsecs", "fast", "-1s", "ms", "1e300s", "1e300", "9223372036854775808ms", "nan", "inf"])
     func refusesBadDurations(text: String) {
         let found = issues(
             Self.valid.replacingOccurrences(of: "connectTimeout: 1500ms", with: "connectTimeout: \(text)"))
         #expect(
             found.first?.hasPrefix("upstream.connectTimeout: expected a positive duration such as 500ms, 5s, 2m or 1h")
                 == true)
+    }
+
+    @Test func readsMaxPendingCallsWithADefault() throws {
+        #expect(try load(Self.valid).limits.maxPendingCalls == 16)
+        let configured = try load(
+            Self.valid.replacingOccurrences(
+                of: "maxFrameBytes: 1024", with: "maxFrameBytes: 1024\n  maxPendingCalls: 3"))
+        #expect(configured.limits.maxPendingCalls == 3)
+    }
+
+    @Test(arguments: [("0", "0"), ("1025", "1025"), ("-1", "-1"), ("1e300", "1e300"), ("many", "\"many\"")])
+    func refusesMaxPendingCallsOutsideTheRange(text: String, shown: String) {
+        let found = issues(
+            Self.valid.replacingOccurrences(
+                of: "maxFrameBytes: 1024", with: "maxFrameBytes: 1024\n  maxPendingCalls: \(text)"))
+        #expect(found == ["limits.maxPendingCalls: expected an integer 1-1024, got \(shown) (proxy.yaml:17)"])
     }
 
     @Test func refusesFrameLimitsOutsideTheRange() {

@@ -52,6 +52,19 @@ struct ChargerIdentityTests {
         )
     }
 
+    /// Appended to the CSMS's URL, a dot-segment identity would be a path traversal.
+    @Test(arguments: ["/ocpp/.", "/ocpp/..", "/ocpp/%2E", "/ocpp/%2e%2E", "/ocpp/.%2e", "/ocpp/..?x=1"])
+    func refusesDotSegmentIdentities(target: String) {
+        #expect(ConnectionPath.resolve(requestTarget: target, mountPath: "/ocpp") == .badIdentity(.dotSegment))
+    }
+
+    @Test(arguments: ["...", ".a", "a..", "CP.01"])
+    func acceptsIdentitiesWithDotsThatAreNotDotSegments(identity: String) throws {
+        #expect(
+            ConnectionPath.resolve(requestTarget: "/ocpp/\(identity)", mountPath: "/ocpp")
+                == .charger(try ChargerIdentity(identity)))
+    }
+
     @Test func acceptsExactly48Characters() throws {
         let id = String(repeating: "a", count: 48)
         #expect(try ChargerIdentity(id).value == id)

@@ -282,9 +282,11 @@ struct NodeReader {
     mutating func readLimits(_ node: Node?) -> LimitsConfiguration {
         var limits = LimitsConfiguration(maxFrameBytes: 65536, callTimeout: .seconds(60))
         guard let node, let map = mapping(node, "limits") else { return limits }
-        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout"])
+        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout", "maxPendingCalls"])
         limits.maxFrameBytes =
             integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
+        limits.maxPendingCalls =
+            integer(map["maxPendingCalls"], "limits.maxPendingCalls", range: 1...1024) ?? limits.maxPendingCalls
         limits.callTimeout = duration(map["callTimeout"], "limits.callTimeout", positive: true) ?? limits.callTimeout
         return limits
     }
@@ -726,10 +728,15 @@ public enum DurationText {
             let number = trimmed.dropLast(unit.suffix.count)
             // "5ms" also ends in "s": only accept a clean number before the suffix.
             guard let value = Double(number), value.isFinite else { continue }
-            return .nanoseconds(Int64(value * unit.nanoseconds))
+            return nanoseconds(value * unit.nanoseconds)
         }
-        if let seconds = Double(trimmed), seconds.isFinite { return .nanoseconds(Int64(seconds * 1e9)) }
+        if let seconds = Double(trimmed) { return nanoseconds(seconds * 1e9) }
         return nil
+    }
+
+    /// nil past what a TimeAmount holds (about 292 years): `1e300s` is a bad value, not a trap.
+    private static func nanoseconds(_ value: Double) -> TimeAmount? {
+        Int64(exactly: value.rounded()).map(TimeAmount.nanoseconds)
     }
 }
 

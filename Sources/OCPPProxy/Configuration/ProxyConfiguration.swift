@@ -142,6 +142,10 @@ public struct LimitsConfiguration: Sendable {
     public var maxFrameBytes: Int
     /// How long a CALL stays in the pending table without an answer.
     public var callTimeout: TimeAmount
+    /// CALLs one side of a session may have awaiting an answer (per charger and direction). OCPP-J allows one;
+    /// a CALL beyond the bound is answered by the proxy with a GenericError CALLERROR and never forwarded, so a
+    /// peer that does not wait for answers cannot make the proxy hold its CALLs without bound.
+    public var maxPendingCalls: Int = 16
 }
 
 public struct KeepaliveConfiguration: Sendable {

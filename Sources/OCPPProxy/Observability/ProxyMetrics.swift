@@ -101,6 +101,17 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    /// A CALL the proxy answered with a CALLERROR instead of forwarding, because its sender already has
+    /// `limits.maxPendingCalls` CALLs awaiting an answer.
+    func callRefused(from side: LinkSide, reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "calls_refused", unit: "total",
+                help: "CALLs answered by the proxy with a CALLERROR instead of being forwarded, by sender and reason"),
+            labels: [("from", side.rawValue), ("reason", reason)]
+        ).increment()
+    }
+
     func callTimedOut(from side: LinkSide) {
         registry.makeCounter(
             descriptor: Self.descriptor(

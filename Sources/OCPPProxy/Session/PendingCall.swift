@@ -10,10 +10,11 @@ struct PendingCall {
 }
 
 /// The CALLs one side of a session has sent and not yet had answered. OCPP allows one outstanding CALL
-/// per direction, so the table is small; it is bounded anyway against peers that ignore that rule.
+/// per direction, so the table is small. The session refuses CALLs beyond `limits.maxPendingCalls`; the capacity
+/// (the largest value that key takes) is a last bound in case a path inserts without asking.
 struct PendingCallTable {
     private(set) var calls: [String: PendingCall] = [:]
-    static let capacity = 64
+    static let capacity = 1024
 
     var count: Int { calls.count }
 

@@ -43,6 +43,9 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     private var unansweredPingSince: NIODeadline?
     private var forcedClose: Scheduled<Void>?
 
+    /// Frames held for a session that does not exist yet; more is a peer that does not wait for answers.
+    static let earlyFramesKept = 64
+
     /// How long to wait for the peer's close frame (or its TCP close) after ours.
     static let closeLinger = TimeAmount.seconds(3)
 
@@ -71,8 +74,13 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             guard state == .open else { return }
             if let session {
                 deliver(frame, to: session)
-            } else {
+            } else if early.count < Self.earlyFramesKept {
                 early.append(frame)
+            } else {
+                // A peer that keeps sending before the session exists is not speaking OCPP-J (one CALL at a time).
+                close(
+                    code: .policyViolation, reason: "too_many_early_frames",
+                    text: "too many frames before the session started")
             }
         case .ping:
             guard state == .open else { return }
@@ -124,6 +132,24 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         session?.linkClosed(side, peerCode: peerCloseCode, reason: closeReason)
         context.fireChannelInactive()
     }
+
+    /// Whether the connection takes more outgoing frames without queueing past its high-water mark.
+    var isWritable: Bool { context?.channel.isWritable ?? true }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        session?.writabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reads from the socket only while `on`: backpressure, so that what a peer sends waits in its own socket
+    /// buffers, not in the proxy's memory, while the frames it causes cannot be written.
+    func setReading(_ on: Bool) {
+        guard let context, reading != on else { return }
+        reading = on
+        // Setting autoRead back on issues the read that was skipped.
+        _ = context.channel.setOption(ChannelOptions.autoRead, value: on)
+    }
+    private var reading = true
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         switch error {

@@ -69,12 +69,26 @@ final class TranslationLink {
     func handle(_ frame: RPCFrame, from side: LinkSide) {
         guard !failed else { return }
         guard let engine else {
-            waiting.append((frame, side))
+            // Before the state is read no CALL of the proxy is out, so only CALLs can be waiting for the engine.
+            if case .call(let id, let action, _) = frame {
+                if waiting.count(where: { $0.1 == side }) >= session.limits.maxPendingCalls {
+                    session.refuseBeyondPendingLimit(id: id, action: action, from: side)
+                    return
+                }
+                waiting.append((frame, side))
+            } else {
+                session.metrics.unmatchedResponse(from: side)
+            }
             return
         }
         let version = side == .charger ? ruleSet.from : ruleSet.to
         switch frame {
         case .call(let id, let action, let payload):
+            // Exchanges started by this side that the proxy has not finished: their CALLs wait in the engine.
+            if engine.exchangesInProgress(from: RuleSide(side)) >= session.limits.maxPendingCalls {
+                session.refuseBeyondPendingLimit(id: id, action: action, from: side)
+                return
+            }
             session.countFrame(from: side, type: .call, action: action, version: version)
             if side == .csms, session.credentials != nil {
                 switch CredentialMessage.classify(action: action, payload: payload, version: version) {

@@ -1,0 +1,66 @@
+import NIOCore
+import NIOEmbedded
+import OCPP
+import Testing
+
+@testable import OCPPProxy
+
+@Suite("Session limits: pending CALLs and backpressure")
+struct SessionLimitsTests {
+    @Test func aChargerCallBeyondMaxPendingCallsIsAnsweredGenericErrorAndNotForwarded() throws {
+        let fixture = try SessionFixture(version: .v1_6, maxPendingCalls: 2)
+        try fixture.fromCharger(#"[2,"c1","Heartbeat",{}]"#)
+        try fixture.fromCharger(#"[2,"c2","Heartbeat",{}]"#)
+        try fixture.fromCharger(#"[2,"c3","Heartbeat",{}]"#)
+        #expect(try fixture.toCSMS() == #"[2,"c1","Heartbeat",{}]"#)
+        #expect(try fixture.toCSMS() == #"[2,"c2","Heartbeat",{}]"#)
+        #expect(try fixture.toCSMS() == nil)
+        let refusal = try #require(try fixture.toCharger())
+        #expect(refusal.hasPrefix(#"[4,"c3","GenericError","#), "\(refusal)")
+        #expect(fixture.session.snapshot().pendingCalls.fromCharger == 2)
+        // Once the CSMS answers one, the charger may send the next.
+        try fixture.fromCSMS(#"[3,"c1",{"currentTime":"2026-01-01T00:00:00Z"}]"#)
+        #expect(try fixture.toCharger() == #"[3,"c1",{"currentTime":"2026-01-01T00:00:00Z"}]"#)
+        try fixture.fromCharger(#"[2,"c4","Heartbeat",{}]"#)
+        #expect(try fixture.toCSMS() == #"[2,"c4","Heartbeat",{}]"#)
+    }
+
+    @Test func aCSMSCallBeyondMaxPendingCallsIsAnsweredGenericErrorIn2_0_1() throws {
+        let fixture = try SessionFixture(version: .v2_0_1, maxPendingCalls: 1)
+        try fixture.fromCSMS(#"[2,"s1","ClearCache",{}]"#)
+        try fixture.fromCSMS(#"[2,"s2","ClearCache",{}]"#)
+        #expect(try fixture.toCharger() == #"[2,"s1","ClearCache",{}]"#)
+        #expect(try fixture.toCharger() == nil)
+        let refusal = try #require(try fixture.toCSMS())
+        #expect(refusal.hasPrefix(#"[4,"s2","GenericError","#), "\(refusal)")
+    }
+
+    @Test func refusalsAreCountedPerSender() throws {
+        let fixture = try SessionFixture(version: .v1_6, maxPendingCalls: 1)
+        for i in 0..<5 { try fixture.fromCharger(#"[2,"c\#(i)","Heartbeat",{}]"#) }
+        let exposition = String(decoding: fixture.metrics.exposition(), as: UTF8.self)
+        #expect(exposition.contains(#"ocpp_proxy_calls_refused_total{from="charger",reason="max_pending_calls"} 4"#))
+    }
+
+    static func autoRead(_ channel: EmbeddedChannel) -> Bool? {
+        channel.options.last { $0.option is ChannelOptions.Types.AutoReadOption }?.value as? Bool
+    }
+
+    @Test func bothLinksStopReadingWhileEitherCannotWriteAndResumeAfter() throws {
+        let fixture = try SessionFixture()
+        #expect(Self.autoRead(fixture.chargerChannel) == nil)
+        fixture.csmsChannel.isWritable = false
+        fixture.csmsChannel.pipeline.fireChannelWritabilityChanged()
+        #expect(Self.autoRead(fixture.chargerChannel) == false)
+        #expect(Self.autoRead(fixture.csmsChannel) == false)
+        fixture.csmsChannel.isWritable = true
+        fixture.csmsChannel.pipeline.fireChannelWritabilityChanged()
+        #expect(Self.autoRead(fixture.chargerChannel) == true)
+        #expect(Self.autoRead(fixture.csmsChannel) == true)
+        // A charger that does not read its own answers stops being read too.
+        fixture.chargerChannel.isWritable = false
+        fixture.chargerChannel.pipeline.fireChannelWritabilityChanged()
+        #expect(Self.autoRead(fixture.chargerChannel) == false)
+        #expect(Self.autoRead(fixture.csmsChannel) == false)
+    }
+}
