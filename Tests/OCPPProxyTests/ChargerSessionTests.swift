@@ -19,8 +19,11 @@ final class SessionFixture {
     let session: ChargerSession
     let metrics = ProxyMetrics()
 
-    init(version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16) throws {
-        let keepalive = KeepaliveConfiguration(pingInterval: .zero, pongTimeout: .seconds(1))
+    init(
+        version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16,
+        pingInterval: TimeAmount = .zero
+    ) throws {
+        let keepalive = KeepaliveConfiguration(pingInterval: pingInterval, pongTimeout: .seconds(1))
         chargerLink = WebSocketLink(side: .charger, isClient: false, keepalive: keepalive)
         csmsLink = WebSocketLink(side: .csms, isClient: true, keepalive: keepalive)
         chargerChannel = EmbeddedChannel(handler: chargerLink, loop: loop)

@@ -63,4 +63,15 @@ struct SessionLimitsTests {
         #expect(Self.autoRead(fixture.chargerChannel) == false)
         #expect(Self.autoRead(fixture.csmsChannel) == false)
     }
+
+    /// A link that is not read because its partner cannot write is not closed for a pong it was not allowed to
+    /// read: the partner that stopped draining is the one its keepalive closes (1011), and this one follows (1001).
+    @Test func aPausedLinkIsNotBlamedForThePartnersSilence() throws {
+        let fixture = try SessionFixture(pingInterval: .seconds(1))
+        fixture.csmsChannel.isWritable = false
+        fixture.csmsChannel.pipeline.fireChannelWritabilityChanged()
+        fixture.loop.advanceTime(by: .seconds(5))
+        #expect(try SessionFixture.nextClose(fixture.csmsChannel)?.0 == 1011)
+        #expect(try SessionFixture.nextClose(fixture.chargerChannel)?.0 == 1001)
+    }
 }

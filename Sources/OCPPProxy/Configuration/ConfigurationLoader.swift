@@ -47,7 +47,8 @@ public struct ConfigurationLoader {
     private static func reason(_ error: Error) -> String {
         let nsError = error as NSError
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
-            underlying.domain == NSPOSIXErrorDomain, let code = POSIXErrorCode(rawValue: Int32(underlying.code))
+            underlying.domain == NSPOSIXErrorDomain, let raw = Int32(exactly: underlying.code),
+            let code = POSIXErrorCode(rawValue: raw)
         {
             return String(cString: strerror(code.rawValue))
         }

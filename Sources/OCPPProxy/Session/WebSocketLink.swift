@@ -146,6 +146,8 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     func setReading(_ on: Bool) {
         guard let context, reading != on else { return }
         reading = on
+        // A pong that waited unread while reading was paused gets the full pongTimeout to be read now.
+        if on, unansweredPingSince != nil { unansweredPingSince = context.eventLoop.now }
         // Setting autoRead back on issues the read that was skipped.
         _ = context.channel.setOption(ChannelOptions.autoRead, value: on)
     }
@@ -250,8 +252,8 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             WebSocketFrame(
                 fin: true, opcode: .ping, maskKey: mask(), data: context.channel.allocator.buffer(string: "ocpp-proxy")),
             context: context)
-        if unansweredPingSince == nil { unansweredPingSince = .now() }
-        if pongDeadline == nil { armPongDeadline(context: context, at: .now() + keepalive.pongTimeout) }
+        if unansweredPingSince == nil { unansweredPingSince = context.eventLoop.now }
+        if pongDeadline == nil { armPongDeadline(context: context, at: context.eventLoop.now + keepalive.pongTimeout) }
     }
 
     private func armPongDeadline(context: ChannelHandlerContext, at deadline: NIODeadline) {
@@ -259,8 +261,14 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             guard let self else { return }
             self.pongDeadline = nil
             guard self.state == .open, let since = self.unansweredPingSince, let context = self.context else { return }
+            // Not reading because the partner cannot write: a pong may be waiting unread in the socket, and the
+            // silence is not this peer's. The partner's own keepalive judges the partner.
+            if !self.reading && self.isWritable {
+                self.armPongDeadline(context: context, at: context.eventLoop.now + self.keepalive.pongTimeout)
+                return
+            }
             let due = since + self.keepalive.pongTimeout
-            guard due <= .now() else {
+            guard due <= context.eventLoop.now else {
                 // Pongs came, but a later ping is still unanswered: wait for its own deadline.
                 self.armPongDeadline(context: context, at: due)
                 return
