@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "ocpp-bench", targets: ["ocpp-bench"]),
         // Translations per second on one core (BENCHMARKS.md).
         .executable(name: "ocpp-rules-bench", targets: ["ocpp-rules-bench"]),
+        // libFuzzer targets and their corpus replayer (Tests/Fuzz/run_libfuzzer.sh).
+        .executable(name: "ocpp-fuzz", targets: ["ocpp-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -85,8 +87,12 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
         .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
+        // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
+        .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules"]),
+        .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
+        .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(
             name: "OCPPProxyTests",
             dependencies: [
