@@ -6,11 +6,11 @@ import NIOPosix
 /// The operator's endpoint on its own port: liveness, readiness, Prometheus metrics and the charger list.
 final class AdminServer {
     private let configuration: AdminConfiguration
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private let readiness: Readiness
     private(set) var channel: Channel?
 
-    init(configuration: AdminConfiguration, runtime: ProxyRuntime, readiness: Readiness) {
+    init(configuration: AdminConfiguration, runtime: ProxyContext, readiness: Readiness) {
         self.configuration = configuration
         self.runtime = runtime
         self.readiness = readiness
@@ -49,11 +49,11 @@ final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private let readiness: Readiness
     private var assembler = RequestAssembler()
 
-    init(runtime: ProxyRuntime, readiness: Readiness) {
+    init(runtime: ProxyContext, readiness: Readiness) {
         self.runtime = runtime
         self.readiness = readiness
     }

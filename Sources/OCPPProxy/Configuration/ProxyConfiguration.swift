@@ -80,13 +80,6 @@ public enum ChargerCredential: Sendable {
     case hash(PasswordHash)
     /// Plaintext from the configuration: development only, warned about at start.
     case plaintext(String)
-
-    func verify(_ password: [UInt8]) -> Bool {
-        switch self {
-        case .hash(let hash): return hash.verify(password)
-        case .plaintext(let text): return ConstantTime.equal(Array(text.utf8), password)
-        }
-    }
 }
 
 /// Slows down repeated failed authentication from one remote address.

@@ -128,3 +128,13 @@ final class ChargerAuthenticator: @unchecked Sendable {
         return nil
     }
 }
+
+extension ChargerCredential {
+    /// Whether `password` is the charger's, in constant time for a plaintext one.
+    func verify(_ password: [UInt8]) -> Bool {
+        switch self {
+        case .hash(let hash): return hash.verify(password)
+        case .plaintext(let text): return ConstantTime.equal(Array(text.utf8), password)
+        }
+    }
+}
