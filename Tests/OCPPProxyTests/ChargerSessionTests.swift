@@ -46,7 +46,7 @@ final class SessionFixture {
         session = try passThroughSession(
             version: version, charger: chargerLink, csms: csmsLink, loop: loop, metrics: metrics,
             limits: LimitsConfiguration(
-                maxFrameBytes: 65536, callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
+                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
         session.start()
     }
 
@@ -219,7 +219,7 @@ struct ChargerSessionTests {
             SessionFixture.textFrame(#"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, masked: false))
         let session = try passThroughSession(
             version: .v1_6, charger: charger, csms: csms, loop: loop, metrics: ProxyMetrics(),
-            limits: LimitsConfiguration(maxFrameBytes: 65536, callTimeout: .seconds(60)))
+            limits: LimitsConfiguration())
         session.start()
         #expect(
             try SessionFixture.nextText(chargerChannel)

@@ -70,32 +70,16 @@ public final class ProxyServer: Service, @unchecked Sendable {
                     metadata: ["identity": "\(registration.identity)"])
             }
         }
-        try checkTolerance()
+        // Run by `serve` and `check-config` before this point already; a caller that skipped them stops here.
+        if let problem = ConfigurationChecks.problems(configuration, rules: rules).first {
+            throw StartupError(problem)
+        }
         let persisted = try await store.upstreamPasswords()
         let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
         let runtime = ProxyContext(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
             upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store)
         return (runtime, store)
-    }
-
-    /// Every tolerance profile the configuration names must exist in the rule file that will use it.
-    private func checkTolerance() throws {
-        let sets = rules?.ruleSets.filter { $0.to == configuration.upstream.version } ?? []
-        let known = Set(sets.flatMap { $0.tolerance.keys })
-        for (index, listener) in configuration.listeners.enumerated() {
-            if let name = listener.tolerance, !known.contains(name) {
-                throw StartupError(
-                    "listeners[\(index)].tolerance: no tolerance profile \"\(name)\" in the rule files (known: \(known.sorted().joined(separator: ", ")))"
-                )
-            }
-        }
-        for registration in configuration.chargers.values {
-            if let name = registration.tolerance, !known.contains(name) {
-                throw StartupError(
-                    "chargers[\(registration.identity)].tolerance: no tolerance profile \"\(name)\" in the rule files")
-            }
-        }
     }
 
     public func run() async throws {
