@@ -230,7 +230,7 @@ struct ChargerSessionTests {
         let fixture = try SessionFixture(callTimeout: .milliseconds(1))
         try fixture.fromCharger(#"[2,"old","Heartbeat",{}]"#)
         _ = try fixture.toCSMS()
-        usleep(5_000)
+        fixture.loop.advanceTime(by: .milliseconds(5))
         #expect(fixture.session.snapshot().pendingCalls.fromCharger == 0)
         // The late answer no longer matches anything and is dropped.
         try fixture.fromCharger(#"[2,"new","Heartbeat",{}]"#)

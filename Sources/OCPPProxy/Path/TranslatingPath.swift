@@ -111,7 +111,7 @@ final class TranslatingPath: FramePath {
 
     /// The arrival time rules see as now(), to the second; formatted once per second, not per frame.
     private var now: String {
-        let seconds = Int64(Date().timeIntervalSince1970)
+        let seconds = context.wallClock()
         if seconds != nowCache.seconds { nowCache = (seconds, DateTimeText(seconds: seconds).utcText) }
         return nowCache.text
     }
@@ -153,7 +153,7 @@ final class TranslatingPath: FramePath {
             switch outgoing.frame {
             case .call(let id, let action, _):
                 context.metrics.frame(from: side.other, type: .call, action: action, version: version(of: side))
-                deadlines[PendingKey(side: side, id: id)] = NIODeadline.now() + context.limits.callTimeout
+                deadlines[PendingKey(side: side, id: id)] = context.eventLoop.now + context.limits.callTimeout
             case .callError(_, let code, _, _):
                 // A CALLERROR relayed from the peer was counted when it arrived; count only the proxy's own.
                 if !outgoing.relayed {

@@ -237,7 +237,7 @@ final class ChargerSession: LinkEvents {
         timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
             timer = nil
             timerDeadline = nil
-            deliver(path.expire(now: .now()))
+            deliver(path.expire(now: eventLoop.now))
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import OCPP
@@ -13,6 +14,9 @@ struct SessionContext {
     let limits: LimitsConfiguration
     /// With the charger's identity and version as metadata.
     let logger: Logger
+    /// Seconds since 1970 for what rules see as now(). Monotonic time (deadlines, timeouts) is the event loop's
+    /// `now`, which an EmbeddedEventLoop lets tests advance.
+    var wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     func version(of side: Side) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
 
