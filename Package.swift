@@ -61,7 +61,7 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "ocpp-proxy",
@@ -69,7 +69,7 @@ let package = Package(
                 "OCPPProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Benchmarks: `ocpp-bench sink` (a canned CSMS) and `ocpp-bench load` (chargers). Independent of the
         // proxy's modules on purpose, so the load side never shares code paths with what it measures.
@@ -83,7 +83,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
@@ -94,7 +94,7 @@ let package = Package(
                 "OCPPProxy",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -35,13 +36,12 @@ final class AdminServer {
 }
 
 /// Whether the proxy takes chargers: set once every listener is bound, cleared at shutdown.
-final class Readiness: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ready = false
+final class Readiness: Sendable {
+    private let ready = NIOLockedValueBox(false)
 
     var isReady: Bool {
-        get { lock.withLock { ready } }
-        set { lock.withLock { ready = newValue } }
+        get { ready.withLockedValue { $0 } }
+        set { ready.withLockedValue { $0 = newValue } }
     }
 }
 

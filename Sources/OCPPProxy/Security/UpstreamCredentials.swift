@@ -3,7 +3,7 @@ import NIOCore
 import OCPP
 
 /// The upstream password to use for each charger: a CSMS-set one (persisted) wins over the configured one.
-final class UpstreamCredentials: @unchecked Sendable {
+final class UpstreamCredentials: Sendable {
     private let configured: [ChargerIdentity: ChargerRegistration]
     private let overrides: NIOLockedValueBox<[String: String]>
     private let store: StateStore

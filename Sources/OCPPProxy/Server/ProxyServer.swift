@@ -8,13 +8,12 @@ import ServiceLifecycle
 /// The running proxy as a swift-service-lifecycle service: binds every listener and the admin endpoint,
 /// serves until a graceful shutdown is requested, then stops accepting, closes every charger's links with
 /// 1001 and waits at most `shutdown.gracePeriod` for them to go.
-public final class ProxyServer: Service, @unchecked Sendable {
+public final class ProxyServer: Service, Sendable {
     private let configuration: ProxyConfiguration
     private let metrics: ProxyMetrics
     private let logger: Logger
     private let readiness = Readiness()
     private let group: EventLoopGroup
-    private var runtime: ProxyContext!
     private let rules: RuleLibrary?
 
     public init(
@@ -86,7 +85,6 @@ public final class ProxyServer: Service, @unchecked Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let (runtime, store) = try await prepare()
-        self.runtime = runtime
 
         var channels: [Channel] = []
         for (index, listenerConfiguration) in configuration.listeners.enumerated() {

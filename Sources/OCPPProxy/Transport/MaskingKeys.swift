@@ -44,7 +44,9 @@ enum MaskingKeys {
         }
     }
 
-    private final class Pool {
+    /// Thread-specific: only the event-loop thread that made it ever touches it, which is what makes it safe to
+    /// hand to `ThreadSpecificVariable` (which requires Sendable values).
+    private final class Pool: @unchecked Sendable {
         var bytes = [UInt8](repeating: 0, count: 4096)
         var next = 4096
     }
