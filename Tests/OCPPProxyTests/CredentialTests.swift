@@ -204,7 +204,7 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    func upstreamPasswords() async throws -> [String: String] { [:] }
+    func upstreamPasswords() -> EventLoopFuture<[String: String]> { eventLoop.makeSucceededFuture([:]) }
 
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
@@ -220,7 +220,7 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         eventLoop.makeSucceededVoidFuture()
     }
 
-    func close() async {}
+    func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
 struct DiskFull: Error {}
@@ -274,7 +274,7 @@ struct CredentialStageTests {
         #expect(answer.first?.0 == .csms)
         #expect(answer.first?.1 == .callResult(id: "k1", payload: json(#"{"status":"Accepted"}"#)))
         #expect(credentials.password(for: try ChargerIdentity("CP001")) == "0123456789abcdef")
-        #expect(try await store.upstreamPasswords() == ["CP001": "0123456789abcdef"])
+        #expect(try await store.upstreamPasswords().get() == ["CP001": "0123456789abcdef"])
     }
 
     @Test func theAcceptedAnswerWaitsUntilThePasswordIsDurable() throws {
@@ -371,7 +371,7 @@ struct CredentialStageTests {
                         "setVariableData": .array([CredentialMessageTests.heartbeat, CredentialMessageTests.offline])
                     ])))
         #expect(credentials.password(for: try ChargerIdentity("CP001")) == "n3w-s3cret-passw0rd")
-        #expect(try await store.upstreamPasswords()["CP001"] == "n3w-s3cret-passw0rd")
+        #expect(try await store.upstreamPasswords().get()["CP001"] == "n3w-s3cret-passw0rd")
 
         // The charger answers the two items it saw; the CSMS gets three, in its own order.
         let first = json(

@@ -73,7 +73,7 @@ public final class ProxyServer: Service, Sendable {
         if let problem = ConfigurationChecks.problems(configuration, rules: rules).first {
             throw StartupError(problem)
         }
-        let persisted = try await store.upstreamPasswords()
+        let persisted = try await store.upstreamPasswords().get()
         let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
         let runtime = ProxyContext(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
@@ -144,7 +144,7 @@ public final class ProxyServer: Service, Sendable {
         services.append(.init(service: ListenerService(channels: channels, readiness: readiness, logger: logger)))
         services.append(.init(service: TLSReloader(listenerTLS: runtime.listenerTLS, logger: logger)))
         try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
-        await store.close()
+        try? await store.close().get()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
