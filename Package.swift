@@ -53,6 +53,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -62,7 +63,7 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "ocpp-proxy",
@@ -70,7 +71,7 @@ let package = Package(
                 "OCPPProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // Benchmarks: `ocpp-bench sink` (a canned CSMS) and `ocpp-bench load` (chargers). Independent of the
         // proxy's modules on purpose, so the load side never shares code paths with what it measures.
@@ -84,7 +85,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
         // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
@@ -99,7 +100,7 @@ let package = Package(
                 "OCPPProxy",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v5)]
+            swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]
 )

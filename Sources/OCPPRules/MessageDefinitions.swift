@@ -68,17 +68,9 @@ public enum MessageSender: String, Sendable {
     case csms
     case both
 
-    public func includes(_ side: RuleSide) -> Bool {
+    public func includes(_ side: Side) -> Bool {
         self == .both || (self == .chargingStation) == (side == .charger)
     }
-}
-
-/// The two sides of a translating session: the charger's link and the CSMS's link.
-public enum RuleSide: String, Sendable, Hashable {
-    case charger
-    case csms
-
-    public var other: RuleSide { self == .charger ? .csms : .charger }
 }
 
 /// One version's messages: for each action, who sends it and the shapes of its request and response.
@@ -98,7 +90,7 @@ public struct MessageDefinitions: Sendable {
     }
 
     /// Actions whose CALL `side` sends.
-    public func actions(sentBy side: RuleSide) -> [String] {
+    public func actions(sentBy side: Side) -> [String] {
         messages.filter { $0.value.sentBy.includes(side) }.keys.sorted()
     }
 }

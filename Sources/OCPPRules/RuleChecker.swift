@@ -23,7 +23,7 @@ struct RuleChecker {
     }
 
     mutating func check() {
-        for side in [RuleSide.charger, .csms] {
+        for side in [Side.charger, .csms] {
             let definitions = ruleSet.definitions(of: side)
             let rules = ruleSet.rules(sentBy: side)
             for action in definitions.actions(sentBy: side) where rules[action] == nil {
@@ -53,7 +53,7 @@ struct RuleChecker {
     }
 
     mutating func check(
-        _ variant: RuleVariant, action: String, origin: RuleSide, request: Shape, response: Shape?, element: Shape?
+        _ variant: RuleVariant, action: String, origin: Side, request: Shape, response: Shape?, element: Shape?
     ) {
         let target = origin.other
         let base = Context(payload: request, element: element, call: request, sent: nil)

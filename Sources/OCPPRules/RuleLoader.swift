@@ -333,13 +333,13 @@ struct NodeReader {
         return set
     }
 
-    mutating func rule(_ action: String, _ keyNode: Node, _ body: Node, origin: RuleSide) -> Rule? {
+    mutating func rule(_ action: String, _ keyNode: Node, _ body: Node, origin: Side) -> Rule? {
         let variants = self.variants(body, action, origin: origin)
         guard !variants.isEmpty else { return nil }
         return Rule(action: action, variants: variants, line: keyNode.mark?.line ?? 0)
     }
 
-    mutating func variants(_ body: Node, _ what: String, origin: RuleSide) -> [RuleVariant] {
+    mutating func variants(_ body: Node, _ what: String, origin: Side) -> [RuleVariant] {
         let nodes = body.sequence.map(Array.init) ?? [body]
         var variants: [RuleVariant] = []
         for (index, node) in nodes.enumerated() {
@@ -355,7 +355,7 @@ struct NodeReader {
         return variants
     }
 
-    mutating func variant(_ node: Node, _ what: String, origin: RuleSide) -> RuleVariant? {
+    mutating func variant(_ node: Node, _ what: String, origin: Side) -> RuleVariant? {
         guard node.mapping != nil else {
             issue(node, "\(what): a rule is a mapping (to/request/result, answer or foreach/item/result)")
             return nil
@@ -399,7 +399,7 @@ struct NodeReader {
         if let then = node["then"] {
             for step in then.sequence.map(Array.init) ?? [then] {
                 checkKeys(step, "\(what).then", allowed: ["toCharger", "toCSMS", "request", "when", "as", "note"])
-                let side: RuleSide
+                let side: Side
                 let actionNode: Node
                 if let n = step["toCharger"] {
                     side = .charger

@@ -21,7 +21,7 @@ public indirect enum Template: Sendable {
 
 /// A CALL the proxy sends on its own after it answered (`then:` in a rule).
 public struct FollowUp: Sendable {
-    public var side: RuleSide
+    public var side: Side
     public var action: String
     public var request: Template
     public var condition: Expression?
@@ -81,19 +81,24 @@ public struct RuleSet: Sendable {
     public var fromDefinitions: MessageDefinitions
     public var toDefinitions: MessageDefinitions
     /// Lines of the `charger:` and `csms:` sections, where a missing rule is reported.
-    public var sectionLines: [RuleSide: Int] = [:]
+    public var sectionLines: [Side: Int] = [:]
 
-    public func version(of side: RuleSide) -> OCPPVersion { side == .charger ? from : to }
+    public func version(of side: Side) -> OCPPVersion { side == .charger ? from : to }
 
-    public func definitions(of side: RuleSide) -> MessageDefinitions {
+    public func definitions(of side: Side) -> MessageDefinitions {
         side == .charger ? fromDefinitions : toDefinitions
     }
 
-    public func rules(sentBy side: RuleSide) -> [String: Rule] { side == .charger ? charger : csms }
+    public func rules(sentBy side: Side) -> [String: Rule] { side == .charger ? charger : csms }
 
     /// The CALLERROR code `code` sent by `side` as the other side's version names it.
-    public func errorCode(_ code: String, sentBy side: RuleSide) -> String {
-        (side == .csms ? errorsDown : errorsUp)[code] ?? code
+    /// A CALLERROR code `side` sent, in the version of the other side: renamed per the rule file, and GenericError
+    /// for a code the receiving version does not define (a peer's invention must not reach the other side).
+    public func errorCode(_ code: String, sentBy side: Side) -> String {
+        let renamed = (side == .csms ? errorsDown : errorsUp)[code] ?? code
+        let receiver = version(of: side.other)
+        return RPCErrorCode.wireNames(in: receiver).contains(renamed)
+            ? renamed : RPCErrorCode.genericError.name(in: receiver)
     }
 }
 

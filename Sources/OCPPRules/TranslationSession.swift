@@ -2,12 +2,12 @@ import OCPP
 
 /// A frame the translation wants sent, on the charger's link or the CSMS's.
 public struct OutgoingFrame: Sendable, Equatable {
-    public var side: RuleSide
+    public var side: Side
     public var frame: RPCFrame
     /// A CALLERROR the other peer sent, passed on (with its code renamed), not one the proxy made.
     public var relayed = false
 
-    public init(side: RuleSide, frame: RPCFrame, relayed: Bool = false) {
+    public init(side: Side, frame: RPCFrame, relayed: Bool = false) {
         self.side = side
         self.frame = frame
         self.relayed = relayed
@@ -40,12 +40,12 @@ public final class TranslationSession {
     private var messageCounter = 0
 
     private var exchanges: [ExchangeKey: Exchange] = [:]
-    private var outstanding: [RuleSide: Outstanding] = [:]
-    private var queues: [RuleSide: [Outstanding]] = [:]
+    private var outstanding: [Side: Outstanding] = [:]
+    private var queues: [Side: [Outstanding]] = [:]
     private var output = TranslationOutput()
 
     struct ExchangeKey: Hashable {
-        var origin: RuleSide
+        var origin: Side
         var id: String
     }
 
@@ -68,7 +68,7 @@ public final class TranslationSession {
     }
 
     /// CALLs the proxy has sent on `side` and not had answered (0 or 1), and CALLs waiting behind it.
-    public func pendingCount(on side: RuleSide) -> (sent: Int, waiting: Int) {
+    public func pendingCount(on side: Side) -> (sent: Int, waiting: Int) {
         (outstanding[side] == nil ? 0 : 1, queues[side]?.count ?? 0)
     }
 
@@ -76,19 +76,19 @@ public final class TranslationSession {
 
     /// Exchanges `side`'s CALLs started that are not finished: answered and follow-ups done. Each has at most
     /// one CALL of the proxy out or queued, so bounding these bounds the queues.
-    public func exchangesInProgress(from side: RuleSide) -> Int {
+    public func exchangesInProgress(from side: Side) -> Int {
         exchanges.keys.reduce(0) { $0 + ($1.origin == side ? 1 : 0) }
     }
 
     /// The side the proxy sent CALL `messageId` to, while it awaits the answer.
-    public func side(awaiting messageId: String) -> RuleSide? {
-        [RuleSide.charger, .csms].first { outstanding[$0]?.id == messageId }
+    public func side(awaiting messageId: String) -> Side? {
+        [Side.charger, .csms].first { outstanding[$0]?.id == messageId }
     }
 
     // MARK: Input
 
     /// Handles one frame `side` sent; `now` is its arrival time as RFC 3339 UTC text.
-    public func receive(_ frame: RPCFrame, from side: RuleSide, now: String) -> TranslationOutput {
+    public func receive(_ frame: RPCFrame, from side: Side, now: String) -> TranslationOutput {
         output = TranslationOutput()
         switch frame {
         case .call(let id, let action, let payload):
@@ -106,7 +106,7 @@ public final class TranslationSession {
     }
 
     /// A frame from `side` that answers the proxy's CALL `messageId` but is not a well-formed RPC frame.
-    public func receiveBrokenAnswer(id: String, from side: RuleSide, description: String, now: String)
+    public func receiveBrokenAnswer(id: String, from side: Side, description: String, now: String)
         -> TranslationOutput
     {
         output = TranslationOutput()
@@ -122,7 +122,7 @@ public final class TranslationSession {
     }
 
     /// The CALL `messageId` the proxy sent on `side` got no answer in time.
-    public func timedOut(side: RuleSide, messageId: String, now: String) -> TranslationOutput {
+    public func timedOut(side: Side, messageId: String, now: String) -> TranslationOutput {
         output = TranslationOutput()
         if let call = outstanding[side], call.id == messageId {
             log(.warning, "\(call.action) sent to the \(side) (message id \(messageId)) got no answer in time")
@@ -143,7 +143,7 @@ public final class TranslationSession {
         case timeout
     }
 
-    private func receiveCall(id: String, action: String, payload: JSONValue, from side: RuleSide, now: String) {
+    private func receiveCall(id: String, action: String, payload: JSONValue, from side: Side, now: String) {
         let version = rules.version(of: side)
         let key = ExchangeKey(origin: side, id: id)
         if exchanges[key] != nil {
@@ -174,7 +174,7 @@ public final class TranslationSession {
         start(exchange, variants: rule.variants, now: now)
     }
 
-    private func receiveAnswer(id: String, from side: RuleSide, _ answer: Answer, now: String) {
+    private func receiveAnswer(id: String, from side: Side, _ answer: Answer, now: String) {
         guard let call = outstanding[side], call.id == id else {
             log(.warning, "dropped an answer from the \(side) to message id \(id): no CALL of the proxy awaits it")
             return
@@ -201,7 +201,7 @@ public final class TranslationSession {
     // MARK: Exchanges
 
     final class Exchange {
-        let origin: RuleSide
+        let origin: Side
         let originId: String
         let action: String
         let call: JSONValue
@@ -210,7 +210,7 @@ public final class TranslationSession {
         var followUps: [FollowUp] = []
         var answered = false
 
-        init(origin: RuleSide, originId: String, action: String, call: JSONValue) {
+        init(origin: Side, originId: String, action: String, call: JSONValue) {
             self.origin = origin
             self.originId = originId
             self.action = action
@@ -224,7 +224,7 @@ public final class TranslationSession {
         /// Waiting for the answer to a forwarded CALL; `element` is set inside a fanout.
         case forwarded(action: String, result: Template, sent: JSONValue)
         case fanout(Fanout)
-        case followUp(index: Int, action: String, side: RuleSide)
+        case followUp(index: Int, action: String, side: Side)
     }
 
     struct Fanout {
@@ -509,7 +509,7 @@ public final class TranslationSession {
         enqueue(Outstanding(id: nextMessageId(), action: action, payload: payload, exchange: exchange), on: side)
     }
 
-    private func enqueue(_ call: Outstanding, on side: RuleSide) {
+    private func enqueue(_ call: Outstanding, on side: Side) {
         if outstanding[side] == nil {
             outstanding[side] = call
             output.frames.append(
@@ -520,7 +520,7 @@ public final class TranslationSession {
     }
 
     /// The answer to the CALL outstanding on `side` arrived (or never will): the next waiting CALL goes out.
-    private func finishOutstanding(on side: RuleSide) {
+    private func finishOutstanding(on side: Side) {
         outstanding[side] = nil
         while var queue = queues[side], !queue.isEmpty {
             let next = queue.removeFirst()
@@ -577,7 +577,7 @@ public final class TranslationSession {
         exchanges.removeValue(forKey: ExchangeKey(origin: exchange.origin, id: exchange.originId))
     }
 
-    private func sendError(to side: RuleSide, id: String, _ code: RPCErrorCode, _ description: String) {
+    private func sendError(to side: Side, id: String, _ code: RPCErrorCode, _ description: String) {
         output.frames.append(
             .init(
                 side: side,

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The two OCPP-J versions the benchmark speaks.
 enum BenchVersion: String, CaseIterable {
@@ -136,7 +137,8 @@ final class ClockText {
             var parts = tm()
             gmtime_r(&t, &parts)
             func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-            text = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+            text =
+                "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
             second = t
         }
         return text

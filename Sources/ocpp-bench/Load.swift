@@ -9,7 +9,9 @@ import NIOWebSocket
 /// `ocpp-bench load`: N chargers against a URL, closed- or open-loop, with latency from HdrHistogram.
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Open N chargers ({url}/BENCH{n}), boot them, run a scenario for a duration, report throughput and latency.")
+        abstract:
+            "Open N chargers ({url}/BENCH{n}), boot them, run a scenario for a duration, report throughput and latency."
+    )
 
     @Option(help: "ws://host:port/path; each charger connects to {url}/{identity}.")
     var url: String = "ws://127.0.0.1:8180/ocpp"
@@ -26,7 +28,8 @@ struct Load: ParsableCommand {
     @Option(help: "How long the scenario runs once every charger has connected and booted, e.g. 20s, 2m.")
     var duration: String = "20s"
 
-    @Option(help: "closed: one outstanding CALL per charger, next one as soon as it is answered; open: --rate per charger.")
+    @Option(
+        help: "closed: one outstanding CALL per charger, next one as soon as it is answered; open: --rate per charger.")
     var mode: String = "closed"
 
     @Option(help: "Open loop: CALLs per second per charger, e.g. 10/s.")
@@ -69,16 +72,22 @@ struct Load: ParsableCommand {
         guard BenchVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.6 or ocpp2.0.1") }
         guard (1...200_000).contains(chargers) else { throw ValidationError("--chargers: 1-200000") }
         guard let r = Self.perSecond(ramp), r > 0 else { throw ValidationError("--ramp: expected R/s, e.g. 500/s") }
-        guard let d = Self.seconds(duration), d > 0, d <= 24 * 3600 else { throw ValidationError("--duration: expected e.g. 20s, 2m (at most 24h)") }
+        guard let d = Self.seconds(duration), d > 0, d <= 24 * 3600 else {
+            throw ValidationError("--duration: expected e.g. 20s, 2m (at most 24h)")
+        }
         guard ["closed", "open"].contains(mode) else { throw ValidationError("--mode: closed or open") }
         if mode == "open" {
             guard let rate, let x = Self.perSecond(rate), x > 0, x <= 100_000 else {
                 throw ValidationError("--rate: open loop needs a per-charger rate, e.g. 10/s")
             }
         }
-        guard ScenarioName(rawValue: scenario) != nil else { throw ValidationError("--scenario: mixed, heartbeat or idle") }
+        guard ScenarioName(rawValue: scenario) != nil else {
+            throw ValidationError("--scenario: mixed, heartbeat or idle")
+        }
         guard heartbeat > 0 else { throw ValidationError("--heartbeat: expected seconds > 0") }
-        guard threads >= 1, connectTimeout >= 1, callTimeout >= 1, drain >= 0 else { throw ValidationError("bad timeouts or threads") }
+        guard threads >= 1, connectTimeout >= 1, callTimeout >= 1, drain >= 0 else {
+            throw ValidationError("bad timeouts or threads")
+        }
         guard (try? BenchURL(url)) != nil else { throw ValidationError("--url: expected ws://host:port/path") }
     }
 
@@ -114,7 +123,9 @@ struct Load: ParsableCommand {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         defer { try? group.syncShutdownGracefully() }
-        let workers = Array(group.makeIterator()).enumerated().map { LoopWorker(loop: $1, plan: plan, seed: UInt64($0) &+ 0x9E37_79B9) }
+        let workers = Array(group.makeIterator()).enumerated().map {
+            LoopWorker(loop: $1, plan: plan, seed: UInt64($0) &+ 0x9E37_79B9)
+        }
         for worker in workers { try worker.loop.submit { worker.startSweeper() }.wait() }
         func everyWorker<T>(_ body: @escaping (LoopWorker) -> T) -> [T] {
             workers.map { w in w.loop.submit { body(w) } }.compactMap { try? $0.wait() }
@@ -145,13 +156,17 @@ struct Load: ParsableCommand {
             progress = everyWorker { $0.progress }.reduce(into: Progress()) { $0.add($1) }
             if progress.settled(attempts: started) || monotonicNanos() > settleDeadline { break }
             if monotonicNanos() - lastLog > 2_000_000_000 {
-                log("connecting: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted of \(started)")
+                log(
+                    "connecting: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted of \(started)"
+                )
                 lastLog = monotonicNanos()
             }
             usleep(20_000)
         }
         let rampSeconds = Double(monotonicNanos() - rampStart) / 1e9
-        log("ramp done in \(String(format: "%.1f", rampSeconds)) s: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted")
+        log(
+            "ramp done in \(String(format: "%.1f", rampSeconds)) s: \(progress.established) established, \(progress.failed) failed, \(progress.booted) booted"
+        )
 
         // The measured window: every charger starts its scenario now.
         let windowStart = monotonicNanos()
@@ -286,7 +301,8 @@ final class LoopWorker {
     var stats = WorkerSnapshot.empty
     var progress = Progress()
     /// Resolved once per worker: connects skip the resolver.
-    private lazy var address: SocketAddress? = try? SocketAddress.makeAddressResolvingHost(plan.target.host, port: plan.target.port)
+    private lazy var address: SocketAddress? = try? SocketAddress.makeAddressResolvingHost(
+        plan.target.host, port: plan.target.port)
 
     init(loop: EventLoop, plan: LoadPlan, seed: UInt64) {
         self.loop = loop
@@ -323,7 +339,8 @@ final class LoopWorker {
             .connectTimeout(plan.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, automaticErrorHandling: true) { channel, response in
+                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, automaticErrorHandling: true) {
+                    channel, response in
                     channel.eventLoop.makeCompletedFuture {
                         guard response.headers["sec-websocket-protocol"].first == version.rawValue else {
                             charger.failed("subprotocol")
@@ -334,7 +351,8 @@ final class LoopWorker {
                         ops.removeHandler(requester, promise: nil)
                         try ops.addHandlers([
                             NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: 1 << 20),
+                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
+                                maxAccumulatedFrameSize: 1 << 20),
                             charger,
                         ])
                     }
@@ -458,7 +476,10 @@ struct WorkerSnapshot {
     var latency: Histogram<UInt64>
 
     static var empty: WorkerSnapshot {
-        WorkerSnapshot(latency: Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 300_000_000_000, numberOfSignificantValueDigits: .three))
+        WorkerSnapshot(
+            latency: Histogram(
+                lowestDiscernibleValue: 1, highestTrackableValue: 300_000_000_000,
+                numberOfSignificantValueDigits: .three))
     }
 
     mutating func add(_ o: WorkerSnapshot) {
@@ -618,7 +639,9 @@ final class ChargerHandler: ChannelInboundHandler {
             received(frame.unmaskedData, context: context)
         case .ping:
             context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(using: &worker.random), data: frame.unmaskedData)),
+                wrapOutboundOut(
+                    WebSocketFrame(
+                        fin: true, opcode: .pong, maskKey: .random(using: &worker.random), data: frame.unmaskedData)),
                 promise: nil)
         case .connectionClose:
             if !closing {
@@ -626,8 +649,12 @@ final class ChargerHandler: ChannelInboundHandler {
                 var echo = context.channel.allocator.buffer(capacity: 2)
                 var data = frame.unmaskedData
                 if let code = data.readWebSocketErrorCode() { echo.write(webSocketErrorCode: code) }
-                context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: echo)))
-                    .whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(
+                    wrapOutboundOut(
+                        WebSocketFrame(
+                            fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: echo))
+                )
+                .whenComplete { _ in context.close(promise: nil) }
             } else {
                 context.close(promise: nil)
             }
@@ -676,7 +703,10 @@ final class ChargerHandler: ChannelInboundHandler {
             reply.writeStaticString("[3,\"")
             _ = text.withUnsafeReadableBytes { reply.writeBytes(UnsafeRawBufferPointer(rebasing: $0[idRange])) }
             reply.writeStaticString("\",{}]")
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: reply)), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(
+                    WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: reply)),
+                promise: nil)
         default:
             break
         }
@@ -715,7 +745,9 @@ final class ChargerHandler: ChannelInboundHandler {
         outstanding = Outstanding(id: nextId, sentAt: now, kind: kind)
         if kind != .bootNotification { worker.recordSent(at: now) }
         context.writeAndFlush(
-            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: buffer)), promise: nil)
+            wrapOutboundOut(
+                WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: buffer)),
+            promise: nil)
     }
 
     // MARK: Scenario
@@ -727,7 +759,8 @@ final class ChargerHandler: ChannelInboundHandler {
         switch plan.scenario {
         case .idle:
             let interval = TimeAmount.nanoseconds(Int64(plan.heartbeat * 1e9))
-            let phase = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
+            let phase = TimeAmount.nanoseconds(
+                Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
             timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
                 guard let self, self.outstanding == nil, !self.worker.stopping else { return }
                 self.send(.heartbeat)
@@ -735,7 +768,8 @@ final class ChargerHandler: ChannelInboundHandler {
         case .mixed, .heartbeat:
             if plan.openLoop {
                 let interval = TimeAmount.nanoseconds(Int64(plan.interval * 1e9))
-                let phase = TimeAmount.nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
+                let phase = TimeAmount.nanoseconds(
+                    Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
                 timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
                     self?.tick()
                 }
@@ -788,7 +822,10 @@ final class ChargerHandler: ChannelInboundHandler {
         closing = true
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: .normalClosure)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: data)), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(
+                WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: data)
+            ), promise: nil)
         let channel = context.channel
         channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }

@@ -86,7 +86,8 @@ struct LoadReport {
         func us(_ ns: UInt64) -> Double { (Double(ns) / 1000 * 10).rounded() / 10 }
         guard h.totalCount > 0 else { return Latency(count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p99_9: 0, max: 0) }
         return Latency(
-            count: h.totalCount, mean: us(UInt64(h.mean)), p50: us(h.valueAtPercentile(50)), p90: us(h.valueAtPercentile(90)),
+            count: h.totalCount, mean: us(UInt64(h.mean)), p50: us(h.valueAtPercentile(50)),
+            p90: us(h.valueAtPercentile(90)),
             p99: us(h.valueAtPercentile(99)), p99_9: us(h.valueAtPercentile(99.9)), max: us(h.max))
     }
 
@@ -125,7 +126,8 @@ struct LoadReport {
             "  latency (µs, write → answer): p50 \(f(l.p50))  p90 \(f(l.p90))  p99 \(f(l.p99))  p99.9 \(f(l.p99_9))  max \(f(l.max))  (n=\(l.count))",
         ]
         if mode == "open" {
-            lines.append("  open loop: \(s.openLoopDelayed) CALLs waited for the previous answer, \(s.openLoopDropped) dropped")
+            lines.append(
+                "  open loop: \(s.openLoopDelayed) CALLs waited for the previous answer, \(s.openLoopDropped) dropped")
         }
         return lines.joined(separator: "\n")
     }

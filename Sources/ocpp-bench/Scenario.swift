@@ -67,9 +67,11 @@ struct ScenarioState {
         let idTag = "T\(identity.suffix(19))"
         switch (version, kind) {
         case (.v16, .bootNotification):
-            return "{\"chargePointVendor\":\"ocpp-bench\",\"chargePointModel\":\"bench-1.6\",\"firmwareVersion\":\"1.0\"}"
+            return
+                "{\"chargePointVendor\":\"ocpp-bench\",\"chargePointModel\":\"bench-1.6\",\"firmwareVersion\":\"1.0\"}"
         case (.v201, .bootNotification):
-            return "{\"chargingStation\":{\"model\":\"bench-2.0.1\",\"vendorName\":\"ocpp-bench\"},\"reason\":\"PowerUp\"}"
+            return
+                "{\"chargingStation\":{\"model\":\"bench-2.0.1\",\"vendorName\":\"ocpp-bench\"},\"reason\":\"PowerUp\"}"
         case (_, .heartbeat):
             return "{}"
         case (.v16, .statusNotification):
@@ -94,7 +96,8 @@ struct ScenarioState {
                 + "\"idToken\":{\"idToken\":\"\(idTag)\",\"type\":\"ISO14443\"},\"evse\":{\"id\":1,\"connectorId\":1}}"
         case (.v16, .meterValues), (.v16, .transactionUpdated):
             meter += 250
-            let transaction = kind == .transactionUpdated && transactionId > 0 ? ",\"transactionId\":\(transactionId)" : ""
+            let transaction =
+                kind == .transactionUpdated && transactionId > 0 ? ",\"transactionId\":\(transactionId)" : ""
             return "{\"connectorId\":1\(transaction),\"meterValue\":[{\"timestamp\":\"\(now)\",\"sampledValue\":["
                 + "{\"value\":\"\(meter)\",\"context\":\"Sample.Periodic\",\"measurand\":\"Energy.Active.Import.Register\",\"unit\":\"Wh\"},"
                 + "{\"value\":\"11000\",\"context\":\"Sample.Periodic\",\"measurand\":\"Power.Active.Import\",\"unit\":\"W\"}]}]}"
@@ -106,14 +109,17 @@ struct ScenarioState {
         case (.v201, .transactionUpdated):
             meter += 250
             seqNo += 1
-            return "{\"eventType\":\"Updated\",\"timestamp\":\"\(now)\",\"triggerReason\":\"MeterValuePeriodic\",\"seqNo\":\(seqNo),"
+            return
+                "{\"eventType\":\"Updated\",\"timestamp\":\"\(now)\",\"triggerReason\":\"MeterValuePeriodic\",\"seqNo\":\(seqNo),"
                 + "\"transactionInfo\":{\"transactionId\":\"\(identity)-\(transactionSeq)\",\"chargingState\":\"Charging\"},"
                 + "\"meterValue\":[{\"timestamp\":\"\(now)\",\"sampledValue\":[{\"value\":\(meter),\"measurand\":\"Energy.Active.Import.Register\"}]}]}"
         case (.v16, .stopTransaction):
-            return "{\"transactionId\":\(transactionId),\"idTag\":\"\(idTag)\",\"meterStop\":\(meter),\"timestamp\":\"\(now)\",\"reason\":\"Local\"}"
+            return
+                "{\"transactionId\":\(transactionId),\"idTag\":\"\(idTag)\",\"meterStop\":\(meter),\"timestamp\":\"\(now)\",\"reason\":\"Local\"}"
         case (.v201, .stopTransaction):
             seqNo += 1
-            return "{\"eventType\":\"Ended\",\"timestamp\":\"\(now)\",\"triggerReason\":\"StopAuthorized\",\"seqNo\":\(seqNo),"
+            return
+                "{\"eventType\":\"Ended\",\"timestamp\":\"\(now)\",\"triggerReason\":\"StopAuthorized\",\"seqNo\":\(seqNo),"
                 + "\"transactionInfo\":{\"transactionId\":\"\(identity)-\(transactionSeq)\",\"stoppedReason\":\"Local\"},"
                 + "\"idToken\":{\"idToken\":\"\(idTag)\",\"type\":\"ISO14443\"}}"
         }

@@ -6,7 +6,7 @@ import NIOPosix
 import NIOWebSocket
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `ocpp-bench sink`: a CSMS that answers every CALL with a canned, schema-valid CALLRESULT.
@@ -71,14 +71,18 @@ struct Sink: ParsableCommand {
                 return channel.pipeline.configureHTTPServerPipeline(
                     withServerUpgrade: (
                         upgraders: [upgrader],
-                        completionHandler: { context in context.pipeline.syncOperations.removeHandler(responder, promise: nil) }
+                        completionHandler: { context in
+                            context.pipeline.syncOperations.removeHandler(responder, promise: nil)
+                        }
                     ),
                     withErrorHandling: true
                 ).flatMap { channel.pipeline.addHandler(responder) }
             }
         let channel = try bootstrap.bind(host: host, port: port).wait()
-        print("sink: listening on ws://\(host):\(port)/{anything}/{identity} (ocpp1.6, ocpp2.0.1), \(threads) event loops")
-        fflush(stdout)
+        print(
+            "sink: listening on ws://\(host):\(port)/{anything}/{identity} (ocpp1.6, ocpp2.0.1), \(threads) event loops"
+        )
+        fflush(nil)
 
         // SIGTERM / SIGINT: print what was answered, then exit 0.
         let done = DispatchSemaphore(value: 0)
@@ -97,8 +101,10 @@ struct Sink: ParsableCommand {
         for (loop, counter) in zip(loops, counters) {
             if let s = try? loop.submit({ counter.snapshot }).wait() { totals.add(s) }
         }
-        print("sink: \(totals.connections) connections, \(totals.calls) CALLs answered, \(totals.malformed) malformed frames")
-        fflush(stdout)
+        print(
+            "sink: \(totals.connections) connections, \(totals.calls) CALLs answered, \(totals.malformed) malformed frames"
+        )
+        fflush(nil)
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         _ = sources
@@ -169,7 +175,9 @@ final class NotFoundResponder: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Length", value: "0")
         headers.add(name: "Connection", value: "close")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .notFound, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .notFound, headers: headers))),
+            promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 }
@@ -202,7 +210,8 @@ final class SinkHandler: ChannelInboundHandler {
                 needsFlush = true
             }
         case .ping:
-            context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.write(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
             needsFlush = true
         case .connectionClose:
             guard !closing else {

@@ -30,9 +30,13 @@ struct ConfigOption: ParsableArguments {
     }
 
     /// Loads the configured rules directory, or exits with status 2 after printing every problem as file:line.
+    /// Then the checks that need both (tolerance profiles), the same for `serve` and `check-config`.
     func loadRules(_ configuration: ProxyConfiguration) throws -> RuleLibrary? {
-        guard let directory = configuration.rulesDirectory else { return nil }
-        return try loadRuleDirectory(directory, failingWith: 2, label: "rules: ")
+        let rules = try configuration.rulesDirectory.map { try loadRuleDirectory($0, failingWith: 2, label: "rules: ") }
+        let problems = ConfigurationChecks.problems(configuration, rules: rules)
+        for problem in problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        if !problems.isEmpty { throw ExitCode(2) }
+        return rules
     }
 }
 

@@ -68,7 +68,7 @@ struct Translate: ParsableCommand {
         }
         if let now, DateTimeText.parse(now) == nil { throw ValidationError("--now: not an RFC 3339 date-time: \(now)") }
         let library = try loadRuleDirectory(rules)
-        let callSide: RuleSide
+        let callSide: Side
         let ruleSet: RuleSet
         if let set = library.ruleSet(charger: fromVersion, csms: toVersion) {
             (ruleSet, callSide) = (set, .charger)
@@ -100,7 +100,7 @@ struct Translate: ParsableCommand {
             let parsed = JSONValue(parsing: Array(text.utf8))
             record["input"] = parsed ?? .string(text)
             // A CALL comes from the --from side; an answer from whichever side the proxy sent that message id.
-            let side: RuleSide
+            let side: Side
             if case .array(let elements)? = parsed, elements.first == .integer(2) {
                 side = callSide
             } else if case .array(let elements)? = parsed, elements.count > 1, case .string(let id) = elements[1],

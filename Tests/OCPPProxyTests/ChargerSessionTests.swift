@@ -8,6 +8,19 @@ import Testing
 
 @testable import OCPPProxy
 
+/// A pass-through session (no stages) of charger CP001 between two links.
+func passThroughSession(
+    version: OCPPVersion, charger: FrameLink, csms: FrameLink, loop: EventLoop, metrics: ProxyMetrics,
+    limits: LimitsConfiguration
+) throws -> ChargerSession {
+    let context = SessionContext(
+        identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, eventLoop: loop,
+        metrics: metrics, limits: limits, logger: Logger(label: "test"))
+    return ChargerSession(
+        context: context, listenerName: "test", remoteAddress: "127.0.0.1:1", generation: 1, charger: charger,
+        upstream: csms, stages: [], path: PassThroughPath(context: context))
+}
+
 /// A session between two embedded channels on one embedded event loop: frames written into one link
 /// come out of the other, or come back as the proxy's answer.
 final class SessionFixture {
@@ -30,14 +43,10 @@ final class SessionFixture {
         csmsChannel = EmbeddedChannel(handler: csmsLink, loop: loop)
         _ = try chargerChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         _ = try csmsChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
-        session = ChargerSession(
-            identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version,
-            listenerName: "test",
-            remoteAddress: "127.0.0.1:1", generation: 1, charger: chargerLink, upstream: csmsLink, eventLoop: loop,
-            metrics: metrics,
+        session = try passThroughSession(
+            version: version, charger: chargerLink, csms: csmsLink, loop: loop, metrics: metrics,
             limits: LimitsConfiguration(
-                maxFrameBytes: 65536, callTimeout: callTimeout, maxPendingCalls: maxPendingCalls),
-            logger: Logger(label: "test"))
+                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
         session.start()
     }
 
@@ -208,11 +217,9 @@ struct ChargerSessionTests {
         let csmsChannel = EmbeddedChannel(handler: csms, loop: loop)
         try csmsChannel.writeInbound(
             SessionFixture.textFrame(#"[2,"early","TriggerMessage",{"requestedMessage":"Heartbeat"}]"#, masked: false))
-        let session = ChargerSession(
-            identity: try ChargerIdentity("CP001"), chargerVersion: .v1_6, upstreamVersion: .v1_6, listenerName: "t",
-            remoteAddress: "-", generation: 1, charger: charger, upstream: csms, eventLoop: loop,
-            metrics: ProxyMetrics(),
-            limits: LimitsConfiguration(maxFrameBytes: 65536, callTimeout: .seconds(60)), logger: Logger(label: "test"))
+        let session = try passThroughSession(
+            version: .v1_6, charger: charger, csms: csms, loop: loop, metrics: ProxyMetrics(),
+            limits: LimitsConfiguration())
         session.start()
         #expect(
             try SessionFixture.nextText(chargerChannel)
@@ -223,7 +230,7 @@ struct ChargerSessionTests {
         let fixture = try SessionFixture(callTimeout: .milliseconds(1))
         try fixture.fromCharger(#"[2,"old","Heartbeat",{}]"#)
         _ = try fixture.toCSMS()
-        usleep(5_000)
+        fixture.loop.advanceTime(by: .milliseconds(5))
         #expect(fixture.session.snapshot().pendingCalls.fromCharger == 0)
         // The late answer no longer matches anything and is dropped.
         try fixture.fromCharger(#"[2,"new","Heartbeat",{}]"#)

@@ -30,7 +30,7 @@ struct SQLiteTranslationStateTests {
             ], for: identity
         ).get()
         try await store.save([.transaction(transaction(9, "x", seq: 0))], for: other).get()
-        await store.close()
+        try await store.close().get()
 
         let reopened = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
         let state = try await reopened.translationState(for: identity).get()
@@ -61,7 +61,7 @@ struct SQLiteTranslationStateTests {
             }
         }
         try await EventLoopFuture.andAllSucceed(futures, on: group.any()).get()
-        await store.close()
+        try await store.close().get()
         let reopened = try await SQLiteStateStore.open(
             path: path, eventLoop: group.any(), logger: Logger(label: "test"))
         for (index, identity) in identities.enumerated() {

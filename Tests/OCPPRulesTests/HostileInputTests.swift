@@ -126,7 +126,7 @@ struct HostileInputTests {
     /// A frame from `side` carrying `text` at `field` of an otherwise valid `action` payload: answered with
     /// TypeConstraintViolation, nothing sent to the other side, and the session still translates.
     func expectRefused(
-        _ action: String, _ payload: String, from side: RuleSide, code: String = "TypeConstraintViolation"
+        _ action: String, _ payload: String, from side: Side, code: String = "TypeConstraintViolation"
     ) throws {
         let rules = try RuleFuzzTests.repositoryRules()
         let session = TranslationSession(
@@ -198,7 +198,7 @@ struct HostileInputTests {
     /// Valid payloads with one value replaced by something hostile: the class of input the valid-only fuzz test
     /// could not reach. Each frame must come out as a valid frame of its target version or a CALLERROR; a trap
     /// ends the test process, which fails the run.
-    func mutate(from side: RuleSide, iterations: Int, seed: UInt64) throws {
+    func mutate(from side: Side, iterations: Int, seed: UInt64) throws {
         let rules = try RuleFuzzTests.repositoryRules()
         var sampler = ShapeSampler(random: SeededGenerator(state: seed))
         let session = TranslationSession(

@@ -81,7 +81,7 @@ struct RuleFuzzTests {
 
     /// Sends random valid CALLs from `side`, answers every CALL the proxy sends with a random valid answer,
     /// and checks every frame the session produces against the definitions of the version it goes to.
-    func run(from side: RuleSide, iterations: Int, seed: UInt64) throws {
+    func run(from side: Side, iterations: Int, seed: UInt64) throws {
         let rules = try Self.repositoryRules()
         var sampler = ShapeSampler(random: SeededGenerator(state: seed))
         let session = TranslationSession(
@@ -93,7 +93,7 @@ struct RuleFuzzTests {
             let action = actions[iteration % actions.count]
             let payload = sampler.value(rules.definitions(of: side).messages[action]!.request)
             var logs: [String] = []
-            func feed(_ frame: RPCFrame, from sender: RuleSide) -> [OutgoingFrame] {
+            func feed(_ frame: RPCFrame, from sender: Side) -> [OutgoingFrame] {
                 let output = session.receive(frame, from: sender, now: now)
                 logs += output.logs.map(\.message)
                 return output.frames

@@ -216,6 +216,18 @@ struct TranslationSessionTests {
             ])
     }
 
+    @Test(arguments: ["Foo", "", "formationviolation", "RpcFrameworkError"])
+    func aCallErrorCodeTheCallersVersionLacksBecomesGenericError(code: String) throws {
+        let session = try MiniRules.session()
+        _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)
+        let out = session.receive(
+            .callError(id: "p1", code: code, description: "bad", details: .object([:])), from: .csms, now: now)
+        #expect(
+            out.frames.map(\.frame) == [
+                .callError(id: "c1", code: "GenericError", description: "bad", details: .object([:]))
+            ])
+    }
+
     @Test func aMalformedAnswerIsAProtocolErrorForTheCallerAtOnce() throws {
         let session = try MiniRules.session()
         _ = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":1}"#)), from: .charger, now: now)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -6,11 +7,11 @@ import NIOPosix
 /// The operator's endpoint on its own port: liveness, readiness, Prometheus metrics and the charger list.
 final class AdminServer {
     private let configuration: AdminConfiguration
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private let readiness: Readiness
     private(set) var channel: Channel?
 
-    init(configuration: AdminConfiguration, runtime: ProxyRuntime, readiness: Readiness) {
+    init(configuration: AdminConfiguration, runtime: ProxyContext, readiness: Readiness) {
         self.configuration = configuration
         self.runtime = runtime
         self.readiness = readiness
@@ -35,13 +36,12 @@ final class AdminServer {
 }
 
 /// Whether the proxy takes chargers: set once every listener is bound, cleared at shutdown.
-final class Readiness: @unchecked Sendable {
-    private let lock = NSLock()
-    private var ready = false
+final class Readiness: Sendable {
+    private let ready = NIOLockedValueBox(false)
 
     var isReady: Bool {
-        get { lock.withLock { ready } }
-        set { lock.withLock { ready = newValue } }
+        get { ready.withLockedValue { $0 } }
+        set { ready.withLockedValue { $0 = newValue } }
     }
 }
 
@@ -49,11 +49,11 @@ final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private let readiness: Readiness
     private var assembler = RequestAssembler()
 
-    init(runtime: ProxyRuntime, readiness: Readiness) {
+    init(runtime: ProxyContext, readiness: Readiness) {
         self.runtime = runtime
         self.readiness = readiness
     }

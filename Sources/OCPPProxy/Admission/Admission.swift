@@ -22,17 +22,22 @@ final class Admission {
 
     struct Accepted {
         var identity: ChargerIdentity
-        var version: OCPPVersion
         var generation: UInt64
         var upstream: WebSocketLink
+        /// The charger's link, added to the pipeline once the upgrade is done.
+        var charger: WebSocketLink
+        /// Built and registered before the 101 is written, so a charger that has its answer is listed.
+        var session: ChargerSession
+        /// False when a newer connection claimed the identity meanwhile: this one is closed as replaced.
+        var registered: Bool
     }
 
     private let listener: ListenerConfiguration
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private(set) var outcome: Outcome = .undecided
     private var logger: Logger
 
-    init(listener: ListenerConfiguration, runtime: ProxyRuntime, channel: Channel) {
+    init(listener: ListenerConfiguration, runtime: ProxyContext, channel: Channel) {
         self.listener = listener
         self.runtime = runtime
         self.logger = runtime.logger
@@ -173,8 +178,17 @@ final class Admission {
                 runtime.connector.connect(identity, on: eventLoop)
             }.map { [self] upstream -> HTTPHeaders? in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
+                let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
+                let session = SessionFactory(proxy: runtime).makeSession(
+                    identity: identity, version: version, generation: generation, listener: listener.name,
+                    remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,
+                    eventLoop: eventLoop)
+                let registry = runtime.registry
+                session.onFinish = { registry.release($0.identity, generation: $0.generation) }
                 outcome = .accepted(
-                    Accepted(identity: identity, version: version, generation: generation, upstream: upstream))
+                    Accepted(
+                        identity: identity, generation: generation, upstream: upstream, charger: link,
+                        session: session, registered: registry.activate(session)))
                 if !channel.isActive {
                     // The charger left while we were connecting upstream; the close callback cleans up.
                     channel.close(promise: nil)
@@ -255,33 +269,19 @@ final class Admission {
             }
         case .accepted(let accepted):
             outcome = .upgraded
-            let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
-            let session = ChargerSession(
-                identity: accepted.identity, chargerVersion: accepted.version,
-                upstreamVersion: runtime.configuration.upstream.version, listenerName: listener.name,
-                remoteAddress: Self.describe(channel.remoteAddress), generation: accepted.generation, charger: link,
-                upstream: accepted.upstream, eventLoop: channel.eventLoop, metrics: runtime.metrics,
-                limits: runtime.configuration.limits, logger: runtime.logger, credentials: runtime.upstreamCredentials,
-                translation: runtime.ruleSet(for: accepted.version).map { ruleSet in
-                    (
-                        ruleSet, runtime.tolerance(for: accepted.identity, listener: listener.name, ruleSet: ruleSet),
-                        runtime.stateStore
-                    )
-                })
+            let session = accepted.session
             do {
                 try channel.pipeline.syncOperations.addHandlers([
                     NIOWebSocketFrameAggregator(
                         minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maxFrame),
-                    link,
+                    accepted.charger,
                 ])
             } catch {
                 accepted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")
                 runtime.registry.release(accepted.identity, generation: accepted.generation)
                 return channel.eventLoop.makeFailedFuture(error)
             }
-            let registry = runtime.registry
-            session.onFinish = { registry.release($0.identity, generation: $0.generation) }
-            guard registry.activate(session) else {
+            guard accepted.registered else {
                 // A newer connection claimed the identity while this one was connecting.
                 session.start()
                 session.close(code: .normalClosure, reason: "replaced", text: "replaced by a new connection")

@@ -80,20 +80,13 @@ public enum ChargerCredential: Sendable {
     case hash(PasswordHash)
     /// Plaintext from the configuration: development only, warned about at start.
     case plaintext(String)
-
-    func verify(_ password: [UInt8]) -> Bool {
-        switch self {
-        case .hash(let hash): return hash.verify(password)
-        case .plaintext(let text): return ConstantTime.equal(Array(text.utf8), password)
-        }
-    }
 }
 
 /// Slows down repeated failed authentication from one remote address.
 public struct LockoutConfiguration: Sendable {
-    public var maxFailures: Int
-    public var window: TimeAmount
-    public var duration: TimeAmount
+    public var maxFailures: Int = 10
+    public var window: TimeAmount = .seconds(60)
+    public var duration: TimeAmount = .seconds(300)
 }
 
 /// What happens when a charger connects with an identity that is already connected.
@@ -133,15 +126,15 @@ public struct UpstreamTLSConfiguration: Sendable {
 }
 
 public struct AdminConfiguration: Sendable {
-    public var host: String
-    public var port: Int
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8181
 }
 
 public struct LimitsConfiguration: Sendable {
     /// Largest WebSocket message accepted from either side, after reassembling fragments.
-    public var maxFrameBytes: Int
+    public var maxFrameBytes: Int = 65536
     /// How long a CALL stays in the pending table without an answer.
-    public var callTimeout: TimeAmount
+    public var callTimeout: TimeAmount = .seconds(60)
     /// CALLs one side of a session may have awaiting an answer (per charger and direction). OCPP-J allows one;
     /// a CALL beyond the bound is answered by the proxy with a GenericError CALLERROR and never forwarded, so a
     /// peer that does not wait for answers cannot make the proxy hold its CALLs without bound.
@@ -150,9 +143,9 @@ public struct LimitsConfiguration: Sendable {
 
 public struct KeepaliveConfiguration: Sendable {
     /// Interval between WebSocket pings on each link; zero disables pings.
-    public var pingInterval: TimeAmount
+    public var pingInterval: TimeAmount = .seconds(30)
     /// How long a pong may take before the link counts as dead.
-    public var pongTimeout: TimeAmount
+    public var pongTimeout: TimeAmount = .seconds(10)
 }
 
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -161,11 +154,11 @@ public enum LogFormat: String, Sendable, CaseIterable {
 }
 
 public struct LoggingConfiguration: Sendable {
-    public var level: String
-    public var format: LogFormat
+    public var level: String = "info"
+    public var format: LogFormat = .text
 }
 
 public struct ShutdownConfiguration: Sendable {
     /// How long a graceful shutdown waits for links to close before it drops them.
-    public var gracePeriod: TimeAmount
+    public var gracePeriod: TimeAmount = .seconds(10)
 }

@@ -2,13 +2,7 @@ import NIOConcurrencyHelpers
 import OCPP
 import Prometheus
 
-/// Which link of a session a frame came from.
-public enum LinkSide: String, Sendable {
-    case charger
-    case csms
-
-    public var other: LinkSide { self == .charger ? .csms : .charger }
-
+extension Side {
     /// The label for frames flowing from this side to the other.
     var flow: String { self == .charger ? "charger_to_csms" : "csms_to_charger" }
 }
@@ -23,7 +17,7 @@ public final class ProxyMetrics: Sendable {
     private let frameCounters = NIOLockedValueBox<[FrameKey: Counter]>([:])
 
     private struct FrameKey: Hashable {
-        var side: LinkSide
+        var side: Side
         var type: MessageTypeNumber
         var action: String
     }
@@ -48,7 +42,7 @@ public final class ProxyMetrics: Sendable {
             labels: [("version", version.rawValue)])
     }
 
-    func frame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
+    func frame(from side: Side, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
         let key = FrameKey(side: side, type: type, action: Self.actionLabel(action, version))
         if let counter = frameCounters.withLockedValue({ $0[key] }) {
             counter.increment()
@@ -72,7 +66,7 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
-    func malformed(from side: LinkSide, reason: String) {
+    func malformed(from side: Side, reason: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "malformed_frames", unit: "total",
@@ -81,7 +75,7 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
-    func unmatchedResponse(from side: LinkSide) {
+    func unmatchedResponse(from side: Side) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "unmatched_responses", unit: "total",
@@ -103,7 +97,7 @@ public final class ProxyMetrics: Sendable {
 
     /// A CALL the proxy answered with a CALLERROR instead of forwarding, because its sender already has
     /// `limits.maxPendingCalls` CALLs awaiting an answer.
-    func callRefused(from side: LinkSide, reason: String) {
+    func callRefused(from side: Side, reason: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "calls_refused", unit: "total",
@@ -112,7 +106,7 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
-    func callTimedOut(from side: LinkSide) {
+    func callTimedOut(from side: Side) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "call_timeouts", unit: "total",
@@ -152,7 +146,7 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
-    func linkClosed(_ side: LinkSide, reason: String) {
+    func linkClosed(_ side: Side, reason: String) {
         registry.makeCounter(
             descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"),
             labels: [("side", side.rawValue), ("reason", reason)]

@@ -19,12 +19,13 @@ struct AuthenticationFailure: Error {
 
 /// Checks a charger against its listener's security profile and its registration (OCPP security profiles
 /// 1-3; 1.6 security whitepaper and 2.0.1 part 2 A00).
-final class ChargerAuthenticator: @unchecked Sendable {
+final class ChargerAuthenticator: Sendable {
     private let chargers: [ChargerIdentity: ChargerRegistration]
     private let threadPool: NIOThreadPool
     /// Salted digests of passwords that verified, so a reconnect storm does not cost a PBKDF2 per charger.
     private let verified = NIOLockedValueBox<[ChargerIdentity: [UInt8]]>([:])
-    private let cacheKey = SymmetricKey(size: .bits256)
+    /// Random per process; kept as bytes (SymmetricKey is not Sendable) and made a key where it is used.
+    private let cacheKeyBytes: [UInt8] = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
 
     init(chargers: [ChargerIdentity: ChargerRegistration], threadPool: NIOThreadPool = .singleton) {
         self.chargers = chargers
@@ -95,7 +96,7 @@ final class ChargerAuthenticator: @unchecked Sendable {
                 // Same answer as a wrong password: the status must not reveal which identities exist.
                 return refuse(.unauthorized, "unknown_charger", "charger \(identity) is not registered")
             }
-            let digest = Array(HMAC<SHA256>.authenticationCode(for: password, using: cacheKey))
+            let digest = Array(HMAC<SHA256>.authenticationCode(for: password, using: SymmetricKey(data: cacheKeyBytes)))
             if let known = verified.withLockedValue({ $0[identity] }), ConstantTime.equal(known, digest) {
                 return eventLoop.makeSucceededFuture(registration)
             }
@@ -126,5 +127,15 @@ final class ChargerAuthenticator: @unchecked Sendable {
             }
         }
         return nil
+    }
+}
+
+extension ChargerCredential {
+    /// Whether `password` is the charger's, in constant time for a plaintext one.
+    func verify(_ password: [UInt8]) -> Bool {
+        switch self {
+        case .hash(let hash): return hash.verify(password)
+        case .plaintext(let text): return ConstantTime.equal(Array(text.utf8), password)
+        }
     }
 }

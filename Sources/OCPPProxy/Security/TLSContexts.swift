@@ -47,43 +47,43 @@ enum OCPPTLS {
 
 /// The current TLS context and revocation list of one listener. New connections take whatever is current;
 /// established ones keep the context they started with, so a reload never drops a charger.
-final class ListenerTLS: @unchecked Sendable {
+final class ListenerTLS: Sendable {
     let configuration: ListenerTLSConfiguration
     let profile: Int
-    private let lock = NIOLock()
-    private var _context: NIOSSLContext
-    private var _revocations: RevocationList?
-    private var fingerprint: [String: Date]
+    private struct Current: Sendable {
+        var context: NIOSSLContext
+        var revocations: RevocationList?
+        var fingerprint: [String: Date]
+    }
+    private let current: NIOLockedValueBox<Current>
 
     init(_ configuration: ListenerTLSConfiguration, profile: Int) throws {
         self.configuration = configuration
         self.profile = profile
-        _context = try OCPPTLS.serverContext(configuration, profile: profile)
-        _revocations = try configuration.crl.map(RevocationList.init(contentsOfFile:))
-        fingerprint = Self.modificationDates(configuration)
+        current = NIOLockedValueBox(
+            Current(
+                context: try OCPPTLS.serverContext(configuration, profile: profile),
+                revocations: try configuration.crl.map(RevocationList.init(contentsOfFile:)),
+                fingerprint: Self.modificationDates(configuration)))
     }
 
-    var context: NIOSSLContext { lock.withLock { _context } }
-    var revocations: RevocationList? { lock.withLock { _revocations } }
+    var context: NIOSSLContext { current.withLockedValue { $0.context } }
+    var revocations: RevocationList? { current.withLockedValue { $0.revocations } }
 
     /// Rebuilds the context from the files; a broken file keeps the old context and is reported.
     /// `onlyIfChanged` skips the work when no file's modification time moved.
     @discardableResult
     func reload(onlyIfChanged: Bool, logger: Logger, listener: String) -> Bool {
         let dates = Self.modificationDates(configuration)
-        if onlyIfChanged && lock.withLock({ dates == fingerprint }) { return false }
+        if onlyIfChanged && current.withLockedValue({ dates == $0.fingerprint }) { return false }
         do {
             let context = try OCPPTLS.serverContext(configuration, profile: profile)
             let revocations = try configuration.crl.map(RevocationList.init(contentsOfFile:))
-            lock.withLock {
-                _context = context
-                _revocations = revocations
-                fingerprint = dates
-            }
+            current.withLockedValue { $0 = Current(context: context, revocations: revocations, fingerprint: dates) }
             logger.notice("TLS certificate, key, client CA and CRL reloaded", metadata: ["listener": "\(listener)"])
             return true
         } catch {
-            lock.withLock { fingerprint = dates }
+            current.withLockedValue { $0.fingerprint = dates }
             logger.error(
                 "TLS reload failed; keeping the previous certificate: \(error)", metadata: ["listener": "\(listener)"])
             return false

@@ -3,283 +3,242 @@ import Logging
 import NIOCore
 import NIOWebSocket
 import OCPP
-import OCPPRules
 
-/// One connected charger: its downstream link, its upstream link, and the pending CALLs of both
-/// directions. The unit of work and of failure: everything here runs on the event loop both links
-/// share, and nothing here reaches another session.
-final class ChargerSession {
-    let identity: ChargerIdentity
-    let chargerVersion: OCPPVersion
-    let upstreamVersion: OCPPVersion
+/// One connected charger: the unit of work and of failure. It owns its two links, the ordered stages every frame
+/// passes, the path behind them, and closing. Frames from either link are read (as the path needs), run through
+/// the stages, handed to the path, and what comes back goes through the stages again on its way out. Everything
+/// here runs on the event loop both links share; nothing here reaches another session, and nothing calls into
+/// the session but its links.
+final class ChargerSession: LinkEvents {
+    let context: SessionContext
     let listenerName: String
     let remoteAddress: String
     let connectedSince: Date
-    let eventLoop: EventLoop
-    let logger: Logger
     let generation: UInt64
-    let metrics: ProxyMetrics
-    let limits: LimitsConfiguration
-    /// Where a CSMS-set upstream password goes; nil disables answering credential messages.
-    let credentials: UpstreamCredentials?
-    /// Set when the charger's version differs from the upstream's: every frame goes through the rules.
-    private(set) var translation: TranslationLink?
-    private let charger: WebSocketLink
-    private let upstream: WebSocketLink
-    /// CALLs each side sent that the other has not answered yet, keyed by the sender.
-    private var pendingFromCharger = PendingCallTable()
-    private var pendingFromCSMS = PendingCallTable()
+    private let charger: FrameLink
+    private let upstream: FrameLink
+    private let stages: [FrameStage]
+    private let path: FramePath
+    /// Frames that arrived before the path was ready (translation reads the charger's state first).
+    private var waiting: [Frame] = []
+    private var started = false
+    private lazy var waitingLimit = PendingCallLimit(maximum: context.limits.maxPendingCalls)
+    /// The one timer of the session, armed for the path's next deadline.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     private let closedPromise: EventLoopPromise<Void>
     private var finished = false
     var onFinish: ((ChargerSession) -> Void)?
+
+    var identity: ChargerIdentity { context.identity }
+    var eventLoop: EventLoop { context.eventLoop }
+    var logger: Logger { context.logger }
 
     /// Completes when both links are closed.
     var closed: EventLoopFuture<Void> { closedPromise.futureResult }
 
     init(
-        identity: ChargerIdentity, chargerVersion: OCPPVersion, upstreamVersion: OCPPVersion, listenerName: String,
-        remoteAddress: String, generation: UInt64, charger: WebSocketLink, upstream: WebSocketLink,
-        eventLoop: EventLoop, metrics: ProxyMetrics, limits: LimitsConfiguration, logger: Logger,
-        credentials: UpstreamCredentials? = nil, translation: (RuleSet, Tolerance, StateStore)? = nil
+        context: SessionContext, listenerName: String, remoteAddress: String, generation: UInt64, charger: FrameLink,
+        upstream: FrameLink, stages: [FrameStage], path: FramePath
     ) {
-        self.credentials = credentials
-        self.identity = identity
-        self.chargerVersion = chargerVersion
-        self.upstreamVersion = upstreamVersion
+        self.context = context
         self.listenerName = listenerName
         self.remoteAddress = remoteAddress
         self.generation = generation
         self.charger = charger
         self.upstream = upstream
-        self.eventLoop = eventLoop
-        self.metrics = metrics
-        self.limits = limits
+        self.stages = stages
+        self.path = path
         self.connectedSince = Date()
-        self.closedPromise = eventLoop.makePromise()
-        var logger = logger
-        logger[metadataKey: "identity"] = "\(identity)"
-        logger[metadataKey: "version"] = "\(chargerVersion)"
-        self.logger = logger
-        if let (ruleSet, tolerance, store) = translation {
-            self.translation = TranslationLink(session: self, ruleSet: ruleSet, tolerance: tolerance, store: store)
-        }
+        self.closedPromise = context.eventLoop.makePromise()
     }
 
     /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
     func start() {
         eventLoop.assertInEventLoop()
-        metrics.chargersConnected(chargerVersion).increment()
+        context.metrics.chargersConnected(context.chargerVersion).increment()
         logger.info("charger connected", metadata: ["listener": "\(listenerName)", "remote": "\(remoteAddress)"])
-        charger.session = self
-        upstream.session = self
-        translation?.start()
+        charger.events = self
+        upstream.events = self
+        path.start().hop(to: eventLoop).whenComplete { [self] result in
+            switch result {
+            case .success:
+                started = true
+                let frames = waiting
+                waiting = []
+                for frame in frames { handle(frame) }
+            case .failure(let error):
+                fail("cannot read the charger's translation state: \(error)")
+            }
+        }
         // A link may have closed before the session existed to hear of it.
         for link in [charger, upstream] where link.state == .closed {
             linkClosed(link.side, peerCode: link.peerCloseCode, reason: link.closeReason)
         }
     }
 
-    // MARK: Frames
+    // MARK: Frames in
 
-    func receive(text: ByteBuffer, from side: LinkSide) {
-        let version = self.version(of: side)
-        if let translation {
+    func received(text: ByteBuffer, from side: Side) {
+        guard !failed else { return }
+        let version = context.version(of: side)
+        let frame: Frame
+        if path.readsPayloads {
             switch RPCFrame.parse(text.readableBytesView, version: version) {
-            case .success(let frame): translation.handle(frame, from: side)
-            case .failure(let error): refuse(error, text: text, from: side)
+            case .success(let parsed): frame = Frame(side: side, parsed: parsed, text: text)
+            case .failure(let error): return refuse(error, text: text, from: side)
             }
+        } else {
+            // Passing through, the frame's own bytes are forwarded: only its head is read (the payload is checked).
+            let envelope = text.withUnsafeReadableBytes {
+                RPCEnvelope.parse($0.bindMemory(to: UInt8.self), version: version)
+            }
+            switch envelope {
+            case .success(let envelope): frame = Frame(side: side, envelope: envelope, text: text)
+            case .failure(let error): return refuse(error, text: text, from: side)
+            }
+        }
+        guard started else { return wait(frame) }
+        handle(frame)
+    }
+
+    /// Before the path is ready no CALL of the proxy is out, so only CALLs can wait; bounded like pending CALLs.
+    private func wait(_ frame: Frame) {
+        guard frame.type == .call else {
+            context.metrics.unmatchedResponse(from: frame.side)
             return
         }
-        // Passing through, the frame's own bytes are forwarded: only its head is read (the payload is checked).
-        let envelope = text.withUnsafeReadableBytes {
-            RPCEnvelope.parse($0.bindMemory(to: UInt8.self), version: version)
+        let count = waiting.count { $0.side == frame.side }
+        if let refusal = waitingLimit.check(
+            frame, count: count, version: context.version(of: frame.side), context: context)
+        {
+            return send(refusal)
         }
-        switch envelope {
-        case .success(let envelope): forward(envelope, text: text, from: side)
-        case .failure(let error): refuse(error, text: text, from: side)
-        }
+        waiting.append(frame)
     }
 
-    /// The payload of a frame that was checked as an envelope, for the few messages the proxy reads.
-    private func payload(of text: ByteBuffer, _ envelope: RPCEnvelope) -> JSONValue? {
-        text.withUnsafeReadableBytes { JSONValue(parsing: $0[envelope.payloadRange]) }
+    private func handle(_ frame: Frame) {
+        if let refusal = path.admit(frame) { return send(refusal) }
+        run(frame, from: 0)
     }
 
-    private func forward(_ frame: RPCEnvelope, text: ByteBuffer, from side: LinkSide) {
-        let now = NIODeadline.now()
-        let id = frame.messageId
-        switch frame.messageType {
-        case .call:
-            let action = frame.action ?? ""
-            let expired = withPending(of: side) { $0.expire(olderThan: limits.callTimeout, now: now) }
-            for _ in 0..<expired { metrics.callTimedOut(from: side) }
-            if withPending(of: side, { $0.contains(id) }) {
-                // 2.0.1 part 4 §4.2.3: a CALL whose id is already being handled is answered with a CALLERROR.
-                answer(
-                    side, id: id, code: version(of: side).isTwoX ? .rpcFrameworkError : .genericError,
-                    description: "a CALL with message id \(id) is already pending")
-                return
+    /// Runs `frame` through the stages from `index` on, then the path.
+    private func run(_ frame: Frame, from index: Int) {
+        var frame = frame
+        var index = index
+        while index < stages.count {
+            switch stages[index].inbound(frame) {
+            case .pass(let next):
+                frame = next
+                index += 1
+            case .answer(let frames):
+                return send(frames, after: index)
+            case .hold(let verdict):
+                return resume(after: index, verdict)
             }
-            if withPending(of: side, { $0.count }) >= limits.maxPendingCalls {
-                refuseBeyondPendingLimit(id: id, action: action, from: side)
-                return
-            }
-            metrics.frame(from: side, type: .call, action: action, version: version(of: side))
-            if side == .csms, credentials != nil, CredentialMessage.mayConcern(action: action),
-                let payload = payload(of: text, frame)
-            {
-                let message = CredentialMessage.classify(action: action, payload: payload, version: version(of: side))
-                if message != .forward {
-                    terminate(id: id, action: action, message, now: now)
-                    return
-                }
-            }
-            refusingBurst[side == .charger ? 0 : 1] = false
-            withPending(of: side) { $0.insert(id, action: action, now: now) }
-            link(side.other).send(text: text)
-        case .send:
-            metrics.frame(from: side, type: .send, action: frame.action, version: version(of: side))
-            link(side.other).send(text: text)
-        case .callResult, .callError:
-            // An answer after limits.callTimeout finds its CALL forgotten: the caller gave up on it too.
-            let pending = withPending(of: side.other, { $0.remove(id) })
-            if let pending, now - pending.sentAt >= limits.callTimeout { metrics.callTimedOut(from: side.other) }
-            guard let call = pending, now - call.sentAt < limits.callTimeout else {
-                metrics.unmatchedResponse(from: side)
-                logger.warning(
-                    "dropped a \(frame.messageType == .callResult ? "CALLRESULT" : "CALLERROR") that answers no pending CALL",
-                    metadata: ["from": "\(side)", "messageId": "\(id)"])
-                return
-            }
-            metrics.frame(from: side, type: frame.messageType, action: call.action, version: version(of: side))
-            if frame.messageType == .callError, let code = frame.errorCode {
-                metrics.callError(sender: side.rawValue, code: code, version: version(of: side))
-            }
-            if let own = call.ownResults, frame.messageType == .callResult, let payload = payload(of: text, frame) {
-                guard let merged = CredentialMessage.merge(own, into: payload) else {
-                    answer(
-                        side.other, id: id, code: .protocolError,
-                        description: "the charging station's SetVariables answer has no setVariableResult")
-                    return
-                }
-                link(side.other).send(text: JSONValue.array([.integer(3), .string(id), merged]).jsonText)
-                return
-            }
-            link(side.other).send(text: text)
-        case .callResultError:
-            metrics.frame(from: side, type: .callResultError, action: nil, version: version(of: side))
-            link(side.other).send(text: text)
         }
+        deliver(path.receive(frame))
     }
 
-    /// Answers a credential or network-profile CALL from the CSMS in the proxy's place (see ``CredentialMessage``).
-    func terminate(id: String, action: String, _ message: CredentialMessage, now: NIODeadline) {
-        let csms = link(.csms)
-        func reply(_ payload: JSONValue) {
-            metrics.frame(from: .charger, type: .callResult, action: action, version: upstreamVersion)
-            csms.send(text: JSONValue.array([.integer(3), .string(id), payload]).jsonText)
-        }
-        switch message {
-        case .forward:
-            return
-        case .answer(let payload):
-            logger.notice(
-                "answered \(action) in the charger's place: it concerns the proxy's own link",
-                metadata: ["messageId": "\(id)"])
-            reply(payload)
-        case .changePassword(let password, let payload):
-            storePassword(password, id: id, action: action) { reply(payload) }
-        case .changePasswordAndForward(let password, let forwarded, let ownResults):
-            storePassword(password, id: id, action: action) { [self] in
-                withPending(of: .csms) { $0.insert(id, action: action, now: now, ownResults: ownResults) }
-                link(.charger).send(
-                    text: JSONValue.array([.integer(2), .string(id), .string(action), forwarded]).jsonText)
-            }
-        }
-    }
-
-    /// Persists the CSMS's new upstream password before anything that depends on it is sent.
-    func storePassword(_ password: String, id: String, action: String, then: @escaping () -> Void) {
-        guard let credentials else { return }
-        credentials.update(password, for: identity).hop(to: eventLoop).whenComplete { [self] result in
+    /// Goes on with a frame stage `index` held, once it has decided; frames that came later may have gone ahead.
+    private func resume(after index: Int, _ verdict: EventLoopFuture<StageVerdict>) {
+        verdict.hop(to: eventLoop).whenComplete { [self] result in
+            guard !finished, !failed else { return }
             switch result {
-            case .success:
-                // Never the password itself (A01.FR.12).
-                logger.notice(
-                    "the CSMS changed this charger's upstream password; it is used from the next connection on")
-                then()
+            case .success(.pass(let next)): run(next, from: index + 1)
+            case .success(.answer(let frames)): send(frames, after: index)
+            case .success(.hold(let later)): resume(after: index, later)
             case .failure(let error):
-                logger.error("could not persist the new upstream password: \(error)")
-                answer(.csms, id: id, code: .internalError, description: "the proxy could not store the new password")
+                logger.error("the \(stages[index].name) stage failed on a frame: \(error); the frame is dropped")
             }
         }
     }
 
-    /// A frame that is not a well-formed RPC frame: answered as the sender's OCPP-J version prescribes,
-    /// never forwarded.
-    private func refuse(_ error: RPCFrameError, text: ByteBuffer, from side: LinkSide) {
-        metrics.malformed(from: side, reason: error.reason)
+    private func deliver(_ outbox: Outbox) {
+        switch outbox {
+        case .now(let frames):
+            send(frames)
+        case .after(let future):
+            future.hop(to: eventLoop).whenComplete { [self] result in
+                switch result {
+                case .success(let frames): send(frames)
+                case .failure(let error): fail("cannot persist translation state: \(error)")
+                }
+            }
+        }
+        armTimer()
+    }
+
+    /// A frame that is not a well-formed RPC frame: answered as the sender's OCPP-J version prescribes, never
+    /// forwarded. A broken answer to a pending CALL fails that CALL for its caller at once.
+    private func refuse(_ error: RPCFrameError, text: ByteBuffer, from side: Side) {
+        context.metrics.malformed(from: side, reason: error.reason)
         logger.warning(
             "refused a malformed frame: \(error)",
             metadata: ["from": "\(side)", "frame": "\(Self.excerpt(text))"])
-        let version = self.version(of: side)
+        let version = context.version(of: side)
         if error.answersSender(version: version) {
-            answer(
-                side, id: error.answerMessageId, code: error.callErrorCode(version: version), description: "\(error)")
-            return
+            return send([
+                context.callError(
+                    to: side, id: error.answerMessageId, code: error.callErrorCode(version: version),
+                    description: "\(error)")
+            ])
         }
-        // A broken answer to a pending CALL: the caller learns it will not get a usable one.
         let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(
             error.messageType)
-        if isAnswer, let id = error.messageId, let translation {
+        if isAnswer, let id = error.messageId, started {
             let peer = side == .charger ? "charging station" : "CSMS"
-            translation.brokenAnswer(
-                id: id, from: side, description: "the \(peer) answered with a malformed frame: \(error)")
-            return
-        }
-        if isAnswer, let id = error.messageId, withPending(of: side.other, { $0.remove(id) }) != nil {
-            let peer = side == .charger ? "charging station" : "CSMS"
-            answer(
-                side.other, id: id, code: .protocolError,
-                description: "the \(peer) answered with a malformed frame: \(error)")
+            deliver(
+                path.receiveBrokenAnswer(
+                    id: id, from: side, description: "the \(peer) answered with a malformed frame: \(error)"))
         }
     }
 
-    /// A CALL from a peer that already has `limits.maxPendingCalls` CALLs awaiting an answer (OCPP-J allows one):
-    /// answered GenericError in the proxy's place and never forwarded, so the proxy holds no more of them. Logged
-    /// once per burst (again only after the peer has been within the limit), counted always.
-    func refuseBeyondPendingLimit(id: String, action: String, from side: LinkSide) {
-        metrics.callRefused(from: side, reason: "max_pending_calls")
-        if !refusingBurst[side == .charger ? 0 : 1] {
-            refusingBurst[side == .charger ? 0 : 1] = true
-            logger.warning(
-                "refusing CALLs beyond limits.maxPendingCalls: the \(side == .charger ? "charger" : "CSMS") sends CALLs without waiting for answers; each is answered GenericError",
-                metadata: [
-                    "from": "\(side)", "messageId": "\(id)", "action": "\(action)",
-                    "maxPendingCalls": "\(limits.maxPendingCalls)",
-                ])
-        }
-        answer(
-            side, id: id, code: .genericError,
-            description: "more than \(limits.maxPendingCalls) CALLs await an answer; OCPP-J allows one at a time")
-    }
-
-    /// Whether a burst of refusals from the charger (0) or the CSMS (1) has been logged.
-    private var refusingBurst = [false, false]
-
-    /// Sends a CALLERROR generated by the proxy to `side`.
-    private func answer(_ side: LinkSide, id: String, code: RPCErrorCode, description: String) {
-        let version = self.version(of: side)
-        metrics.callError(sender: "proxy", code: code.name(in: version), version: version)
-        link(side).send(text: RPCFrame.callErrorText(id: id, code: code, description: description, version: version))
-    }
-
-    func receivedBinary(from side: LinkSide) {
-        metrics.malformed(from: side, reason: "binary_frame")
+    func receivedBinary(from side: Side) {
+        context.metrics.malformed(from: side, reason: "binary_frame")
         logger.warning(
             "closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])
         // RFC 6455 §7.4.1: 1003 is for an endpoint that received a type of data it cannot accept.
         link(side).close(code: .unacceptableData, reason: "binary_frame", text: "OCPP-J accepts text frames only")
+    }
+
+    // MARK: Frames out
+
+    /// Sends frames that stage `index` answered with: they pass the stages before it on their way out.
+    private func send(_ frames: [Outgoing], after index: Int) {
+        send(frames, through: stages[..<index])
+    }
+
+    private func send(_ frames: [Outgoing]) {
+        send(frames, through: stages[...])
+    }
+
+    private func send(_ frames: [Outgoing], through stages: ArraySlice<FrameStage>) {
+        guard !failed else { return }
+        for var frame in frames {
+            for stage in stages.reversed() { frame = stage.outbound(frame) }
+            let link = link(frame.side)
+            switch frame.content {
+            case .forwarded(let text): link.send(text: text)
+            case .frame(let rpc): link.send(utf8: rpc.json.wireBytes)
+            }
+        }
+    }
+
+    // MARK: The path's timer
+
+    /// One timer per session, for the path's earliest deadline. A timer per CALL would cost a cancellation per
+    /// answer, and NIO cancels by searching every task scheduled on the event loop (every charger's keepalive).
+    private func armTimer() {
+        guard let deadline = path.nextDeadline, !finished else { return }
+        if let current = timerDeadline, current <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            timerDeadline = nil
+            deliver(path.expire(now: eventLoop.now))
+        }
     }
 
     // MARK: Backpressure
@@ -296,11 +255,21 @@ final class ChargerSession {
 
     // MARK: Closing
 
+    private var failed = false
+
+    /// State that cannot be read or written makes translation unsafe: the session ends rather than guess.
+    private func fail(_ message: String) {
+        guard !failed else { return }
+        failed = true
+        logger.error("\(message); closing the session")
+        close(code: .unexpectedServerError, reason: "state_store", text: "proxy state store unavailable")
+    }
+
     /// Called by a link when its connection is gone; closes the partner link with a fitting code.
-    func linkClosed(_ side: LinkSide, peerCode: WebSocketErrorCode?, reason: String?) {
+    func linkClosed(_ side: Side, peerCode: WebSocketErrorCode?, reason: String?) {
         let partner = link(side.other)
         let why = reason ?? (peerCode != nil ? "peer_closed" : "connection_lost")
-        metrics.linkClosed(side, reason: why)
+        context.metrics.linkClosed(side, reason: why)
         if partner.state == .open {
             // The peer's code is news for the partner only when the peer started the close; when the proxy
             // did (keepalive, binary frame, ...), the peer's code is just the echo of the proxy's own.
@@ -327,10 +296,11 @@ final class ChargerSession {
     private func finish() {
         guard !finished else { return }
         finished = true
-        translation?.stop()
-        charger.session = nil
-        upstream.session = nil
-        metrics.chargersConnected(chargerVersion).decrement()
+        timer?.cancel()
+        timer = nil
+        charger.events = nil
+        upstream.events = nil
+        context.metrics.chargersConnected(context.chargerVersion).decrement()
         logger.info("session ended")
         onFinish?(self)
         onFinish = nil
@@ -351,34 +321,17 @@ final class ChargerSession {
 
     func snapshot() -> ChargerSnapshot {
         eventLoop.assertInEventLoop()
-        let now = NIODeadline.now()
-        func live(_ table: PendingCallTable) -> Int {
-            table.calls.values.filter { now - $0.sentAt < limits.callTimeout }.count
-        }
-        let pending =
-            translation.map { $0.pending } ?? (fromCharger: live(pendingFromCharger), fromCSMS: live(pendingFromCSMS))
+        let pending = path.pendingCalls
         return ChargerSnapshot(
-            identity: identity.value, version: chargerVersion.rawValue, upstreamVersion: upstreamVersion.rawValue,
-            listener: listenerName, remoteAddress: remoteAddress, connectedSince: connectedSince,
+            identity: identity.value, version: context.chargerVersion.rawValue,
+            upstreamVersion: context.upstreamVersion.rawValue, listener: listenerName, remoteAddress: remoteAddress,
+            connectedSince: connectedSince,
             upstreamState: upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
             pendingCalls: .init(fromCharger: pending.fromCharger, fromCSMS: pending.fromCSMS),
-            translation: translation.map { "\($0.ruleSet.from) → \($0.ruleSet.to)" })
+            translation: path.translation)
     }
 
-    // MARK: Plumbing
-
-    /// Counts a frame in the per-action metrics.
-    func countFrame(from side: LinkSide, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
-        metrics.frame(from: side, type: type, action: action, version: version)
-    }
-
-    func link(_ side: LinkSide) -> WebSocketLink { side == .charger ? charger : upstream }
-
-    private func version(of side: LinkSide) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
-
-    private func withPending<T>(of side: LinkSide, _ body: (inout PendingCallTable) -> T) -> T {
-        side == .charger ? body(&pendingFromCharger) : body(&pendingFromCSMS)
-    }
+    private func link(_ side: Side) -> FrameLink { side == .charger ? charger : upstream }
 
     /// The start of a frame for a log line: enough to recognise it, never the whole of a large frame.
     static func excerpt(_ text: ByteBuffer) -> String {

@@ -3,6 +3,8 @@ import OCPP
 
 /// Which identities are connected, across all listeners and event loops. An identity is claimed
 /// before its upstream link is opened, so two connections for one charger never both reach the CSMS.
+/// Unchecked: it hands out sessions, which are confined to their event loops; every caller touches a session only
+/// through `session.eventLoop` (everything else here is behind the lock).
 final class SessionRegistry: @unchecked Sendable {
     enum Claim {
         /// The identity is ours under `generation`; `previous` must be closed first (policy replace).

@@ -8,17 +8,18 @@ import OCPPRules
 import SQLiteNIO
 
 /// What the proxy keeps across restarts. A protocol with an embedded SQLite implementation (the default)
-/// beside an in-memory one for tests and for configurations without `state.sqlite`.
+/// beside an in-memory one for tests and for configurations without `state.sqlite`. Every call returns a future:
+/// sessions live on event loops, and the store is called from them.
 protocol StateStore: Sendable {
     /// Every upstream password a CSMS has set, by identity.
-    func upstreamPasswords() async throws -> [String: String]
+    func upstreamPasswords() -> EventLoopFuture<[String: String]>
     /// Persists a CSMS-set upstream password; completes once it is durable.
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void>
     /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids).
     func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState>
     /// Persists translation state changes in order; completes once they are durable.
     func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
-    func close() async
+    func close() -> EventLoopFuture<Void>
 }
 
 final class MemoryStateStore: StateStore {
@@ -29,7 +30,9 @@ final class MemoryStateStore: StateStore {
         self.eventLoop = eventLoop
     }
 
-    func upstreamPasswords() async throws -> [String: String] { passwords.withLockedValue { $0 } }
+    func upstreamPasswords() -> EventLoopFuture<[String: String]> {
+        eventLoop.makeSucceededFuture(passwords.withLockedValue { $0 })
+    }
 
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         passwords.withLockedValue { $0[identity.value] = password }
@@ -51,7 +54,7 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    func close() async {}
+    func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
 /// The embedded default: one SQLite file, written through SQLiteNIO's thread pool.
@@ -113,15 +116,16 @@ final class SQLiteStateStore: StateStore {
         }
     }
 
-    func upstreamPasswords() async throws -> [String: String] {
-        let rows = try await connection.query("SELECT identity, password FROM upstream_credentials", [])
-        var passwords: [String: String] = [:]
-        for row in rows {
-            if let identity = row.column("identity")?.string, let password = row.column("password")?.string {
-                passwords[identity] = password
+    func upstreamPasswords() -> EventLoopFuture<[String: String]> {
+        connection.query("SELECT identity, password FROM upstream_credentials", []).map { rows in
+            var passwords: [String: String] = [:]
+            for row in rows {
+                if let identity = row.column("identity")?.string, let password = row.column("password")?.string {
+                    passwords[identity] = password
+                }
             }
+            return passwords
         }
-        return passwords
     }
 
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
@@ -218,31 +222,7 @@ final class SQLiteStateStore: StateStore {
         }
     }
 
-    func close() async {
-        try? await connection.close()
-    }
-}
-
-/// The upstream password to use for each charger: a CSMS-set one (persisted) wins over the configured one.
-final class UpstreamCredentials: @unchecked Sendable {
-    private let configured: [ChargerIdentity: ChargerRegistration]
-    private let overrides: NIOLockedValueBox<[String: String]>
-    private let store: StateStore
-
-    init(configured: [ChargerIdentity: ChargerRegistration], persisted: [String: String], store: StateStore) {
-        self.configured = configured
-        self.overrides = NIOLockedValueBox(persisted)
-        self.store = store
-    }
-
-    func password(for identity: ChargerIdentity) -> String? {
-        overrides.withLockedValue { $0[identity.value] } ?? configured[identity]?.upstreamPassword
-    }
-
-    /// Persists first; the new password is used from the charger's next upstream connection on.
-    func update(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        store.setUpstreamPassword(password, for: identity).map {
-            self.overrides.withLockedValue { $0[identity.value] = password }
-        }
+    func close() -> EventLoopFuture<Void> {
+        connection.close()
     }
 }

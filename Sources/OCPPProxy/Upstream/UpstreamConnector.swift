@@ -76,7 +76,10 @@ struct UpstreamConnector {
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
+                // A CSMS may send its first frame in the same segment as its 101: the bytes the HTTP decoder read
+                // past the response go on to the WebSocket decoder (NIO drops them by default).
                 return channel.pipeline.addHTTPClientHandlers(
+                    leftOverBytesStrategy: .forwardBytes,
                     withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
                 ).flatMap { channel.pipeline.addHandler(handshake) }
             }

@@ -5,8 +5,6 @@ import OCPP
 struct PendingCall {
     var action: String
     var sentAt: NIODeadline
-    /// Results the proxy answered itself for part of this CALL, to merge into the answer (SetVariables).
-    var ownResults: [Int: JSONValue]? = nil
 }
 
 /// The CALLs one side of a session has sent and not yet had answered. OCPP allows one outstanding CALL
@@ -20,11 +18,11 @@ struct PendingCallTable {
 
     func contains(_ id: String) -> Bool { calls[id] != nil }
 
-    mutating func insert(_ id: String, action: String, now: NIODeadline, ownResults: [Int: JSONValue]? = nil) {
+    mutating func insert(_ id: String, action: String, now: NIODeadline) {
         if calls.count >= Self.capacity, let oldest = calls.min(by: { $0.value.sentAt < $1.value.sentAt }) {
             calls.removeValue(forKey: oldest.key)
         }
-        calls[id] = PendingCall(action: action, sentAt: now, ownResults: ownResults)
+        calls[id] = PendingCall(action: action, sentAt: now)
     }
 
     mutating func remove(_ id: String) -> PendingCall? {

@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
@@ -9,13 +8,12 @@ import ServiceLifecycle
 /// The running proxy as a swift-service-lifecycle service: binds every listener and the admin endpoint,
 /// serves until a graceful shutdown is requested, then stops accepting, closes every charger's links with
 /// 1001 and waits at most `shutdown.gracePeriod` for them to go.
-public final class ProxyServer: Service, @unchecked Sendable {
+public final class ProxyServer: Service, Sendable {
     private let configuration: ProxyConfiguration
     private let metrics: ProxyMetrics
     private let logger: Logger
     private let readiness = Readiness()
     private let group: EventLoopGroup
-    private var runtime: ProxyRuntime!
     private let rules: RuleLibrary?
 
     public init(
@@ -30,7 +28,7 @@ public final class ProxyServer: Service, @unchecked Sendable {
     }
 
     /// State, TLS contexts and credentials; failures end the start with one line naming the key.
-    private func prepare() async throws -> (ProxyRuntime, StateStore) {
+    private func prepare() async throws -> (ProxyContext, StateStore) {
         let store: StateStore
         if let path = configuration.stateSQLitePath {
             do {
@@ -71,41 +69,22 @@ public final class ProxyServer: Service, @unchecked Sendable {
                     metadata: ["identity": "\(registration.identity)"])
             }
         }
-        try checkTolerance()
-        let persisted = try await store.upstreamPasswords()
+        // Run by `serve` and `check-config` before this point already; a caller that skipped them stops here.
+        if let problem = ConfigurationChecks.problems(configuration, rules: rules).first {
+            throw StartupError(problem)
+        }
+        let persisted = try await store.upstreamPasswords().get()
         let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
-        let runtime = ProxyRuntime(
+        let runtime = ProxyContext(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
             upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store)
         return (runtime, store)
-    }
-
-    /// Every tolerance profile the configuration names must exist in the rule file that will use it.
-    private func checkTolerance() throws {
-        let sets = rules?.ruleSets.filter { $0.to == configuration.upstream.version } ?? []
-        let known = Set(sets.flatMap { $0.tolerance.keys })
-        for (index, listener) in configuration.listeners.enumerated() {
-            if let name = listener.tolerance, !known.contains(name) {
-                throw StartupError(
-                    "listeners[\(index)].tolerance: no tolerance profile \"\(name)\" in the rule files (known: \(known.sorted().joined(separator: ", ")))"
-                )
-            }
-        }
-        for registration in configuration.chargers.values {
-            if let name = registration.tolerance, !known.contains(name) {
-                throw StartupError(
-                    "chargers[\(registration.identity)].tolerance: no tolerance profile \"\(name)\" in the rule files")
-            }
-        }
     }
 
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
         let (runtime, store) = try await prepare()
-        self.runtime = runtime
-        let reloader = TLSReloader(runtime: runtime)
-        reloader.start()
 
         var channels: [Channel] = []
         for (index, listenerConfiguration) in configuration.listeners.enumerated() {
@@ -154,35 +133,20 @@ public final class ProxyServer: Service, @unchecked Sendable {
             ])
         readiness.isReady = true
 
-        // Serve until SIGTERM / SIGINT (or cancellation).
-        try? await gracefulShutdown()
-
-        logger.info("shutting down: no new connections; closing every charger with 1001")
-        readiness.isReady = false
-        for channel in channels { try? await channel.close() }
-        await closeSessions(within: configuration.shutdown.gracePeriod)
-        try? await adminChannel?.close()
-        reloader.stop()
-        await store.close()
+        // Serve until SIGTERM / SIGINT (or cancellation). Services shut down in reverse order: certificate reloads
+        // stop, the listeners stop accepting (readyz 503), every session closes, then the admin endpoint.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let adminChannel { services.append(.init(service: ChannelService(channel: adminChannel))) }
+        services.append(
+            .init(
+                service: SessionCloser(
+                    registry: runtime.registry, gracePeriod: configuration.shutdown.gracePeriod, logger: logger)))
+        services.append(.init(service: ListenerService(channels: channels, readiness: readiness, logger: logger)))
+        services.append(.init(service: TLSReloader(listenerTLS: runtime.listenerTLS, logger: logger)))
+        try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
+        try? await store.close().get()
         try? await group.shutdownGracefully()
         logger.info("stopped")
-    }
-
-    /// Closes every session, again and again for connections that were mid-upgrade, until none is left
-    /// or the grace period ends.
-    private func closeSessions(within gracePeriod: TimeAmount) async {
-        let deadline = NIODeadline.now() + gracePeriod
-        while !runtime.registry.isEmpty && NIODeadline.now() < deadline {
-            for session in runtime.registry.sessions {
-                session.eventLoop.execute {
-                    session.close(code: .goingAway, reason: "shutdown", text: "proxy shutting down")
-                }
-            }
-            try? await Task.sleep(nanoseconds: 50_000_000)
-        }
-        if !runtime.registry.isEmpty {
-            runtime.logger.warning("grace period over; dropping the connections that are still open")
-        }
     }
 }
 
@@ -192,47 +156,5 @@ public struct StartupError: Error, CustomStringConvertible {
 
     init(_ description: String) {
         self.description = description
-    }
-}
-
-/// Reloads listener certificates on SIGHUP and when their files change, without touching open connections.
-final class TLSReloader: @unchecked Sendable {
-    private let runtime: ProxyRuntime
-    private var signalSource: DispatchSourceSignal?
-    private var timer: DispatchSourceTimer?
-    private let queue = DispatchQueue(label: "ocpp-proxy.tls-reload")
-    /// How often certificate files are checked for changes.
-    static let pollInterval = DispatchTimeInterval.seconds(2)
-
-    init(runtime: ProxyRuntime) {
-        self.runtime = runtime
-    }
-
-    func start() {
-        guard !runtime.listenerTLS.isEmpty else { return }
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        source.setEventHandler { [runtime] in
-            runtime.logger.notice("SIGHUP: reloading TLS certificates")
-            for (name, tls) in runtime.listenerTLS {
-                tls.reload(onlyIfChanged: false, logger: runtime.logger, listener: name)
-            }
-        }
-        source.resume()
-        signalSource = source
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + Self.pollInterval, repeating: Self.pollInterval)
-        timer.setEventHandler { [runtime] in
-            for (name, tls) in runtime.listenerTLS {
-                tls.reload(onlyIfChanged: true, logger: runtime.logger, listener: name)
-            }
-        }
-        timer.resume()
-        self.timer = timer
-    }
-
-    func stop() {
-        signalSource?.cancel()
-        timer?.cancel()
     }
 }

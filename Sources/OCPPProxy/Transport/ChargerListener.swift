@@ -9,10 +9,10 @@ import NIOWebSocket
 /// an accepted one becomes a ``ChargerSession``.
 final class ChargerListener {
     let configuration: ListenerConfiguration
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private(set) var channel: Channel?
 
-    init(configuration: ListenerConfiguration, runtime: ProxyRuntime) {
+    init(configuration: ListenerConfiguration, runtime: ProxyContext) {
         self.configuration = configuration
         self.runtime = runtime
     }
@@ -68,10 +68,10 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
     private let listener: String
-    private let runtime: ProxyRuntime
+    private let runtime: ProxyContext
     private var handshakeDone = false
 
-    init(listener: String, runtime: ProxyRuntime) {
+    init(listener: String, runtime: ProxyContext) {
         self.listener = listener
         self.runtime = runtime
     }

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+import OCPP
 
 #if canImport(Glibc)
     import Glibc
@@ -10,27 +11,21 @@ import NIOWebSocket
 /// One WebSocket connection of a session: the charger's (the proxy is the server) or the CSMS's
 /// (the proxy is the client). It turns frames into session events and owns the closing handshake
 /// and the keepalive of its connection. Lives on its channel's event loop, like its session.
-final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
+final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler, FrameLink {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
-    enum State {
-        case open
-        /// We sent a close frame and wait for the peer's.
-        case closing
-        case closed
-    }
-
-    let side: LinkSide
+    let side: Side
     /// A client masks every frame it sends (RFC 6455 §5.3).
     private let isClient: Bool
     private let keepalive: KeepaliveConfiguration
-    private(set) var state: State = .open
+    private(set) var state: LinkState = .open
     private var context: ChannelHandlerContext?
     /// Frames that arrive before the session is attached (the CSMS may speak before the charger's
     /// upgrade has completed).
     private var early: [WebSocketFrame] = []
-    var session: ChargerSession? {
+    /// Held strongly while the session runs; the session lets go when both of its links are closed.
+    var events: LinkEvents? {
         didSet { replayEarlyFrames() }
     }
     /// The close code the peer sent, if it sent a close frame.
@@ -49,7 +44,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     /// How long to wait for the peer's close frame (or its TCP close) after ours.
     static let closeLinger = TimeAmount.seconds(3)
 
-    init(side: LinkSide, isClient: Bool, keepalive: KeepaliveConfiguration) {
+    init(side: Side, isClient: Bool, keepalive: KeepaliveConfiguration) {
         self.side = side
         self.isClient = isClient
         self.keepalive = keepalive
@@ -72,8 +67,8 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         switch frame.opcode {
         case .text, .binary:
             guard state == .open else { return }
-            if let session {
-                deliver(frame, to: session)
+            if let events {
+                deliver(frame, to: events)
             } else if early.count < Self.earlyFramesKept {
                 early.append(frame)
             } else {
@@ -109,27 +104,27 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func deliver(_ frame: WebSocketFrame, to session: ChargerSession) {
+    private func deliver(_ frame: WebSocketFrame, to events: LinkEvents) {
         if frame.opcode == .text {
-            session.receive(text: frame.unmaskedData, from: side)
+            events.received(text: frame.unmaskedData, from: side)
         } else {
-            session.receivedBinary(from: side)
+            events.receivedBinary(from: side)
         }
     }
 
     private func replayEarlyFrames() {
-        guard let session, !early.isEmpty else { return }
+        guard let events, !early.isEmpty else { return }
         let frames = early
         early = []
         for frame in frames where state == .open {
-            deliver(frame, to: session)
+            deliver(frame, to: events)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         state = .closed
         stopTimers()
-        session?.linkClosed(side, peerCode: peerCloseCode, reason: closeReason)
+        events?.linkClosed(side, peerCode: peerCloseCode, reason: closeReason)
         context.fireChannelInactive()
     }
 
@@ -137,7 +132,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     var isWritable: Bool { context?.channel.isWritable ?? true }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        session?.writabilityChanged()
+        events?.writabilityChanged()
         context.fireChannelWritabilityChanged()
     }
 
@@ -168,7 +163,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
             close(code: .protocolError, reason: "protocol_error", text: "invalid fragmentation")
         default:
             closeReason = closeReason ?? "io_error"
-            session?.logger.debug("link error", metadata: ["side": "\(side)", "error": "\(error)"])
+            events?.logger.debug("link error", metadata: ["side": "\(side)", "error": "\(error)"])
             context.close(promise: nil)
         }
     }
@@ -210,7 +205,11 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Starts the closing handshake; the connection is dropped if the peer does not finish it in time.
-    func close(code: WebSocketErrorCode, reason: String, text: String = "", linger: TimeAmount = closeLinger) {
+    func close(code: WebSocketErrorCode, reason: String, text: String) {
+        close(code: code, reason: reason, text: text, linger: Self.closeLinger)
+    }
+
+    func close(code: WebSocketErrorCode, reason: String, text: String, linger: TimeAmount) {
         guard let context else { return }
         guard state == .open else { return }
         state = .closing
@@ -273,7 +272,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
                 self.armPongDeadline(context: context, at: due)
                 return
             }
-            self.session?.logger.info(
+            self.events?.logger.info(
                 "no pong within keepalive.pongTimeout; closing the link", metadata: ["side": "\(self.side)"])
             // The peer is not answering: no point in waiting for its close frame.
             self.close(
@@ -289,68 +288,5 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler {
         pongDeadline = nil
         forcedClose?.cancel()
         forcedClose = nil
-    }
-}
-
-/// Masking keys for the frames the proxy sends as a client (RFC 6455 §5.3: unpredictable, from a strong source of
-/// entropy). `WebSocketMaskingKey.random()` makes one `getrandom` system call per frame (as does every draw of
-/// `SystemRandomNumberGenerator`); this reads 4 KiB at a time from the kernel's generator per event-loop thread:
-/// 1,024 keys per system call.
-enum MaskingKeys {
-    /// The kernel's generator as a file, opened once; -1 if it cannot be opened.
-    private static let urandom: Int32 = {
-        #if canImport(Glibc)
-            return open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        #else
-            return -1
-        #endif
-    }()
-
-    /// Fills `buffer` from the kernel's generator in one read; from the system generator, 8 bytes a call, if that
-    /// fails.
-    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        var offset = 0
-        #if canImport(Glibc)
-            while urandom >= 0, offset < buffer.count {
-                let count = read(urandom, buffer.baseAddress! + offset, buffer.count - offset)
-                if count <= 0 {
-                    if count < 0 && errno == EINTR { continue }
-                    break
-                }
-                offset += count
-            }
-        #endif
-        var generator = SystemRandomNumberGenerator()
-        while offset < buffer.count {
-            withUnsafeBytes(of: generator.next() as UInt64) { word in
-                let count = min(word.count, buffer.count - offset)
-                buffer.baseAddress!.advanced(by: offset).copyMemory(from: word.baseAddress!, byteCount: count)
-                offset += count
-            }
-        }
-    }
-
-    private final class Pool {
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        var next = 4096
-    }
-
-    private static let pools = ThreadSpecificVariable<Pool>()
-
-    static func next() -> WebSocketMaskingKey {
-        let pool: Pool
-        if let existing = pools.currentValue {
-            pool = existing
-        } else {
-            pool = Pool()
-            pools.currentValue = pool
-        }
-        if pool.next + 4 > pool.bytes.count {
-            pool.bytes.withUnsafeMutableBytes { fill($0) }
-            pool.next = 0
-        }
-        defer { pool.next += 4 }
-        let i = pool.next
-        return WebSocketMaskingKey(arrayLiteral: pool.bytes[i], pool.bytes[i + 1], pool.bytes[i + 2], pool.bytes[i + 3])
     }
 }

@@ -5,7 +5,7 @@ import OCPP
 import OCPPRules
 
 /// What every listener and session of one proxy process shares.
-final class ProxyRuntime: @unchecked Sendable {
+final class ProxyContext: Sendable {
     let configuration: ProxyConfiguration
     let registry = SessionRegistry()
     let metrics: ProxyMetrics

@@ -1,0 +1,149 @@
+import Foundation
+import NIOCore
+import NIOSSL
+import OCPP
+import Yams
+
+/// `chargers:` (inline or a file) and `lockout:`, with the PEM files they name.
+extension NodeReader {
+    mutating func readChargers(_ node: Node?) -> [ChargerIdentity: ChargerRegistration]? {
+        guard let node else { return [:] }
+        if case .scalar = node {
+            guard let file = path(node, "chargers") else { return nil }
+            let text: String
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                fail("chargers", node, "cannot read the charger list \(file): \(Self.fileReason(error))")
+                return nil
+            }
+            var reader = NodeReader(
+                file: file, baseDirectory: (file as NSString).deletingLastPathComponent, environment: environment)
+            let list: Node?
+            do {
+                list = try Yams.compose(yaml: text)
+            } catch let error as YamlError {
+                issues.append(ConfigurationLoader.syntaxIssue(error, file: file))
+                return nil
+            } catch {
+                fail("chargers", node, "cannot parse the charger list \(file): \(error)")
+                return nil
+            }
+            let chargers = reader.readChargerList(list ?? Node([Node]()))
+            issues += reader.issues
+            return chargers
+        }
+        return readChargerList(node)
+    }
+
+    mutating func readChargerList(_ node: Node) -> [ChargerIdentity: ChargerRegistration]? {
+        guard case .sequence(let sequence) = node else {
+            fail(
+                "chargers", node, "expected a list of chargers or the path of a file holding one, got \(describe(node))"
+            )
+            return nil
+        }
+        var chargers: [ChargerIdentity: ChargerRegistration] = [:]
+        var valid = true
+        for (index, item) in sequence.enumerated() {
+            let key = "chargers[\(index)]"
+            guard let map = mapping(item, key) else {
+                valid = false
+                continue
+            }
+            checkKeys(
+                map, key, allowed: ["identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance"])
+            var identity: ChargerIdentity?
+            if let text = string(map["identity"], "\(key).identity", required: true) {
+                do {
+                    identity = try ChargerIdentity(text)
+                } catch {
+                    fail("\(key).identity", map["identity"], "\(error)")
+                }
+            }
+            if let identity, chargers[identity] != nil {
+                fail("\(key).identity", map["identity"], "charger \(identity) is listed twice")
+            }
+            let profile = integer(map["securityProfile"], "\(key).securityProfile", range: 0...3) ?? 0
+            var credential: ChargerCredential?
+            switch (map["password"], map["passwordHash"]) {
+            case (let plain?, nil):
+                credential = string(plain, "\(key).password", required: true).map(ChargerCredential.plaintext)
+            case (nil, let hashNode?):
+                if let text = string(hashNode, "\(key).passwordHash", required: true) {
+                    if let hash = PasswordHash(text) {
+                        credential = .hash(hash)
+                    } else {
+                        // Never echo the value: it may be a password pasted in the wrong key.
+                        fail(
+                            "\(key).passwordHash", hashNode,
+                            "expected a hash from `ocpp-proxy hash-password` (\(PasswordHash.scheme)$ROUNDS$SALT$HASH)")
+                    }
+                }
+            case (_?, _?):
+                fail("\(key).password", map["password"], "give either password or passwordHash, not both")
+            case (nil, nil):
+                if profile == 1 || profile == 2 {
+                    fail(
+                        "\(key).passwordHash", item, "required for a charger registered at security profile \(profile)")
+                }
+            }
+            var upstreamPassword: String?
+            if let upstream = map["upstream"], let upstreamMap = mapping(upstream, "\(key).upstream") {
+                checkKeys(upstreamMap, "\(key).upstream", allowed: ["password"])
+                upstreamPassword = string(upstreamMap["password"], "\(key).upstream.password", required: true)
+            }
+            guard let identity else {
+                valid = false
+                continue
+            }
+            chargers[identity] = ChargerRegistration(
+                identity: identity, securityProfile: profile, credential: credential,
+                upstreamPassword: upstreamPassword,
+                tolerance: string(map["tolerance"], "\(key).tolerance"))
+        }
+        return valid ? chargers : nil
+    }
+
+    mutating func readLockout(_ node: Node?) -> LockoutConfiguration {
+        var lockout = LockoutConfiguration()
+        guard let node, let map = mapping(node, "lockout") else { return lockout }
+        checkKeys(map, "lockout", allowed: ["maxFailures", "window", "duration"])
+        lockout.maxFailures =
+            integer(map["maxFailures"], "lockout.maxFailures", range: 1...1_000_000) ?? lockout.maxFailures
+        lockout.window = duration(map["window"], "lockout.window", positive: true) ?? lockout.window
+        lockout.duration = duration(map["duration"], "lockout.duration", positive: true) ?? lockout.duration
+        return lockout
+    }
+
+    /// A readable PEM certificate (chain) file.
+    mutating func pemCertificates(_ node: Node, _ key: String) -> String? {
+        guard let file = path(node, key) else { return nil }
+        do {
+            guard !(try NIOSSLCertificate.fromPEMFile(file)).isEmpty else {
+                fail(key, node, "no PEM certificate in \(file)")
+                return nil
+            }
+            return file
+        } catch {
+            fail(key, node, "cannot read PEM certificates from \(file): \(Self.fileReason(error))")
+            return nil
+        }
+    }
+
+    mutating func pemPrivateKey(_ node: Node, _ key: String) -> String? {
+        guard let file = path(node, key) else { return nil }
+        do {
+            _ = try NIOSSLPrivateKey(file: file, format: .pem)
+            return file
+        } catch {
+            fail(key, node, "cannot read a PEM private key from \(file): \(Self.fileReason(error))")
+            return nil
+        }
+    }
+
+    static func fileReason(_ error: Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
+    }
+}

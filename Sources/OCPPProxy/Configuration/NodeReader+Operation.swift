@@ -1,0 +1,82 @@
+import Foundation
+import NIOCore
+import NIOSSL
+import OCPP
+import Yams
+
+/// `admin:`, `limits:`, `keepalive:`, `logging:`, `shutdown:`, and ports used twice.
+extension NodeReader {
+    mutating func readAdmin(_ node: Node?) -> AdminConfiguration? {
+        guard let node else { return AdminConfiguration() }
+        guard let map = mapping(node, "admin") else { return nil }
+        checkKeys(map, "admin", allowed: ["enabled", "host", "port"])
+        let enabled = boolean(map["enabled"], "admin.enabled") ?? true
+        var admin = AdminConfiguration()
+        admin.host = string(map["host"], "admin.host") ?? admin.host
+        admin.port = integer(map["port"], "admin.port", range: 1...65535) ?? admin.port
+        return enabled ? admin : nil
+    }
+
+    mutating func readLimits(_ node: Node?) -> LimitsConfiguration {
+        var limits = LimitsConfiguration()
+        guard let node, let map = mapping(node, "limits") else { return limits }
+        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout", "maxPendingCalls"])
+        limits.maxFrameBytes =
+            integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
+        limits.maxPendingCalls =
+            integer(map["maxPendingCalls"], "limits.maxPendingCalls", range: 1...1024) ?? limits.maxPendingCalls
+        limits.callTimeout = duration(map["callTimeout"], "limits.callTimeout", positive: true) ?? limits.callTimeout
+        return limits
+    }
+
+    mutating func readKeepalive(_ node: Node?) -> KeepaliveConfiguration {
+        var keepalive = KeepaliveConfiguration()
+        guard let node, let map = mapping(node, "keepalive") else { return keepalive }
+        checkKeys(map, "keepalive", allowed: ["pingInterval", "pongTimeout"])
+        keepalive.pingInterval =
+            duration(map["pingInterval"], "keepalive.pingInterval", positive: false) ?? keepalive.pingInterval
+        keepalive.pongTimeout =
+            duration(map["pongTimeout"], "keepalive.pongTimeout", positive: true) ?? keepalive.pongTimeout
+        return keepalive
+    }
+
+    mutating func readLogging(_ node: Node?) -> LoggingConfiguration {
+        var logging = LoggingConfiguration()
+        guard let node, let map = mapping(node, "logging") else { return logging }
+        checkKeys(map, "logging", allowed: ["level", "format"])
+        if let level = map["level"] {
+            if let text = string(level, "logging.level") {
+                if LogLevelName.parse(text) != nil {
+                    logging.level = text.lowercased()
+                } else {
+                    fail("logging.level", level, "expected one of \(LogLevelName.all), got \(quoted(text))")
+                }
+            }
+        }
+        logging.format = enumeration(map["format"], "logging.format", LogFormat.self) ?? logging.format
+        return logging
+    }
+
+    mutating func readShutdown(_ node: Node?) -> ShutdownConfiguration {
+        var shutdown = ShutdownConfiguration()
+        guard let node, let map = mapping(node, "shutdown") else { return shutdown }
+        checkKeys(map, "shutdown", allowed: ["gracePeriod"])
+        shutdown.gracePeriod =
+            duration(map["gracePeriod"], "shutdown.gracePeriod", positive: true) ?? shutdown.gracePeriod
+        return shutdown
+    }
+
+    mutating func checkPortsUnique(_ listeners: [ListenerConfiguration], admin: AdminConfiguration?) {
+        var seen: [Int: String] = [:]
+        for (index, listener) in listeners.enumerated() {
+            if let other = seen[listener.port] {
+                fail("listeners[\(index)].port", nil, "port \(listener.port) is already used by \(other)")
+            } else {
+                seen[listener.port] = "listeners[\(index)]"
+            }
+        }
+        if let admin, let other = seen[admin.port] {
+            fail("admin.port", nil, "port \(admin.port) is already used by \(other)")
+        }
+    }
+}

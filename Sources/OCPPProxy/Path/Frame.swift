@@ -1,0 +1,117 @@
+import NIOCore
+import OCPP
+
+/// One RPC frame on its way through a session: its head (type, id, action) always, its own bytes as received, and
+/// its payload built when the path reads payloads (translation) or a stage asked for it.
+struct Frame {
+    /// Who sent it.
+    let side: Side
+    let type: MessageTypeNumber
+    let messageId: String
+    /// CALL and SEND.
+    let action: String?
+    /// CALLERROR and CALLRESULTERROR.
+    let errorCode: String?
+    /// The frame's bytes: forwarded unchanged by the pass-through path.
+    let text: ByteBuffer
+    /// Where the payload is in `text`, for a reader that needs it.
+    let payloadRange: Range<Int>
+    /// The whole frame, when it was parsed with its payload.
+    let parsed: RPCFrame?
+
+    init(side: Side, envelope: RPCEnvelope, text: ByteBuffer) {
+        self.side = side
+        self.type = envelope.messageType
+        self.messageId = envelope.messageId
+        self.action = envelope.action
+        self.errorCode = envelope.errorCode
+        self.text = text
+        self.payloadRange = envelope.payloadRange
+        self.parsed = nil
+    }
+
+    init(side: Side, parsed: RPCFrame, text: ByteBuffer) {
+        self.side = side
+        self.type = parsed.messageType
+        self.messageId = parsed.messageId
+        switch parsed {
+        case .call(_, let action, _), .send(_, let action, _):
+            self.action = action
+            self.errorCode = nil
+        case .callError(_, let code, _, _), .callResultError(_, let code, _, _):
+            self.action = nil
+            self.errorCode = code
+        case .callResult:
+            self.action = nil
+            self.errorCode = nil
+        }
+        self.text = text
+        self.payloadRange = 0..<0
+        self.parsed = parsed
+    }
+
+    /// A frame a stage made in place of one it received (same sender), written out as JSON.
+    init(side: Side, replacing frame: RPCFrame, allocator: ByteBufferAllocator) {
+        self.init(side: side, parsed: frame, text: allocator.buffer(bytes: frame.json.wireBytes))
+    }
+
+    /// The CALL's payload, the CALLRESULT's, or the CALLERROR's details; nil only if the bytes do not hold one.
+    var payload: JSONValue? {
+        switch parsed {
+        case .call(_, _, let payload)?, .send(_, _, let payload)?, .callResult(_, let payload)?: return payload
+        case .callError(_, _, _, let details)?, .callResultError(_, _, _, let details)?: return details
+        case nil: return text.withUnsafeReadableBytes { JSONValue(parsing: $0[payloadRange]) }
+        }
+    }
+}
+
+/// A frame a path or a stage sends to one side.
+struct Outgoing {
+    enum Content {
+        /// A received frame's own bytes, forwarded.
+        case forwarded(ByteBuffer)
+        /// A frame the proxy made (a translation, an answer in a peer's place, a CALLERROR).
+        case frame(RPCFrame)
+    }
+
+    /// Where it goes.
+    var side: Side
+    var type: MessageTypeNumber
+    var messageId: String
+    var content: Content
+    /// A CALLERROR relayed from the other peer rather than made by the proxy (counted when it arrived).
+    var relayed = false
+
+    static func forward(_ frame: Frame) -> Outgoing {
+        Outgoing(side: frame.side.other, type: frame.type, messageId: frame.messageId, content: .forwarded(frame.text))
+    }
+
+    static func frame(_ frame: RPCFrame, to side: Side, relayed: Bool = false) -> Outgoing {
+        Outgoing(
+            side: side, type: frame.messageType, messageId: frame.messageId, content: .frame(frame), relayed: relayed)
+    }
+
+    /// The payload of what is sent (for stages that rewrite answers).
+    var payload: JSONValue? {
+        switch content {
+        case .frame(.callResult(_, let payload)): return payload
+        case .frame: return nil
+        case .forwarded(let text):
+            guard case .success(let frame) = RPCFrame.parse(text.readableBytesView, version: .v2_0_1) else {
+                return nil
+            }
+            if case .callResult(_, let payload) = frame { return payload }
+            return nil
+        }
+    }
+}
+
+/// What a path answers to a frame: frames to send now, or once the state they depend on is stored.
+enum Outbox {
+    case now([Outgoing])
+    /// Sent when the future succeeds (in order with every earlier outbox); a failure ends the session, since the
+    /// proxy cannot keep the state translation needs.
+    case after(EventLoopFuture<[Outgoing]>)
+
+    static let empty = Outbox.now([])
+}

@@ -1,0 +1,41 @@
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Reloads listener certificates on SIGHUP and when their files change, without touching open connections. A
+/// service of the proxy's group: it runs until graceful shutdown.
+struct TLSReloader: Service {
+    let listenerTLS: [String: ListenerTLS]
+    let logger: Logger
+    /// How often certificate files are checked for changes.
+    static let pollInterval = Duration.seconds(2)
+
+    func run() async throws {
+        guard !listenerTLS.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await _ in hangups {
+                        logger.notice("SIGHUP: reloading TLS certificates")
+                        reload(onlyIfChanged: false)
+                    }
+                }
+                group.addTask {
+                    while (try? await Task.sleep(for: Self.pollInterval)) != nil {
+                        reload(onlyIfChanged: true)
+                    }
+                }
+            }
+        }
+    }
+
+    private func reload(onlyIfChanged: Bool) {
+        for (name, tls) in listenerTLS {
+            tls.reload(onlyIfChanged: onlyIfChanged, logger: logger, listener: name)
+        }
+    }
+}

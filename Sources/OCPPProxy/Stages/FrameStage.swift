@@ -1,0 +1,31 @@
+import NIOCore
+import OCPP
+
+/// What a stage decides about a frame.
+enum StageVerdict {
+    /// On to the next stage and the path, as it is or rewritten.
+    case pass(Frame)
+    /// Answered in the proxy's name: these go out instead, and the frame goes no further.
+    case answer([Outgoing])
+    /// Decided later (after an asynchronous step such as storing a credential); the session waits for it on the
+    /// session's event loop, while other frames go on.
+    case hold(EventLoopFuture<StageVerdict>)
+}
+
+/// One step of a session's pipeline, between the transport and the path: it sees every frame from either side
+/// before the path does, and every frame the path sends before it goes out. Credential handling is one; audit,
+/// limits and routing will be others. A stage keeps its own state and never reaches into the session.
+protocol FrameStage: AnyObject {
+    /// For logs and the README's list.
+    var name: String { get }
+
+    /// A frame a peer sent, on its way to the path.
+    func inbound(_ frame: Frame) -> StageVerdict
+
+    /// A frame on its way to a peer (from the path or an earlier stage's answer); returns what goes out instead.
+    func outbound(_ frame: Outgoing) -> Outgoing
+}
+
+extension FrameStage {
+    func outbound(_ frame: Outgoing) -> Outgoing { frame }
+}
