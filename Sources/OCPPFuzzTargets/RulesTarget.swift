@@ -42,7 +42,7 @@ struct RulesTarget {
                 lenient = true
                 continue
             }
-            let side: RuleSide
+            let side: Side
             switch text.first {
             case UInt8(ascii: "c"): side = .charger
             case UInt8(ascii: "s"): side = .csms
@@ -74,7 +74,7 @@ struct RulesTarget {
         var step = 0
         repeat {
             let choice = input.byte()
-            let side: RuleSide = choice & 1 == 0 ? .charger : .csms
+            let side: Side = choice & 1 == 0 ? .charger : .csms
             let definitions = rules.definitions(of: side)
             let actions = definitions.actions(sentBy: side)
             guard !actions.isEmpty else { return }
@@ -128,7 +128,7 @@ struct RulesTarget {
 /// One session, what it sent, and the checks on its output.
 struct Driver {
     struct SentCall {
-        var side: RuleSide
+        var side: Side
         var id: String
         var action: String
     }
@@ -140,11 +140,11 @@ struct Driver {
     /// CALLs the session sent, oldest first, not yet handled by the driver.
     private var unanswered: [SentCall] = []
     /// CALLs the session sent and that have had no answer, by side and id (what `@` and answers refer to).
-    private var open: [RuleSide: [String: String]] = [:]
+    private var open: [Side: [String: String]] = [:]
     /// CALLs fed to the session: side → id → action; nil when the id came with different actions (its answer
     /// cannot be told apart, and is not checked against a definition).
-    private var fed: [RuleSide: [String: String?]] = [:]
-    private var answersSent: [RuleSide: Set<String>] = [:]
+    private var fed: [Side: [String: String?]] = [:]
+    private var answersSent: [Side: Set<String>] = [:]
 
     init(rules: RuleSet, lenient: Bool) {
         self.rules = rules
@@ -155,7 +155,7 @@ struct Driver {
     }
 
     /// The CALL the session sent `side` and still awaits the answer to.
-    func awaiting(on side: RuleSide) -> String? {
+    func awaiting(on side: Side) -> String? {
         open[side]?.keys.sorted().first { session.side(awaiting: $0) == side }
     }
 
@@ -167,7 +167,7 @@ struct Driver {
         open[call.side]?[call.id] = nil
     }
 
-    mutating func feed(_ frame: RPCFrame, from side: RuleSide) {
+    mutating func feed(_ frame: RPCFrame, from side: Side) {
         switch frame {
         case .call(let id, let action, _):
             switch fed[side]?[id] {
@@ -244,7 +244,7 @@ struct Driver {
         }
     }
 
-    private mutating func answer(_ id: String, to side: RuleSide) {
+    private mutating func answer(_ id: String, to side: Side) {
         if uniqueIds {
             FuzzInvariant.check(
                 answersSent[side, default: []].insert(id).inserted, "the \(side)'s CALL \(id) was answered twice")
