@@ -5,6 +5,8 @@
 #   make run      run the proxy with Config/proxy.yaml (CONFIG=... to choose another file)
 #   make interop  the Python interop suite only, against .build/debug/ocpp-proxy
 #                 (OCPP_PROXY_BIN=... to test another binary, PYTEST_ARGS=... to pass options)
+#   make fuzz     the long fuzz pass of the real binary: FRAMES (default 1000000) per mode and side, SEED
+#   make libfuzzer  the libFuzzer targets in .build-fuzz, FUZZ_SECONDS (default 300) each
 #   make clean    remove build products, the venv and test caches
 
 SHELL := /bin/bash
@@ -19,7 +21,11 @@ VENV_STAMP := $(VENV)/.installed-requirements.txt
 CONFIG ?= Config/proxy.yaml
 PYTEST_ARGS ?=
 
-.PHONY: test build run interop venv clean
+FRAMES ?= 1000000
+SEED ?= 20261130
+FUZZ_SECONDS ?= 300
+
+.PHONY: test build run interop venv clean fuzz libfuzzer
 
 venv:
 	@if [ ! -x "$(VENV_PY)" ] || ! cmp -s "$(REQUIREMENTS)" "$(VENV_STAMP)"; then \
@@ -41,6 +47,13 @@ test: venv
 
 interop: venv
 	"$(VENV_PY)" -m pytest Tests/Interop -q $(PYTEST_ARGS)
+
+fuzz: venv
+	swift build
+	"$(VENV_PY)" Tests/Fuzz/fuzz_proxy.py --seed $(SEED) --frames $(FRAMES) --keep-going 20 --json fuzz-long.json
+
+libfuzzer:
+	Tests/Fuzz/run_libfuzzer.sh $(FUZZ_SECONDS)
 
 run:
 	swift run ocpp-proxy serve --config "$(CONFIG)"
