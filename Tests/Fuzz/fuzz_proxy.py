@@ -107,6 +107,7 @@ from websockets.asyncio.server import serve as ws_serve  # noqa: E402
 
 from harness import (  # noqa: E402
     LOCALHOST,
+    RULES_DIR,
     ProxyProcess,
     default_config,
     free_port,
@@ -116,7 +117,6 @@ from harness import (  # noqa: E402
 from ocpp_peers import Charger16, Charger201, Csms16, Csms201  # noqa: E402
 from translation_support import (  # noqa: E402
     CSMS_TIME,
-    RULES_DIR,
     SCHEMA_DIRS,
     TranslationCharger16,
     TranslationCsms201,

@@ -31,8 +31,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
 
 from fuzz_proxy import ERROR_CODES, REPO_ROOT, schema_problems, strict_json, symbolize  # noqa: E402
-from harness import LOCALHOST, ProxyProcess, default_config, free_port  # noqa: E402
-from translation_support import RULES_DIR  # noqa: E402
+from harness import LOCALHOST, RULES_DIR, ProxyProcess, default_config, free_port  # noqa: E402
 
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
 

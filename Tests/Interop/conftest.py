@@ -16,6 +16,7 @@ import pytest
 
 from harness import (
     LOCALHOST,
+    V16,
     OcppCsms,
     ProxyProcess,
     RawCsms,
@@ -23,10 +24,9 @@ from harness import (
     SilentTcpServer,
     connect_ocpp_charger,
     connect_raw,
-    deep_merge,
-    default_config,
     find_proxy_binary,
-    free_port,
+    proxy_config,
+    start_proxy,
 )
 
 
@@ -51,17 +51,17 @@ class Harness:
         self.clients: list = []
 
     # -- upstream stand-ins ----------------------------------------------------
-    async def csms(self, version: str = "ocpp1.6", **kwargs) -> OcppCsms:
+    async def csms(self, version: str = V16, **kwargs) -> OcppCsms:
         server = await OcppCsms(version, **kwargs).start()
         self.servers.append(server)
         return server
 
-    async def raw_csms(self, version: str | None = "ocpp1.6", **kwargs) -> RawCsms:
+    async def raw_csms(self, version: str | None = V16, **kwargs) -> RawCsms:
         server = await RawCsms(version, **kwargs).start()
         self.servers.append(server)
         return server
 
-    async def raw_ws_server(self, subprotocol: str | None = "ocpp1.6", **kwargs) -> RawWsServer:
+    async def raw_ws_server(self, subprotocol: str | None = V16, **kwargs) -> RawWsServer:
         server = await RawWsServer(subprotocol, **kwargs).start()
         self.servers.append(server)
         return server
@@ -72,49 +72,57 @@ class Harness:
         return server
 
     # -- the proxy -------------------------------------------------------------
-    def config(self, upstream_url: str, upstream_version: str = "ocpp1.6", overrides: dict | None = None) -> dict:
-        base = default_config(free_port(), free_port(), upstream_url, upstream_version)
-        return deep_merge(base, overrides or {})
+    def config(self, upstream_url: str, upstream_version: str = V16, overrides: dict | None = None,
+               **options) -> dict:
+        """``harness.proxy_config`` for this test (a translating proxy's state file in ``tmp_path``)."""
+        if options.get("translate") and options.get("state") is None:
+            options["state"] = self.tmp_path / "state.sqlite"
+        return proxy_config(upstream_url, upstream_version, overrides=overrides, **options)
 
     async def proxy(
         self,
-        upstream_url: str,
-        upstream_version: str = "ocpp1.6",
+        upstream_url: str | None = None,
+        upstream_version: str = V16,
         overrides: dict | None = None,
         *,
         config: dict | None = None,
+        workdir: Path | None = None,
         extra_args: list[str] | None = None,
         env: dict | None = None,
         wait_ready: bool = True,
+        **options,
     ) -> ProxyProcess:
-        cfg = config if config is not None else self.config(upstream_url, upstream_version, overrides)
-        workdir = self.tmp_path / f"proxy{len(self.proxies)}"
-        proc = ProxyProcess(self.binary, workdir, cfg, extra_args or [], env)
-        proc.start()
-        self.proxies.append(proc)
-        if wait_ready:
-            await proc.wait_ready()
-        return proc
+        """``harness.start_proxy`` with ``config`` (or ``self.config(upstream_url, ..., **options)``), tracked:
+        stopped with SIGTERM at teardown, where it must exit 0.  ``workdir`` defaults to ``tmp_path/proxyN``."""
+        if config is None:
+            assert upstream_url is not None, "h.proxy needs an upstream URL or a config"
+            config = self.config(upstream_url, upstream_version, overrides, **options)
+        else:
+            assert overrides is None and not options, "h.proxy: config= excludes overrides and config options"
+        return await start_proxy(
+            self.binary, workdir or self.tmp_path / f"proxy{len(self.proxies)}", config, extra_args=extra_args,
+            env=env, wait_ready=wait_ready, started=self.proxies,
+        )
 
     async def restart(self, proxy: ProxyProcess, *, wait_ready: bool = True) -> ProxyProcess:
         """Start a stopped or killed proxy again: same configuration, workdir, arguments and environment."""
         assert not proxy.alive(), "stop() or kill() the proxy before restarting it"
         run = sum(1 for p in self.proxies if p.workdir == proxy.workdir)
-        proc = ProxyProcess(self.binary, proxy.workdir, proxy.config, proxy.extra_args, proxy.env_overrides, run=run)
-        proc.start()
-        self.proxies.append(proc)
-        if wait_ready:
-            await proc.wait_ready()
-        return proc
+        return await start_proxy(
+            self.binary, proxy.workdir, proxy.config, extra_args=proxy.extra_args, env=proxy.env_overrides, run=run,
+            wait_ready=wait_ready, started=self.proxies,
+        )
 
-    async def pair(self, version: str = "ocpp1.6", raw: bool = False, overrides: dict | None = None, **kwargs):
-        """A CSMS (ocpp-package or raw) and a proxy in front of it, same version on both sides."""
-        csms = await (self.raw_csms(version) if raw else self.csms(version))
+    async def pair(self, version: str = V16, raw: bool = False, overrides: dict | None = None, *, cp_factory=None,
+                   **kwargs):
+        """A CSMS (ocpp-package, with ``cp_factory`` if given, or raw) and a proxy in front of it, the CSMS's
+        version upstream; ``kwargs`` go to ``proxy``."""
+        csms = await (self.raw_csms(version) if raw else self.csms(version, cp_factory=cp_factory))
         proxy = await self.proxy(csms.url, version, overrides, **kwargs)
         return proxy, csms
 
     # -- chargers --------------------------------------------------------------
-    async def charger(self, proxy: ProxyProcess, identity: str, version: str = "ocpp1.6", cp_factory=None):
+    async def charger(self, proxy: ProxyProcess, identity: str, version: str = V16, cp_factory=None):
         charger = await connect_ocpp_charger(proxy.url(identity), version, identity, cp_factory=cp_factory)
         self.clients.append(charger)
         return charger

@@ -2,7 +2,16 @@
 
 Everything here talks to the proxy from the outside only: it starts the
 binary as a subprocess, speaks HTTP and WebSocket to its listeners, and plays
-the CSMS on the upstream side.  Three kinds of peers are provided:
+the CSMS on the upstream side.
+
+Every proxy of the suite (and of ``Tests/Fuzz``) is configured by the one
+builder ``proxy_config`` (listener entries: ``listener``; pass-through,
+secured listeners and translation are options of it) and started by the one
+starter ``start_proxy``; in tests both are reached through the ``h`` fixture
+(``h.config``, ``h.proxy``, ``h.pair``, ``h.restart``).  The security and
+translation helpers add only their own sections and peers.
+
+Three kinds of peers are provided:
 
 * real OCPP peers built on the ``ocpp`` package (schema validation on), with a
   ``Recorder`` around the connection that keeps every raw frame;
@@ -30,7 +39,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import websockets
 import yaml
@@ -38,9 +47,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RULES_DIR = REPO_ROOT / "Rules"
 LOCALHOST = "127.0.0.1"
 
-VERSIONS = ("ocpp1.6", "ocpp2.0.1", "ocpp2.1")
+V16, V201, V21 = "ocpp1.6", "ocpp2.0.1", "ocpp2.1"
+VERSIONS = (V16, V201, V21)
 PROMETHEUS_SAMPLE = re.compile(
     r'^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+\S+)?$'
 )
@@ -256,29 +267,86 @@ def metric_value(samples: list[Sample], name: str, **labels: str) -> float:
 
 
 # ---------------------------------------------------------------------------
-# the proxy process
+# the proxy's configuration (the one builder: every proxy of the suite and of Tests/Fuzz starts from it)
 # ---------------------------------------------------------------------------
 
 
-def default_config(listener_port: int, admin_port: int, upstream_url: str, upstream_version: str) -> dict:
-    return {
-        "listeners": [
-            {
-                "name": "chargers",
-                "host": LOCALHOST,
-                "port": listener_port,
-                "path": "/ocpp",
-                "versions": ["ocpp1.6", "ocpp2.0.1", "ocpp2.1"],
-            }
-        ],
+def listener(port: int, profile: int | None = None, *, name: str = "chargers", versions: Iterable[str] = VERSIONS,
+             path: str = "/ocpp", tls: dict | None = None, unknown_chargers: str | None = None,
+             **options: Any) -> dict:
+    """One ``listeners[]`` entry; ``profile`` is its ``securityProfile``, ``options`` further keys as written."""
+    entry: dict[str, Any] = {"name": name, "host": LOCALHOST, "port": port, "path": path, "versions": list(versions)}
+    if profile is not None:
+        entry["securityProfile"] = profile
+    if unknown_chargers is not None:
+        entry["unknownChargers"] = unknown_chargers
+    if tls is not None:
+        entry["tls"] = tls
+    entry.update(options)
+    return entry
+
+
+def proxy_config(
+    upstream_url: str,
+    upstream_version: str = V16,
+    *,
+    listener_port: int | None = None,
+    admin_port: int | None = None,
+    versions: Iterable[str] | None = None,
+    listener_options: dict | None = None,
+    listeners: list[dict] | None = None,
+    upstream_options: dict | None = None,
+    chargers: list[dict] | str | None = None,
+    lockout: dict | None = None,
+    translate: bool = False,
+    rules: Path | str = RULES_DIR,
+    state: Path | str | None = None,
+    overrides: dict | None = None,
+) -> dict:
+    """The configuration of every proxy the suite (and ``Tests/Fuzz``) starts.
+
+    One listener ``chargers`` on ``/ocpp`` (free port unless given) offering ``versions`` (all three; 1.6 and
+    2.0.1 when translating) with ``listener_options`` merged in -- or ``listeners`` instead of it; the upstream
+    with ``upstream_options`` merged in; an admin endpoint (free port unless given); debug text logs.
+    ``translate``: ``rules`` (the repository's Rules directory) and a ``state`` file (required).  ``chargers``,
+    ``lockout`` and ``state`` become their sections.  ``overrides`` is deep-merged last (``None`` deletes a key).
+    """
+    if versions is None:
+        versions = (V16, V201) if translate else VERSIONS
+    if listeners is None:
+        port = listener_port if listener_port is not None else free_port()
+        listeners = [listener(port, versions=versions, **(listener_options or {}))]
+    cfg: dict[str, Any] = {
+        "listeners": listeners,
         "duplicateIdentity": "replace",
-        "upstream": {"url": upstream_url, "version": upstream_version, "connectTimeout": "2s"},
-        "admin": {"host": LOCALHOST, "port": admin_port},
+        "upstream": {"url": upstream_url, "version": upstream_version, "connectTimeout": "2s",
+                     **(upstream_options or {})},
+        "admin": {"host": LOCALHOST, "port": admin_port if admin_port is not None else free_port()},
         "limits": {"maxFrameBytes": 65536, "callTimeout": "30s"},
         "keepalive": {"pingInterval": "30s", "pongTimeout": "10s"},
         "logging": {"level": "debug", "format": "text"},
         "shutdown": {"gracePeriod": "5s"},
     }
+    if chargers is not None:
+        cfg["chargers"] = chargers
+    if lockout is not None:
+        cfg["lockout"] = lockout
+    if translate:
+        assert state is not None, "a translating proxy needs a state file"
+        cfg["rules"] = str(rules)
+    if state is not None:
+        cfg["state"] = {"sqlite": str(state)}
+    return deep_merge(cfg, overrides) if overrides else cfg
+
+
+def default_config(listener_port: int, admin_port: int, upstream_url: str, upstream_version: str) -> dict:
+    """``proxy_config`` with both ports given, positionally (the form ``Tests/Fuzz`` calls)."""
+    return proxy_config(upstream_url, upstream_version, listener_port=listener_port, admin_port=admin_port)
+
+
+# ---------------------------------------------------------------------------
+# the proxy process
+# ---------------------------------------------------------------------------
 
 
 class ProxyProcess:
@@ -419,6 +487,23 @@ class ProxyProcess:
         resp = await self.admin("/api/chargers")
         assert resp.status == 200, f"/api/chargers answered {resp.status}{self.describe()}"
         return resp.json()["chargers"]
+
+
+async def start_proxy(binary: Path, workdir: Path, config: dict, *, extra_args: list[str] | None = None,
+                      env: dict | None = None, run: int = 0, wait_ready: bool = True,
+                      started: list | None = None) -> ProxyProcess:
+    """Start ``ocpp-proxy serve`` with ``config`` written to ``workdir/proxy.yaml``; await ``/readyz``.
+
+    ``started`` (a list) gets the process before it is awaited, so that whoever owns the list stops a
+    proxy that never becomes ready; ``run`` > 0 restarts in the same ``workdir`` (earlier output kept).
+    """
+    proc = ProxyProcess(binary, workdir, config, list(extra_args or []), env, run=run)
+    proc.start()
+    if started is not None:
+        started.append(proc)
+    if wait_ready:
+        await proc.wait_ready()
+    return proc
 
 
 def run_cli(

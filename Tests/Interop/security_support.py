@@ -1,12 +1,13 @@
 """Helpers for the security interop tests (``test_security_*.py``).
 
-Additive to ``harness.py`` / ``conftest.py``: nothing here changes how the
-existing helpers behave.  It provides
+On top of ``harness.py`` / ``conftest.py`` (which build every configuration
+and start every proxy).  It provides
 
 * ``hash_password``: runs ``ocpp-proxy hash-password`` (results cached per run);
-* config builders for secured listeners, registered chargers and TLS upstreams;
-* ``start_proxy``: a proxy process in a chosen work directory, tracked by the
-  ``h`` harness (so it is stopped with SIGTERM and must exit 0 at teardown);
+* the security sections of a configuration (``tls_block``, ``charger_entry``,
+  ``upstream_tls``) for ``harness.proxy_config`` / ``h.config`` (listeners:
+  ``harness.listener``); proxies are started by ``h.proxy``;
+* ``start_secure_env``: a recording CSMS and a proxy with one secured listener;
 * CSMS stand-ins that can serve ``wss://`` (optionally requiring a client
   certificate) and record the headers and client certificate of every upgrade;
 * charger-side connectors: ``websockets`` clients with Basic auth, TLS contexts
@@ -32,6 +33,8 @@ from websockets.exceptions import InvalidStatus
 
 from harness import (
     LOCALHOST,
+    V16,
+    V201,
     OcppCharger,
     OcppCsms,
     ProxyProcess,
@@ -40,10 +43,10 @@ from harness import (
     _run_charge_point,
     connect_raw,
     free_port,
+    listener,
     metric_value,
 )
 
-V16, V201 = "ocpp1.6", "ocpp2.0.1"
 AUTH_FAILURES = "ocpp_proxy_auth_failures_total"
 # hashes made for tests use the default iteration count (the proxy enforces a minimum)
 TEST_ITERATIONS: int | None = None
@@ -78,7 +81,7 @@ def hash_password(binary: Path, password: str, iterations: int | None = TEST_ITE
 
 
 # ---------------------------------------------------------------------------
-# configuration
+# security sections of a configuration (for ``h.config`` / ``harness.proxy_config``)
 # ---------------------------------------------------------------------------
 
 
@@ -104,31 +107,6 @@ def tls_block(
     if allow_legacy is not None:
         block["allowLegacyTLS"] = allow_legacy
     return block
-
-
-def listener(
-    port: int,
-    profile: int,
-    *,
-    name: str = "secure",
-    tls: dict | None = None,
-    unknown_chargers: str | None = None,
-    versions: Iterable[str] = (V16, V201),
-    path: str = "/ocpp",
-) -> dict:
-    entry: dict[str, Any] = {
-        "name": name,
-        "host": LOCALHOST,
-        "port": port,
-        "path": path,
-        "versions": list(versions),
-        "securityProfile": profile,
-    }
-    if unknown_chargers is not None:
-        entry["unknownChargers"] = unknown_chargers
-    if tls is not None:
-        entry["tls"] = tls
-    return entry
 
 
 def charger_entry(
@@ -165,52 +143,6 @@ def upstream_tls(
     if insecure is not None:
         block["insecureSkipVerify"] = insecure
     return block
-
-
-def secure_config(
-    h,
-    upstream_url: str,
-    upstream_version: str = V16,
-    *,
-    listeners: list[dict],
-    chargers: list[dict] | str | None = None,
-    upstream_extra: dict | None = None,
-    lockout: dict | None = None,
-    state: Path | None = None,
-    extra: dict | None = None,
-) -> dict:
-    """The harness's default config with the given listeners, chargers and security sections."""
-    cfg = h.config(upstream_url, upstream_version)
-    cfg["listeners"] = listeners
-    if chargers is not None:
-        cfg["chargers"] = chargers
-    if upstream_extra:
-        cfg["upstream"].update(upstream_extra)
-    if lockout is not None:
-        cfg["lockout"] = lockout
-    if state is not None:
-        cfg["state"] = {"sqlite": str(state)}
-    if extra:
-        cfg.update(extra)
-    return cfg
-
-
-async def start_proxy(
-    h,
-    config: dict,
-    *,
-    workdir: Path | None = None,
-    extra_args: list[str] | None = None,
-    wait_ready: bool = True,
-) -> ProxyProcess:
-    """Start ``ocpp-proxy serve`` with ``config`` (written to ``workdir/proxy.yaml``); tracked by ``h``."""
-    workdir = workdir or (h.tmp_path / f"proxy{len(h.proxies)}")
-    proc = ProxyProcess(h.binary, workdir, config, extra_args or [], None)
-    proc.start()
-    h.proxies.append(proc)
-    if wait_ready:
-        await proc.wait_ready()
-    return proc
 
 
 def ws_url(port: int, identity: str, path: str = "/ocpp") -> str:
@@ -644,20 +576,21 @@ async def start_secure_env(
     lockout: dict | None = None,
     upstream_extra: dict | None = None,
     state: Path | None = None,
-    extra: dict | None = None,
+    overrides: dict | None = None,
     workdir: Path | None = None,
 ) -> SecureEnv:
+    """A recording CSMS (``csms_version``) and a proxy with one listener ``secure`` of ``profile`` in front."""
     csms_kwargs = {} if raw_csms else {"cp_factory": sec_csms_class(csms_version)}
     csms = await secure_csms(h, csms_version, ssl_context=csms_ssl, raw=raw_csms, **csms_kwargs)
     port = free_port()
     if tls is None and profile >= 2:
         tls = tls_block(pki, client_ca=profile == 3)
-    cfg = secure_config(
-        h, csms.url, csms_version,
-        listeners=[listener(port, profile, tls=tls, unknown_chargers=unknown_chargers, versions=[csms_version])],
-        chargers=chargers, lockout=lockout, upstream_extra=upstream_extra, state=state, extra=extra,
+    proxy = await h.proxy(
+        csms.url, csms_version, overrides, workdir=workdir,
+        listeners=[listener(port, profile, name="secure", tls=tls, unknown_chargers=unknown_chargers,
+                            versions=[csms_version])],
+        chargers=chargers, lockout=lockout, upstream_options=upstream_extra, state=state,
     )
-    proxy = await start_proxy(h, cfg, workdir=workdir)
     return SecureEnv(h, pki, proxy, csms, port, profile)
 
 
@@ -746,3 +679,17 @@ def sec_csms_class(version: str):
 def frames_with_action(frames: list, action: str) -> list:
     """CALL frames (``[2, id, action, payload]``) of one action among recorded frames."""
     return [f for f in frames if isinstance(f, list) and len(f) == 4 and f[0] == 2 and f[2] == action]
+
+
+async def everything_sent_before_has_arrived(session, charger, version) -> None:
+    """Proves absence by order, not by sleeping: the CSMS sends a CALL the proxy forwards (CertificateSigned), and
+    once the charger has answered it, every CALL the CSMS sent before it on this link has reached the charger, or
+    never will."""
+    from ocpp.v16 import call as call16
+    from ocpp.v201 import call as call201
+
+    marker = (call16 if version == "ocpp1.6" else call201).CertificateSigned(certificate_chain="ordering-marker")
+    result = await session.cp.call(marker, suppress=False)
+    assert result.status == "Accepted", result
+    received = [f for f in charger.recorder.received_frames() if f[0] == 2 and f[2] == "CertificateSigned"]
+    assert received, "the forwarded CertificateSigned was not recorded at the charger"

@@ -7,7 +7,16 @@ import json
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from harness import connect_raw, expect_closed, free_port, http_request, raw_ws_connect, recv_json, wait_event
+from harness import (
+    connect_raw,
+    expect_closed,
+    free_port,
+    http_request,
+    listener,
+    raw_ws_connect,
+    recv_json,
+    wait_event,
+)
 
 V16, V201, V21 = "ocpp1.6", "ocpp2.0.1", "ocpp2.1"
 
@@ -158,11 +167,8 @@ async def test_first_offered_version_that_the_listener_supports_is_chosen(h, off
 
 
 def _config_with_versions(h, upstream_url, upstream_version, versions, default_version=None):
-    cfg = h.config(upstream_url, upstream_version)
-    cfg["listeners"][0]["versions"] = versions
-    if default_version:
-        cfg["listeners"][0]["defaultVersion"] = default_version
-    return cfg
+    options = {"defaultVersion": default_version} if default_version else None
+    return h.config(upstream_url, upstream_version, versions=versions, listener_options=options)
 
 
 async def test_charger_preference_order_wins_over_listener_order(h):
@@ -239,9 +245,7 @@ async def test_websockets_client_sees_1002_when_no_subprotocol_matches(h):
 
 async def test_custom_listener_path_is_honoured(h):
     csms = await h.raw_csms(V16)
-    cfg = h.config(csms.url, V16)
-    cfg["listeners"][0]["path"] = "/cs/v1"
-    proxy = await h.proxy(csms.url, V16, config=cfg)
+    proxy = await h.proxy(csms.url, V16, listener_options={"path": "/cs/v1"})
     status, _ = await handshake_status(proxy, "/ocpp/CPPATH")
     assert status == 404
     status, _, raw = await raw_ws_connect(proxy.port, "/cs/v1/CPPATH", [V16])
@@ -254,11 +258,9 @@ async def test_custom_listener_path_is_honoured(h):
 
 async def test_every_listener_accepts_chargers_and_is_named_in_the_charger_list(h):
     csms = await h.raw_csms(V16)
-    cfg = h.config(csms.url, V16)
     second_port = free_port()
-    cfg["listeners"].append({"name": "depot", "host": "127.0.0.1", "port": second_port, "path": "/depot",
-                             "versions": [V16]})
-    proxy = await h.proxy(csms.url, V16, config=cfg)
+    proxy = await h.proxy(csms.url, V16, listeners=[listener(free_port()),
+                                                    listener(second_port, name="depot", path="/depot", versions=[V16])])
     ws1 = await h.raw_charger(proxy, "CPMAIN", [V16])
     ws2 = await connect_raw(f"ws://127.0.0.1:{second_port}/depot/CPDEPOT", [V16])
     h.track(ws2)

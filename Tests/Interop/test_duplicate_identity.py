@@ -37,9 +37,7 @@ async def test_replace_closes_old_charger_with_1000_and_links_the_new_one(h):
 
 async def test_replace_is_the_default(h):
     csms = await h.raw_csms(V16)
-    cfg = h.config(csms.url, V16)
-    cfg.pop("duplicateIdentity", None)
-    proxy = await h.proxy(csms.url, V16, config=cfg)
+    proxy = await h.proxy(csms.url, V16, {"duplicateIdentity": None})  # None: the key is left out
     old = await h.raw_charger(proxy, "CPDUPDEF", [V16])
     old_session = await csms.next_session()
     await h.raw_charger(proxy, "CPDUPDEF", [V16])

@@ -29,7 +29,7 @@ from websockets.asyncio.server import serve as ws_serve
 
 from harness import LOCALHOST, CsmsSession, Recorder, _run_charge_point, connect_ocpp_charger
 from ocpp_peers import Csms16
-from translation_support import TranslationCsms201, translation_config
+from translation_support import TranslationCsms201
 
 V16, V201 = "ocpp1.6", "ocpp2.0.1"
 FLOOD_CALLS = 3000
@@ -97,13 +97,8 @@ async def start(h, mode: str, flood_handler):
     upstream = V16 if mode == "passthrough" else V201
     csms = await FloodCsms(upstream, flood_handler).start()
     h.servers.append(csms)
-    if mode == "passthrough":
-        config = h.config(csms.url, V16)
-    else:
-        config = translation_config(h, csms.url)
-    config["limits"]["maxFrameBytes"] = MAX_FRAME
-    config["logging"]["level"] = "warning"
-    proxy = await h.proxy(csms.url, upstream, config=config)
+    proxy = await h.proxy(csms.url, upstream, {"limits": {"maxFrameBytes": MAX_FRAME}, "logging": {"level": "warning"}},
+                          translate=mode == "translation")
     neighbour = await connect_ocpp_charger(proxy.url(NEIGHBOUR_ID), V16, NEIGHBOUR_ID)
     h.track(neighbour)
     await neighbour.cp.call(call16.Heartbeat(), suppress=False)

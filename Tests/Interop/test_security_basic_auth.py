@@ -14,6 +14,7 @@ import pytest
 
 from certs import pki  # noqa: F401  (session fixture)
 from security_support import (
+    V16,
     V201,
     boot_round_trip,
     charger_entry,
@@ -49,25 +50,19 @@ async def env_for(h, pki, profile, **kwargs):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-async def test_right_credentials_admit_the_charger_and_the_session_works_end_to_end(h, pki, profile):
-    env = await env_for(h, pki, profile)
-    charger = await env.ocpp_charger("CP1", PW1)
+@pytest.mark.parametrize("profile,version", [
+    pytest.param(1, V16, id="profile1-ws"),
+    pytest.param(2, V16, id="profile2-wss"),
+    pytest.param(2, V201, id="profile2-wss-ocpp2.0.1"),
+])
+async def test_right_credentials_admit_the_charger_and_the_session_works_end_to_end(h, pki, profile, version):
+    env = await env_for(h, pki, profile, csms_version=version)
+    charger = await env.ocpp_charger("CP1", PW1, version)
     session = await env.csms.next_session()
-    assert session.identity == "CP1"
-    await boot_round_trip(charger)
+    assert (session.identity, session.subprotocol) == ("CP1", version)
+    await boot_round_trip(charger, version)
     listed = [c["identity"] for c in await env.proxy.chargers()]
     assert listed == ["CP1"]
-
-
-async def test_right_credentials_admit_a_2_0_1_charger_over_tls(h, pki):
-    env = await start_secure_env(
-        h, pki, 2, [charger_entry("CP201", 2, password_hash=hash_password(h.binary, PW1))], csms_version=V201
-    )
-    charger = await env.ocpp_charger("CP201", PW1, V201)
-    session = await env.csms.next_session()
-    assert (session.identity, session.subprotocol) == ("CP201", V201)
-    await boot_round_trip(charger, V201)
 
 
 async def test_password_containing_colons_is_split_at_the_first_colon_only(h, pki):

@@ -9,20 +9,18 @@ import pytest
 import yaml
 
 from certs import pki  # noqa: F401  (session fixture)
-from harness import LOCALHOST, free_port, run_cli
+from harness import LOCALHOST, free_port, listener, run_cli
 from security_support import (
     CUSTOM_ITERATIONS,
     V16,
+    V201,
     boot_round_trip,
     charger_entry,
     connect_ocpp_charger_secure,
     hash_password,
-    listener,
     refusal_status,
     run_hash_password,
-    secure_config,
     secure_csms,
-    start_proxy,
     start_secure_env,
     tls_block,
     upstream_tls,
@@ -126,13 +124,12 @@ async def test_upstream_tls_files_are_found_relative_to_the_config_file(h, pki):
 async def test_two_listeners_with_different_profiles_serve_side_by_side(h, pki):
     csms = await secure_csms(h, V16)
     plain_port, tls_port = free_port(), free_port()
-    cfg = secure_config(
-        h, csms.url, V16,
+    await h.proxy(
+        csms.url, V16,
         listeners=[listener(plain_port, 1, name="basic", versions=[V16]),
                    listener(tls_port, 3, name="mtls", tls=tls_block(pki, client_ca=True), versions=[V16])],
         chargers=[charger_entry("CPB", 1, password_hash=hash_password(h.binary, PW)), charger_entry("CP3", 3)],
     )
-    await start_proxy(h, cfg)
     a = await connect_ocpp_charger_secure(h, ws_url(plain_port, "CPB"), "CPB", user="CPB", password=PW)
     b = await connect_ocpp_charger_secure(h, wss_url(tls_port, "CP3"), "CP3", ssl_context=pki.charger_context("CP3"))
     await boot_round_trip(a)
@@ -144,9 +141,11 @@ async def test_two_listeners_with_different_profiles_serve_side_by_side(h, pki):
 def test_check_config_accepts_a_full_security_configuration(proxy_binary, tmp_path, pki):
     cfg = {
         "listeners": [
-            listener(8180, 2, name="secure", unknown_chargers="reject", tls=tls_block(pki, allow_legacy=False)),
-            listener(8181, 3, name="mtls", tls=tls_block(pki, client_ca=True, crl=pki.crl_der, cpo_name="Test CPO")),
-            listener(8182, 0, name="open", unknown_chargers="allow"),
+            listener(8180, 2, name="secure", unknown_chargers="reject", tls=tls_block(pki, allow_legacy=False),
+                     versions=[V16, V201]),
+            listener(8181, 3, name="mtls", tls=tls_block(pki, client_ca=True, crl=pki.crl_der, cpo_name="Test CPO"),
+                     versions=[V16, V201]),
+            listener(8182, 0, name="open", unknown_chargers="allow", versions=[V16, V201]),
         ],
         "chargers": [
             charger_entry("CP001", 2, password_hash=hash_password(proxy_binary, PW),
@@ -172,7 +171,7 @@ def test_check_config_accepts_a_full_security_configuration(proxy_binary, tmp_pa
 
 def base_config(pki, binary) -> dict:
     return {
-        "listeners": [listener(8180, 2, tls=tls_block(pki))],
+        "listeners": [listener(8180, 2, name="secure", tls=tls_block(pki), versions=[V16, V201])],
         "chargers": [charger_entry("CP001", 2, password_hash=hash_password(binary, PW))],
         "upstream": {"url": "ws://127.0.0.1:9000/ocpp", "version": V16},
         "admin": {"host": LOCALHOST, "port": 8190},

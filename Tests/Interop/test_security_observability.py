@@ -8,7 +8,7 @@ import pytest
 from ocpp.v16 import call as call16
 
 from certs import CPO_NAME, pki  # noqa: F401  (session fixture)
-from harness import free_port, metric_value, wait_until
+from harness import free_port, listener, metric_value, wait_until
 from security_support import (
     AUTH_FAILURES,
     V16,
@@ -18,12 +18,9 @@ from security_support import (
     connect_ocpp_charger_secure,
     hash_password,
     key_material,
-    listener,
     refusal_status,
     secret_forms,
     secure_csms,
-    secure_config,
-    start_proxy,
     start_secure_env,
     tls_block,
     upstream_tls,
@@ -112,13 +109,12 @@ async def test_successful_authentication_counts_no_failure(h, pki):
 async def test_failure_counter_is_labelled_with_the_listener_name(h, pki):
     csms = await secure_csms(h, V16)
     p1, p2 = free_port(), free_port()
-    cfg = secure_config(
-        h, csms.url, V16,
+    proxy = await h.proxy(
+        csms.url, V16,
         listeners=[listener(p1, 1, name="basic-a", versions=[V16]),
                    listener(p2, 1, name="basic-b", versions=[V16])],
         chargers=[charger_entry("CPOBS", 1, password_hash=hash_password(h.binary, PW))],
     )
-    proxy = await start_proxy(h, cfg)
     assert await refusal_status(ws_url(p2, "CPOBS"), user="CPOBS", password="wrong-password-000") == 401
     samples = await proxy.metrics()
     assert metric_value(samples, AUTH_FAILURES, listener="basic-b", reason="wrong_password") == 1
@@ -143,18 +139,16 @@ async def test_no_password_hash_or_key_appears_in_logs_metrics_or_charger_list(h
 
     csms = await secure_csms(h, V16, ssl_context=pki.csms_context(require_client_cert=True))
     port = free_port()
-    cfg = secure_config(
-        h, csms.url, V16,
-        listeners=[listener(port, 2, tls=tls_block(pki), versions=[V16])],
+    proxy = await h.proxy(
+        csms.url, V16, {"logging": {"level": "trace", "format": "text"}},
+        listeners=[listener(port, 2, name="secure", tls=tls_block(pki), versions=[V16])],
         chargers=[
             charger_entry("CPPLAIN", 2, password=plain, upstream_password=upstream),
             charger_entry("CPHASH", 2, password_hash=the_hash),
         ],
-        upstream_extra={"tls": upstream_tls(pki, client_cert=True)},
+        upstream_options={"tls": upstream_tls(pki, client_cert=True)},
         state=h.tmp_path / "state.sqlite",
     )
-    cfg["logging"] = {"level": "trace", "format": "text"}
-    proxy = await start_proxy(h, cfg)
 
     ctx = pki.charger_context()
     a = await connect_ocpp_charger_secure(h, wss_url(port, "CPPLAIN"), "CPPLAIN", user="CPPLAIN", password=plain,

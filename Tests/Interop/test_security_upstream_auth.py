@@ -9,13 +9,14 @@ and the new password is used, and persisted, for the next upstream connection.
 
 from __future__ import annotations
 
-import asyncio
 
+import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from certs import pki  # noqa: F401  (session fixture)
 from security_support import (
+    everything_sent_before_has_arrived,
     V16,
     V201,
     boot_round_trip,
@@ -23,7 +24,6 @@ from security_support import (
     frames_with_action,
     hash_password,
     secret_forms,
-    start_proxy,
     start_secure_env,
 )
 
@@ -48,11 +48,6 @@ async def reconnect(env, charger, session, version=V16):
     session = await env.csms.next_session()
     await boot_round_trip(charger, version)
     return charger, session
-
-
-async def settle():
-    """Long enough for a wrongly forwarded CALL to reach the charger."""
-    await asyncio.sleep(0.5)
 
 
 # ---------------------------------------------------------------------------
@@ -117,31 +112,73 @@ async def test_charger_without_upstream_password_sends_no_authorization_upstream
 
 
 # ---------------------------------------------------------------------------
-# OCPP 1.6: ChangeConfiguration(AuthorizationKey)
+# a new password from the CSMS, in either version
 # ---------------------------------------------------------------------------
 
 
-async def test_change_configuration_of_authorization_key_is_accepted_by_the_proxy_not_the_charger(h, pki):
-    env = await env_for(h, pki)
-    charger = await env.ocpp_charger("CPUP", PW)
+def set_item(component, variable, value):
+    return {"component": {"name": component}, "variable": {"name": variable}, "attribute_value": value}
+
+
+def result_triples(result) -> list[tuple[str, str, str]]:
+    return [(r["component"]["name"], r["variable"]["name"], r["attribute_status"]) for r in result.set_variable_result]
+
+
+SETTING_ACTION = {V16: "ChangeConfiguration", V201: "SetVariables"}
+# version: (the CALL setting only the password, its answer as compared, that answer, the new password)
+PASSWORD_ONLY = {
+    V16: (lambda: call16.ChangeConfiguration(key="AuthorizationKey", value=NEW16), lambda r: r.status, "Accepted",
+          NEW16),
+    V201: (lambda: call201.SetVariables(set_variable_data=[set_item("SecurityCtrlr", "BasicAuthPassword", NEW201)]),
+           result_triples, [("SecurityCtrlr", "BasicAuthPassword", "Accepted")], NEW201),
+}
+# version: (a CALL setting the password among other settings, the statuses of its answer, the new password)
+PASSWORD_AMONG_OTHERS = {
+    V16: (lambda: call16.ChangeConfiguration(key="AuthorizationKey", value=NEW16), ["Accepted"], NEW16),
+    V201: (lambda: call201.SetVariables(set_variable_data=[
+        set_item("OCPPCommCtrlr", "HeartbeatInterval", "60"),
+        set_item("SecurityCtrlr", "BasicAuthPassword", NEW201),
+    ]), ["Accepted", "Accepted"], NEW201),
+}
+
+
+def statuses(result) -> list[str]:
+    """The status of a ChangeConfiguration answer, or each status of a SetVariables answer."""
+    if hasattr(result, "set_variable_result"):
+        return [r[2] for r in result_triples(result)]
+    return [result.status]
+
+
+@pytest.mark.parametrize("version", [V16, V201])
+async def test_password_set_by_the_csms_is_answered_by_the_proxy_and_never_reaches_the_charger(h, pki, version):
+    request, answer_of, expected, new = PASSWORD_ONLY[version]
+    env = await env_for(h, pki, version)
+    charger = await env.ocpp_charger("CPUP", PW, version)
     session = await env.csms.next_session()
-    result = await session.cp.call(call16.ChangeConfiguration(key="AuthorizationKey", value=NEW16), suppress=False)
-    assert result.status == "Accepted"
-    await settle()
-    received = charger.recorder.received_frames()
-    assert frames_with_action(received, "ChangeConfiguration") == [], "the charger received the AuthorizationKey CALL"
-    assert not any(NEW16 in m for m in charger.recorder.received), "the new key reached the charger"
+    result = await session.cp.call(request(), suppress=False)
+    assert answer_of(result) == expected
+    await everything_sent_before_has_arrived(session, charger, version)
+    action = SETTING_ACTION[version]
+    assert frames_with_action(charger.recorder.received_frames(), action) == [], f"the charger received the {action}"
+    assert not any(new in m for m in charger.recorder.received), "the new password reached the charger"
 
 
-async def test_new_authorization_key_is_used_for_the_next_upstream_connection(h, pki):
-    env = await env_for(h, pki)
-    charger = await env.ocpp_charger("CPUP", PW)
+@pytest.mark.parametrize("version", [V16, V201])
+async def test_password_set_by_the_csms_is_used_for_the_next_upstream_connection(h, pki, version):
+    request, expected, new = PASSWORD_AMONG_OTHERS[version]
+    env = await env_for(h, pki, version)
+    charger = await env.ocpp_charger("CPUP", PW, version)
     session = await env.csms.next_session()
     assert env.csms.handshakes[-1].basic_credentials() == ("CPUP", UP)
-    result = await session.cp.call(call16.ChangeConfiguration(key="AuthorizationKey", value=NEW16), suppress=False)
-    assert result.status == "Accepted"
-    await reconnect(env, charger, session)
-    assert env.csms.handshakes[-1].basic_credentials() == ("CPUP", NEW16)
+    result = await session.cp.call(request(), suppress=False)
+    assert statuses(result) == expected
+    await reconnect(env, charger, session, version)
+    assert env.csms.handshakes[-1].basic_credentials() == ("CPUP", new)
+
+
+# ---------------------------------------------------------------------------
+# OCPP 1.6: ChangeConfiguration(AuthorizationKey)
+# ---------------------------------------------------------------------------
 
 
 async def test_csms_can_give_a_password_to_a_charger_that_had_no_upstream_password(h, pki):
@@ -183,7 +220,7 @@ async def test_new_authorization_key_survives_a_proxy_restart(h, pki):
     await session.wait_closed()
     assert await env.proxy.stop() == 0, "the proxy must exit 0 on SIGTERM" + env.proxy.describe()
 
-    env.proxy = await start_proxy(h, env.proxy.config)  # same configuration, same state file
+    env.proxy = await h.proxy(config=env.proxy.config)  # same configuration, same state file
     charger = await env.ocpp_charger("CPUP", PW)
     await env.csms.next_session()
     await boot_round_trip(charger)
@@ -207,14 +244,6 @@ async def test_change_configuration_of_other_keys_still_reaches_the_charger(h, p
 # ---------------------------------------------------------------------------
 
 
-def set_item(component, variable, value):
-    return {"component": {"name": component}, "variable": {"name": variable}, "attribute_value": value}
-
-
-def result_triples(result) -> list[tuple[str, str, str]]:
-    return [(r["component"]["name"], r["variable"]["name"], r["attribute_status"]) for r in result.set_variable_result]
-
-
 async def test_set_variables_password_item_is_answered_by_the_proxy_and_the_rest_forwarded_in_order(h, pki):
     env = await env_for(h, pki, V201)
     charger = await env.ocpp_charger("CPUP", PW, V201)
@@ -236,32 +265,6 @@ async def test_set_variables_password_item_is_answered_by_the_proxy_and_the_rest
              for i in forwarded[0][3]["setVariableData"]]
     assert items == [("OCPPCommCtrlr", "HeartbeatInterval", "60"), ("AuthCtrlr", "Enabled", "false")]
     assert not any(NEW201 in m for m in charger.recorder.received), "the new password reached the charger"
-
-
-async def test_set_variables_with_only_the_password_never_reaches_the_charger(h, pki):
-    env = await env_for(h, pki, V201)
-    charger = await env.ocpp_charger("CPUP", PW, V201)
-    session = await env.csms.next_session()
-    result = await session.cp.call(call201.SetVariables(set_variable_data=[
-        set_item("SecurityCtrlr", "BasicAuthPassword", NEW201),
-    ]), suppress=False)
-    assert result_triples(result) == [("SecurityCtrlr", "BasicAuthPassword", "Accepted")]
-    await settle()
-    assert frames_with_action(charger.recorder.received_frames(), "SetVariables") == []
-
-
-async def test_basic_auth_password_set_by_a_2_0_1_csms_is_used_for_the_next_upstream_connection(h, pki):
-    env = await env_for(h, pki, V201)
-    charger = await env.ocpp_charger("CPUP", PW, V201)
-    session = await env.csms.next_session()
-    assert env.csms.handshakes[-1].basic_credentials() == ("CPUP", UP)
-    result = await session.cp.call(call201.SetVariables(set_variable_data=[
-        set_item("OCPPCommCtrlr", "HeartbeatInterval", "60"),
-        set_item("SecurityCtrlr", "BasicAuthPassword", NEW201),
-    ]), suppress=False)
-    assert [r[2] for r in result_triples(result)] == ["Accepted", "Accepted"]
-    await reconnect(env, charger, session, V201)
-    assert env.csms.handshakes[-1].basic_credentials() == ("CPUP", NEW201)
 
 
 async def test_set_variables_without_the_password_passes_through_unchanged(h, pki):

@@ -32,7 +32,6 @@ from translation_support import (
     enum_value_sets,
     only_call,
     only_result,
-    translation_config,
 )
 
 LOCATION = re.compile(r"(?P<file>[^\s:]*\.yaml):(?P<line>\d+)")
@@ -193,9 +192,7 @@ def test_rules_check_reports_an_action_without_a_rule(proxy_binary, tmp_path, si
 async def test_serve_refuses_to_start_with_a_broken_rule_file(h):
     rules = rules_copy(h.tmp_path)
     lines = with_unknown_function(rules)
-    config = translation_config(h, "ws://127.0.0.1:9/ocpp")
-    config["rules"] = str(rules)
-    proxy = await h.proxy("ws://127.0.0.1:9/ocpp", V201, config=config, wait_ready=False)
+    proxy = await h.proxy("ws://127.0.0.1:9/ocpp", V201, translate=True, rules=rules, wait_ready=False)
     rc = await proxy.wait_exit(15)
     assert rc == 2, f"serve exited with {rc} (None: still running){proxy.describe()}"
     hits = reported(proxy.stderr(), "bogus")

@@ -1,7 +1,8 @@
 """Shared pieces of the OCPP 1.6 charger -> OCPP 2.0.1 CSMS translation tests.
 
-* a proxy configured to translate (``rules:`` = the repository's Rules directory, ``state.sqlite`` in the
-  test's temporary directory, upstream ``ocpp2.0.1``, listener versions ``ocpp1.6`` and ``ocpp2.0.1``);
+* ``translating_proxy``: a 2.0.1 CSMS and a proxy translating for 1.6 chargers (``h.pair(..., translate=True)``:
+  ``harness.proxy_config`` sets ``rules:`` = the repository's Rules directory, ``state.sqlite`` in the test's
+  temporary directory, listener versions ``ocpp1.6`` and ``ocpp2.0.1``);
 * real peers on the ``ocpp`` package with schema validation on in both directions: a 1.6 charger
   (``TranslationCharger16``) and a 2.0.1 CSMS (``TranslationCsms201``);
 * payload matchers for exact comparisons with a few declared degrees of freedom (``Opt``, ``Instant`` ...);
@@ -33,39 +34,22 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 
-from harness import REPO_ROOT, run_cli, wait_until
+from harness import REPO_ROOT, RULES_DIR, V16, V201, run_cli, wait_until
 
-V16 = "ocpp1.6"
-V201 = "ocpp2.0.1"
-RULES_DIR = Path(__file__).resolve().parents[2] / "Rules"
 PAIR_FILE_NAME = "ocpp1.6-ocpp2.0.1.yaml"
 RESPONSE_TIMEOUT = 10
 CSMS_TIME = "2026-03-01T12:00:00.000Z"  # the currentTime the test CSMS answers with
 
 # ---------------------------------------------------------------------------
-# the translating proxy
+# the translating proxy (configured and started by the harness)
 # ---------------------------------------------------------------------------
 
 
-def translation_config(h, upstream_url: str, *, listener: dict | None = None, top: dict | None = None) -> dict:
-    """A config for a 1.6 -> 2.0.1 translating proxy; ``listener``/``top`` are merged into it."""
-    cfg = h.config(upstream_url, V201)
-    cfg["listeners"][0]["versions"] = [V16, V201]
-    cfg["listeners"][0].update(listener or {})
-    cfg["rules"] = str(RULES_DIR)
-    cfg["state"] = {"sqlite": str(h.tmp_path / "state.sqlite")}
-    cfg.update(top or {})
-    return cfg
-
-
 async def translating_proxy(h, *, raw_csms: bool = False, listener: dict | None = None, top: dict | None = None):
-    """A 2.0.1 CSMS (``ocpp`` package, or raw) and a translating proxy in front of it."""
-    if raw_csms:
-        csms = await h.raw_csms(V201)
-    else:
-        csms = await h.csms(V201, cp_factory=TranslationCsms201)
-    proxy = await h.proxy(csms.url, V201, config=translation_config(h, csms.url, listener=listener, top=top))
-    return proxy, csms
+    """A 2.0.1 CSMS (``TranslationCsms201``, or raw) and a translating proxy in front of it (``h.pair`` with
+    ``translate=True``); ``listener`` is merged into the listener, ``top`` into the configuration."""
+    return await h.pair(V201, raw=raw_csms, cp_factory=None if raw_csms else TranslationCsms201, translate=True,
+                        listener_options=listener, overrides=top)
 
 
 async def connect_charger16(h, proxy, csms, identity: str):
