@@ -49,6 +49,8 @@ final class TranslatingFixture {
     func sent(_ outbox: Outbox) throws -> [(Side, RPCFrame)] {
         let out: [Outgoing]
         switch outbox {
+        case .one(let frame):
+            out = [frame]
         case .now(let frames):
             out = frames
         case .after(let later):

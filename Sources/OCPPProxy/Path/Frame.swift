@@ -108,6 +108,8 @@ struct Outgoing {
 
 /// What a path answers to a frame: frames to send now, or once the state they depend on is stored.
 enum Outbox {
+    /// One frame, the common case: no array to allocate for it.
+    case one(Outgoing)
     case now([Outgoing])
     /// Sent when the future succeeds (in order with every earlier outbox); a failure ends the session, since the
     /// proxy cannot keep the state translation needs.

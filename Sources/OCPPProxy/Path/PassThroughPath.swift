@@ -54,10 +54,10 @@ final class PassThroughPath: FramePath {
         switch frame.type {
         case .call:
             withPending(of: side) { $0.insert(frame.messageId, action: frame.action ?? "", now: now) }
-            return .now([.forward(frame)])
+            return .one(.forward(frame))
         case .send:
             context.metrics.frame(from: side, type: .send, action: frame.action, version: version)
-            return .now([.forward(frame)])
+            return .one(.forward(frame))
         case .callResult, .callError:
             // An answer after limits.callTimeout finds its CALL forgotten: the caller gave up on it too.
             let pending = withPending(of: side.other) { $0.remove(frame.messageId) }
@@ -75,10 +75,10 @@ final class PassThroughPath: FramePath {
             if frame.type == .callError, let code = frame.errorCode {
                 context.metrics.callError(sender: side.rawValue, code: code, version: version)
             }
-            return .now([.forward(frame)])
+            return .one(.forward(frame))
         case .callResultError:
             context.metrics.frame(from: side, type: .callResultError, action: nil, version: version)
-            return .now([.forward(frame)])
+            return .one(.forward(frame))
         }
     }
 

@@ -100,6 +100,7 @@ final class TranslatingPath: FramePath {
             deadlines.removeValue(forKey: key)
             context.metrics.callTimedOut(from: key.side.other)
             switch apply(engine.timedOut(side: key.side, messageId: key.id, now: now)) {
+            case .one(let out): frames.append(out)
             case .now(let out): frames += out
             case .after(let future): later.append(future)
             }

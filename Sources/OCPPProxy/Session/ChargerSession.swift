@@ -156,6 +156,8 @@ final class ChargerSession: LinkEvents {
 
     private func deliver(_ outbox: Outbox) {
         switch outbox {
+        case .one(let frame):
+            send(frame)
         case .now(let frames):
             send(frames)
         case .after(let future):
@@ -214,14 +216,21 @@ final class ChargerSession: LinkEvents {
     }
 
     private func send(_ frames: [Outgoing], through stages: ArraySlice<FrameStage>) {
+        for frame in frames { send(frame, through: stages) }
+    }
+
+    private func send(_ frame: Outgoing) {
+        send(frame, through: stages[...])
+    }
+
+    private func send(_ frame: Outgoing, through stages: ArraySlice<FrameStage>) {
         guard !failed else { return }
-        for var frame in frames {
-            for stage in stages.reversed() { frame = stage.outbound(frame) }
-            let link = link(frame.side)
-            switch frame.content {
-            case .forwarded(let text): link.send(text: text)
-            case .frame(let rpc): link.send(utf8: rpc.json.wireBytes)
-            }
+        var frame = frame
+        for stage in stages.reversed() where stage.watchesOutbound { frame = stage.outbound(frame) }
+        let link = link(frame.side)
+        switch frame.content {
+        case .forwarded(let text): link.send(text: text)
+        case .frame(let rpc): link.send(utf8: rpc.json.wireBytes)
         }
     }
 

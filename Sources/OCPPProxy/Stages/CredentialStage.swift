@@ -53,6 +53,9 @@ final class CredentialStage: FrameStage {
         }
     }
 
+    /// Only while the proxy holds its own results of a SetVariables it passed on.
+    var watchesOutbound: Bool { !ownResults.isEmpty }
+
     /// The charger's SetVariables answer, with the proxy's own results put back in request order.
     func outbound(_ frame: Outgoing) -> Outgoing {
         guard frame.side == .csms, frame.type == .callResult, !ownResults.isEmpty,

@@ -22,10 +22,14 @@ protocol FrameStage: AnyObject {
     /// A frame a peer sent, on its way to the path.
     func inbound(_ frame: Frame) -> StageVerdict
 
+    /// Whether ``outbound(_:)`` would look at frames now; frames go out without the call when not.
+    var watchesOutbound: Bool { get }
+
     /// A frame on its way to a peer (from the path or an earlier stage's answer); returns what goes out instead.
     func outbound(_ frame: Outgoing) -> Outgoing
 }
 
 extension FrameStage {
+    var watchesOutbound: Bool { false }
     func outbound(_ frame: Outgoing) -> Outgoing { frame }
 }
