@@ -31,7 +31,7 @@ public struct RuleLibrary: Sendable {
         var issues: [RuleIssue] = []
         var definitions: [OCPPVersion: MessageDefinitions] = [:]
         for name in sources.files.keys.sorted() where name.hasPrefix("definitions/") && name.hasSuffix(".yaml") {
-            var reader = NodeReader(file: display(name, sources))
+            var reader = RuleFileReader(file: display(name, sources))
             if let loaded = reader.readDefinitions(sources.files[name]!) {
                 if definitions[loaded.version] != nil {
                     reader.issue(nil, "a second definition file for \(loaded.version)")
@@ -53,7 +53,7 @@ public struct RuleLibrary: Sendable {
             }
         }
         for name in pairFiles where !deviceModelFiles.contains(name) {
-            var reader = NodeReader(file: display(name, sources))
+            var reader = RuleFileReader(file: display(name, sources))
             if let set = reader.readRuleSet(sources.files[name]!, sources: sources, definitions: definitions) {
                 if ruleSets.contains(where: { $0.from == set.from && $0.to == set.to }) {
                     reader.issue(nil, "a second rule file for \(set.from) → \(set.to)")
@@ -76,7 +76,8 @@ public struct RuleLibrary: Sendable {
 }
 
 /// Reads YAML nodes into rule and definition values, collecting problems with their lines.
-struct NodeReader {
+/// Reads one rule or definition file's nodes (through ``YAMLReader``), recording each problem with its line.
+struct RuleFileReader {
     let file: String
     var issues: [RuleIssue] = []
 
@@ -87,33 +88,29 @@ struct NodeReader {
     }
 
     mutating func compose(_ text: String) -> Node? {
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
-                issue(nil, "the file is empty")
-                return nil
-            }
+        switch YAMLReader.compose(text) {
+        case .success(let node?):
             return node
-        } catch let error as YamlError {
-            switch error {
-            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-                .composer(_, let problem, let mark, _):
-                issues.append(RuleIssue(file: file, line: mark.line, message: "YAML syntax error: \(problem)"))
-            case .duplicatedKeysInMapping(let duplicates, let context):
+        case .success(nil):
+            issue(nil, "the file is empty")
+        case .failure(let failure):
+            switch failure.kind {
+            case .syntax, .structure:
+                issues.append(
+                    RuleIssue(file: file, line: failure.line, message: "YAML syntax error: \(failure.problem)"))
+            case .duplicateKeys(let duplicates):
                 // A rule written twice for one action is the usual cause.
                 issues.append(
                     RuleIssue(
-                        file: file, line: context.mark.line,
+                        file: file, line: failure.line,
                         message:
                             "\(duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")) appears twice in one mapping"
                     ))
-            default:
-                issues.append(RuleIssue(file: file, line: nil, message: "YAML error: \(error)"))
+            case .unreadable, .other, .unexpected:
+                issues.append(RuleIssue(file: file, line: nil, message: "YAML error: \(failure.error)"))
             }
-            return nil
-        } catch {
-            issues.append(RuleIssue(file: file, line: nil, message: "YAML error: \(error)"))
-            return nil
         }
+        return nil
     }
 
     /// The pairs of a mapping in file order; a key written twice is reported.
@@ -123,18 +120,11 @@ struct NodeReader {
             issue(node, "\(what) must be a mapping")
             return []
         }
-        var seen: [String: Int] = [:]
-        var result: [(String, Node, Node)] = []
-        for (key, value) in mapping {
-            let name = key.string ?? ""
-            if let first = seen[name] {
-                issue(key, "'\(name)' appears twice in \(what) (first at line \(first))")
-                continue
-            }
-            seen[name] = key.mark?.line ?? 0
-            result.append((name, key, value))
+        let read = YAMLReader.pairs(mapping)
+        for repeated in read.repeated {
+            issue(repeated.keyNode, "'\(repeated.key)' appears twice in \(what) (first at line \(repeated.firstLine))")
         }
-        return result
+        return read.pairs
     }
 
     mutating func checkKeys(_ node: Node, _ what: String, allowed: Set<String>) {
@@ -274,7 +264,7 @@ struct NodeReader {
         var deviceModel = DeviceModel.empty
         if let reference = root["deviceModel"], let name = self.text(reference, "deviceModel") {
             if let modelText = sources.files[name] {
-                var modelReader = NodeReader(file: RuleLibrary.display(name, sources))
+                var modelReader = RuleFileReader(file: RuleLibrary.display(name, sources))
                 deviceModel = modelReader.readDeviceModel(modelText) ?? .empty
                 issues += modelReader.issues
             } else {

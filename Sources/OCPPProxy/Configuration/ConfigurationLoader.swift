@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOSSL
 import OCPP
+import OCPPRules
 import Yams
 
 /// Reads a YAML configuration file and validates all of it, collecting every problem before it fails.
@@ -31,14 +32,11 @@ public struct ConfigurationLoader {
     public func load(yaml: String, file: String, baseDirectory: String) throws(ConfigurationError) -> ProxyConfiguration
     {
         let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            throw ConfigurationError(issues: [Self.syntaxIssue(error, file: file)])
-        } catch {
-            throw ConfigurationError(issues: [ConfigurationIssue(keyPath: "", message: "\(error)", file: file)])
+        switch YAMLReader.compose(yaml) {
+        case .success(let node): root = node
+        case .failure(let failure): throw ConfigurationError(issues: [Self.syntaxIssue(failure, file: file)])
         }
-        var reader = NodeReader(file: file, baseDirectory: baseDirectory, environment: environment)
+        var reader = ConfigurationReader(file: file, baseDirectory: baseDirectory, environment: environment)
         let configuration = reader.readProxy(root)
         if let configuration, reader.issues.isEmpty { return configuration }
         throw ConfigurationError(issues: reader.issues)
@@ -58,29 +56,32 @@ public struct ConfigurationLoader {
         return nsError.localizedDescription
     }
 
-    static func syntaxIssue(_ error: YamlError, file: String) -> ConfigurationIssue {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
-            let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
-            return ConfigurationIssue(keyPath: "", message: "YAML syntax error: \(what)", file: file, line: mark.line)
-        case .composer(let context, let problem, let mark, _):
-            let what = [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
-            return ConfigurationIssue(keyPath: "", message: "YAML error: \(what)", file: file, line: mark.line)
-        case .duplicatedKeysInMapping(let duplicates, let context):
+    static func syntaxIssue(_ failure: YAMLReader.Failure, file: String) -> ConfigurationIssue {
+        let what = [failure.context, failure.problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+        switch failure.kind {
+        case .syntax:
+            return ConfigurationIssue(
+                keyPath: "", message: "YAML syntax error: \(what)", file: file, line: failure.line)
+        case .structure:
+            return ConfigurationIssue(keyPath: "", message: "YAML error: \(what)", file: file, line: failure.line)
+        case .duplicateKeys(let duplicates):
             return ConfigurationIssue(
                 keyPath: "", message: "key appears twice in one mapping: \(duplicates.joined(separator: ", "))",
-                file: file,
-                line: context.mark.line)
-        case .reader(let problem, _, _, _):
-            return ConfigurationIssue(keyPath: "", message: "cannot read the file as YAML: \(problem)", file: file)
-        default:
-            return ConfigurationIssue(keyPath: "", message: "YAML error: \(error)", file: file)
+                file: file, line: failure.line)
+        case .unreadable:
+            return ConfigurationIssue(
+                keyPath: "", message: "cannot read the file as YAML: \(failure.problem)", file: file)
+        case .other:
+            return ConfigurationIssue(keyPath: "", message: "YAML error: \(failure.error)", file: file)
+        case .unexpected:
+            return ConfigurationIssue(keyPath: "", message: failure.error, file: file)
         }
     }
 }
 
-/// Walks the YAML tree, recording one ``ConfigurationIssue`` per problem and carrying on.
-struct NodeReader {
+/// Walks the configuration's nodes (read by ``YAMLReader``), recording one ``ConfigurationIssue`` per problem and
+/// carrying on.
+struct ConfigurationReader {
     let file: String
     let baseDirectory: String
     let environment: [String: String]

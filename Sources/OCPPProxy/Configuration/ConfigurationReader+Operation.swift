@@ -5,7 +5,7 @@ import OCPP
 import Yams
 
 /// `admin:`, `limits:`, `keepalive:`, `logging:`, `shutdown:`, and ports used twice.
-extension NodeReader {
+extension ConfigurationReader {
     mutating func readAdmin(_ node: Node?) -> AdminConfiguration? {
         guard let node else { return AdminConfiguration() }
         guard let map = mapping(node, "admin") else { return nil }

@@ -5,7 +5,7 @@ import OCPP
 import Yams
 
 /// `listeners:`: sockets, versions, security profiles and TLS.
-extension NodeReader {
+extension ConfigurationReader {
     mutating func readListeners(_ node: Node?) -> [ListenerConfiguration]? {
         guard let node else {
             fail("listeners", nil, "required key is missing; expected a list of listeners")

@@ -2,10 +2,11 @@ import Foundation
 import NIOCore
 import NIOSSL
 import OCPP
+import OCPPRules
 import Yams
 
 /// `chargers:` (inline or a file) and `lockout:`, with the PEM files they name.
-extension NodeReader {
+extension ConfigurationReader {
     mutating func readChargers(_ node: Node?) -> [ChargerIdentity: ChargerRegistration]? {
         guard let node else { return [:] }
         if case .scalar = node {
@@ -17,16 +18,17 @@ extension NodeReader {
                 fail("chargers", node, "cannot read the charger list \(file): \(Self.fileReason(error))")
                 return nil
             }
-            var reader = NodeReader(
+            var reader = ConfigurationReader(
                 file: file, baseDirectory: (file as NSString).deletingLastPathComponent, environment: environment)
             let list: Node?
-            do {
-                list = try Yams.compose(yaml: text)
-            } catch let error as YamlError {
-                issues.append(ConfigurationLoader.syntaxIssue(error, file: file))
+            switch YAMLReader.compose(text) {
+            case .success(let node):
+                list = node
+            case .failure(let failure) where failure.kind == .unexpected:
+                fail("chargers", node, "cannot parse the charger list \(file): \(failure.error)")
                 return nil
-            } catch {
-                fail("chargers", node, "cannot parse the charger list \(file): \(error)")
+            case .failure(let failure):
+                issues.append(ConfigurationLoader.syntaxIssue(failure, file: file))
                 return nil
             }
             let chargers = reader.readChargerList(list ?? Node([Node]()))

@@ -5,7 +5,7 @@ import OCPP
 import Yams
 
 /// `upstream:`: the CSMS URL, version, timeouts and TLS.
-extension NodeReader {
+extension ConfigurationReader {
     mutating func readUpstream(_ node: Node?) -> UpstreamConfiguration? {
         guard let node else {
             fail("upstream", nil, "required key is missing; expected a mapping with url and version")

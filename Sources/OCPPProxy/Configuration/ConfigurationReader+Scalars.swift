@@ -2,10 +2,11 @@ import Foundation
 import NIOCore
 import NIOSSL
 import OCPP
+import OCPPRules
 import Yams
 
 /// Typed scalars with their key path and line, `${ENV}` expansion, and the one-line problems.
-extension NodeReader {
+extension ConfigurationReader {
     // MARK: Scalars
 
     mutating func mapping(_ node: Node, _ key: String) -> Node.Mapping? {
@@ -17,15 +18,14 @@ extension NodeReader {
     }
 
     mutating func checkKeys(_ map: Node.Mapping, _ key: String, allowed: [String]) {
-        var seen = Set<String>()
-        for (keyNode, _) in map {
-            let name = keyNode.string ?? "\(keyNode)"
-            let full = key.isEmpty ? name : "\(key).\(name)"
-            if !allowed.contains(name) {
-                fail(full, keyNode, "unknown key; expected one of \(allowed.joined(separator: ", "))")
-            } else if !seen.insert(name).inserted {
-                fail(full, keyNode, "key appears twice")
-            }
+        let read = YAMLReader.pairs(map)
+        for (name, keyNode, _) in read.pairs where !allowed.contains(name) {
+            fail(
+                key.isEmpty ? name : "\(key).\(name)", keyNode,
+                "unknown key; expected one of \(allowed.joined(separator: ", "))")
+        }
+        for (name, keyNode, _) in read.repeated {
+            fail(key.isEmpty ? name : "\(key).\(name)", keyNode, "key appears twice")
         }
     }
 
