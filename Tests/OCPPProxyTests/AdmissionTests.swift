@@ -48,7 +48,7 @@ final class AdmissionFixture {
     let loop = EmbeddedEventLoop()
     let channel: EmbeddedChannel
     let proxy: ProxyContext
-    let admission: Admission
+    let upgrade: ChargerUpgrade
     private(set) var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
 
     init(_ yaml: String = AdmissionFixture.profile0) throws {
@@ -62,7 +62,7 @@ final class AdmissionFixture {
             stateStore: store)
         channel = EmbeddedChannel(loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "192.0.2.7", port: 50000)).wait()
-        admission = Admission(listener: configuration.listeners[0], runtime: proxy, channel: channel)
+        upgrade = ChargerUpgrade(listener: configuration.listeners[0], runtime: proxy, channel: channel)
     }
 
     /// The WebSocket upgrade request for `uri`: nil when refused, else the headers for the 101.
@@ -74,14 +74,14 @@ final class AdmissionFixture {
         if let subprotocol { headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol) }
         headers.add(contentsOf: extra)
         request = HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: headers)
-        let decided = admission.decide(channel: channel, request: request)
+        let decided = upgrade.shouldUpgrade(channel: channel, request: request)
         loop.run()
         return try decided.wait()
     }
 
     /// What the charger is answered when its upgrade was refused.
     var refusal: (status: HTTPResponseStatus, reason: String, headers: [(String, String)]) {
-        let (status, reason, headers) = admission.refusal(for: request)
+        let (status, reason, headers) = upgrade.refusal(for: request)
         return (status, reason, headers)
     }
 
@@ -165,12 +165,12 @@ struct AdmissionTests {
         let fixture = try AdmissionFixture()
         let headers = try #require(try fixture.decide("/ocpp/CP1", subprotocol: "ocpp9.9, ocpp1.5"))
         #expect(headers["Sec-WebSocket-Protocol"].isEmpty)
-        guard case .noCommonSubprotocol(let offered) = fixture.admission.outcome else {
-            Issue.record("expected noCommonSubprotocol, got \(fixture.admission.outcome)")
+        guard case .upgradeWithoutSubprotocol(let offered)? = fixture.upgrade.decision else {
+            Issue.record("expected upgradeWithoutSubprotocol, got \(String(describing: fixture.upgrade.decision))")
             return
         }
         #expect(offered == ["ocpp9.9", "ocpp1.5"])
-        try fixture.admission.upgraded(channel: fixture.channel).wait()
+        try fixture.upgrade.upgraded(channel: fixture.channel).wait()
         #expect(try SessionFixture.nextClose(fixture.channel)?.0 == 1002)
         #expect(!fixture.channel.isActive)
     }
@@ -178,7 +178,7 @@ struct AdmissionTests {
     @Test func aRequestTheUpgraderNeverAskedAboutIsAnswered426WithoutAnUpgradeHeader() throws {
         let fixture = try AdmissionFixture()
         let plain = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ocpp/CP1")
-        let (status, _, headers) = fixture.admission.refusal(for: plain)
+        let (status, _, headers) = fixture.upgrade.refusal(for: plain)
         #expect(status == .upgradeRequired)
         #expect(headers.contains { $0 == ("Upgrade", "websocket") })
         #expect(fixture.rejections("not_websocket"))
@@ -188,7 +188,7 @@ struct AdmissionTests {
         let fixture = try AdmissionFixture()
         let incomplete = HTTPRequestHead(
             version: .http1_1, method: .GET, uri: "/ocpp/CP1", headers: HTTPHeaders([("Upgrade", "websocket")]))
-        #expect(fixture.admission.refusal(for: incomplete).0 == .badRequest)
+        #expect(fixture.upgrade.refusal(for: incomplete).0 == .badRequest)
     }
 
     @Test func missingBasicAuthOnProfile1IsRefused401WithAChallenge() throws {

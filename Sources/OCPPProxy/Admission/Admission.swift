@@ -6,35 +6,34 @@ import NIOSSL
 import NIOWebSocket
 import OCPP
 
-/// Decides, for one incoming connection, whether its WebSocket upgrade goes ahead: identity from the
-/// URL, subprotocol, duplicate identities, and the upstream link, which must be open before the charger's
-/// upgrade completes. A refusal is kept here for ``AdmissionResponder`` to answer.
-final class Admission {
-    enum Outcome {
-        case undecided
-        case refused(HTTPResponseStatus, reason: String, metric: String, headers: [(String, String)])
-        /// OCPP-J §3.2: no common subprotocol; upgrade without one, then close at once.
-        case noCommonSubprotocol([String])
-        case accepted(Accepted)
-        /// The upgrade finished and the session owns the links.
-        case upgraded
-    }
+/// What admission decided about one connection's WebSocket upgrade.
+enum AdmissionDecision {
+    /// Answered with this status instead of the upgrade; nothing is left open.
+    case refuse(HTTPResponseStatus, reason: String, metric: String, headers: [(String, String)])
+    /// OCPP-J §3.2: none of the offered subprotocols is served: upgrade without one, then close at once.
+    case upgradeWithoutSubprotocol(offered: [String])
+    /// The upgrade goes ahead with these response headers; the upstream link is open and the session built and
+    /// registered (before the 101 is written, so a charger that has its answer is listed).
+    case admit(Admitted, headers: HTTPHeaders)
 
-    struct Accepted {
+    struct Admitted {
         var identity: ChargerIdentity
         var generation: UInt64
         var upstream: WebSocketLink
         /// The charger's link, added to the pipeline once the upgrade is done.
         var charger: WebSocketLink
-        /// Built and registered before the 101 is written, so a charger that has its answer is listed.
         var session: ChargerSession
         /// False when a newer connection claimed the identity meanwhile: this one is closed as replaced.
         var registered: Bool
     }
+}
 
+/// Decides, for one incoming connection, whether its WebSocket upgrade goes ahead: identity from the URL, security
+/// profile, subprotocol, duplicate identities, and the upstream link, which must be open before the charger's
+/// upgrade completes. It returns a decision; ``ChargerUpgrade`` carries it out on the connection.
+final class Admission {
     private let listener: ListenerConfiguration
     private let runtime: ProxyContext
-    private(set) var outcome: Outcome = .undecided
     private var logger: Logger
 
     init(listener: ListenerConfiguration, runtime: ProxyContext, channel: Channel) {
@@ -43,19 +42,12 @@ final class Admission {
         self.logger = runtime.logger
         logger[metadataKey: "listener"] = "\(listener.name)"
         logger[metadataKey: "remote"] = "\(Self.describe(channel.remoteAddress))"
-        // Whatever the upgrade's fate, an upstream link opened for it must not outlive the connection.
-        channel.closeFuture.whenComplete { [self] _ in
-            if case .accepted(let accepted) = outcome {
-                accepted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")
-                runtime.registry.release(accepted.identity, generation: accepted.generation)
-            }
-        }
     }
 
     // MARK: Before the upgrade
 
-    /// `shouldUpgrade` of the WebSocket upgrader: the headers to add to the 101, or nil to refuse.
-    func decide(channel: Channel, request: HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?> {
+    /// The decision about one upgrade request.
+    func decide(channel: Channel, request: HTTPRequestHead) -> EventLoopFuture<AdmissionDecision> {
         let eventLoop = channel.eventLoop
         let identity: ChargerIdentity
         switch ConnectionPath.resolve(requestTarget: request.uri, mountPath: listener.path) {
@@ -113,7 +105,7 @@ final class Admission {
     }
 
     private func refuseAuthentication(_ failure: AuthenticationFailure, channel: Channel) -> EventLoopFuture<
-        HTTPHeaders?
+        AdmissionDecision
     > {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         runtime.metrics.authenticationFailed(listener: listener.name, reason: failure.reason)
@@ -135,7 +127,7 @@ final class Admission {
     /// After authentication: subprotocol, version, duplicate identity, and the upstream link.
     private func admit(
         _ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead
-    ) -> EventLoopFuture<HTTPHeaders?> {
+    ) -> EventLoopFuture<AdmissionDecision> {
         let eventLoop = channel.eventLoop
         let version: OCPPVersion
         var responseHeaders = HTTPHeaders()
@@ -149,8 +141,7 @@ final class Admission {
                 metric: "subprotocol",
                 on: eventLoop)
         case .noneAcceptable(let offered):
-            outcome = .noCommonSubprotocol(offered)
-            return eventLoop.makeSucceededFuture(HTTPHeaders())
+            return eventLoop.makeSucceededFuture(.upgradeWithoutSubprotocol(offered: offered))
         case .defaulted(let v):
             version = v
         case .agreed(let v):
@@ -176,7 +167,7 @@ final class Admission {
             let started = NIODeadline.now()
             return replaced.flatMap { [self] in
                 runtime.connector.connect(identity, on: eventLoop)
-            }.map { [self] upstream -> HTTPHeaders? in
+            }.map { [self] upstream -> AdmissionDecision in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
                 let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
                 let session = SessionFactory(proxy: runtime).makeSession(
@@ -185,15 +176,10 @@ final class Admission {
                     eventLoop: eventLoop)
                 let registry = runtime.registry
                 session.onFinish = { registry.release($0.identity, generation: $0.generation) }
-                outcome = .accepted(
-                    Accepted(
-                        identity: identity, generation: generation, upstream: upstream, charger: link,
-                        session: session, registered: registry.activate(session)))
-                if !channel.isActive {
-                    // The charger left while we were connecting upstream; the close callback cleans up.
-                    channel.close(promise: nil)
-                }
-                return responseHeaders
+                let admitted = AdmissionDecision.Admitted(
+                    identity: identity, generation: generation, upstream: upstream, charger: link, session: session,
+                    registered: registry.activate(session))
+                return .admit(admitted, headers: responseHeaders)
             }.flatMapError { [self] error in
                 runtime.registry.release(identity, generation: generation)
                 let failure = UpstreamFailure.classify(error)
@@ -223,75 +209,10 @@ final class Admission {
     private func refuse(
         _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
         detail: String? = nil, on eventLoop: EventLoop
-    ) -> EventLoopFuture<HTTPHeaders?> {
-        outcome = .refused(status, reason: reason, metric: metric, headers: headers)
+    ) -> EventLoopFuture<AdmissionDecision> {
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric)
         logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"])
-        return eventLoop.makeSucceededFuture(nil)
-    }
-
-    /// The answer for a request that was not upgraded.
-    func refusal(for request: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)]) {
-        if case .refused(let status, let reason, _, let headers) = outcome { return (status, reason, headers) }
-        // The upgrader never asked us: not a (complete) WebSocket upgrade.
-        if case .notFound = ConnectionPath.resolve(requestTarget: request.uri, mountPath: listener.path) {
-            runtime.metrics.admissionRejected(listener: listener.name, reason: "path")
-            return (.notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}", [])
-        }
-        runtime.metrics.admissionRejected(listener: listener.name, reason: "not_websocket")
-        if request.headers["upgrade"].isEmpty {
-            return (
-                .upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections", [("Upgrade", "websocket")]
-            )
-        }
-        return (
-            .badRequest,
-            "invalid WebSocket upgrade request (Sec-WebSocket-Key and Sec-WebSocket-Version 13 are required)", []
-        )
-    }
-
-    // MARK: After the upgrade
-
-    /// `upgradePipelineHandler` of the WebSocket upgrader: wires the charger's link into a session.
-    func upgraded(channel: Channel) -> EventLoopFuture<Void> {
-        let maxFrame = runtime.configuration.limits.maxFrameBytes
-        switch outcome {
-        case .noCommonSubprotocol(let offered):
-            runtime.metrics.admissionRejected(listener: listener.name, reason: "subprotocol")
-            logger.notice(
-                "closing: none of the offered subprotocols \(offered) is served here (\(listener.versions.map(\.rawValue)))"
-            )
-            var data = channel.allocator.buffer(capacity: 64)
-            data.write(webSocketErrorCode: .protocolError)
-            data.writeString("no supported OCPP subprotocol")
-            return channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).flatMap {
-                channel.close()
-            }
-        case .accepted(let accepted):
-            outcome = .upgraded
-            let session = accepted.session
-            do {
-                try channel.pipeline.syncOperations.addHandlers([
-                    NIOWebSocketFrameAggregator(
-                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maxFrame),
-                    accepted.charger,
-                ])
-            } catch {
-                accepted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")
-                runtime.registry.release(accepted.identity, generation: accepted.generation)
-                return channel.eventLoop.makeFailedFuture(error)
-            }
-            guard accepted.registered else {
-                // A newer connection claimed the identity while this one was connecting.
-                session.start()
-                session.close(code: .normalClosure, reason: "replaced", text: "replaced by a new connection")
-                return channel.eventLoop.makeSucceededVoidFuture()
-            }
-            session.start()
-            return channel.eventLoop.makeSucceededVoidFuture()
-        case .undecided, .refused, .upgraded:
-            return channel.close()
-        }
+        return eventLoop.makeSucceededFuture(.refuse(status, reason: reason, metric: metric, headers: headers))
     }
 
     static func describe(_ address: SocketAddress?) -> String {
@@ -304,33 +225,5 @@ final class Admission {
         case .unixDomainSocket:
             return "unix"
         }
-    }
-}
-
-/// Answers every request that was not upgraded with the status the admission decided, then closes.
-final class AdmissionResponder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let admission: Admission
-    private var assembler = RequestAssembler()
-
-    init(admission: Admission) {
-        self.admission = admission
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let request = assembler.receive(unwrapInboundIn(data)) else { return }
-        let (status, reason, headers) = admission.refusal(for: request)
-        HTTPResponseWriter.write(
-            context, request: request, status: status, contentType: "text/plain; charset=utf-8",
-            body: Array((reason + "\n").utf8), headers: headers, keepAlive: false)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // Upgrade errors (a refused or malformed upgrade) arrive here before the request is replayed to
-        // channelRead; other errors end the connection.
-        if error is NIOWebSocketUpgradeError { return }
-        context.close(promise: nil)
     }
 }

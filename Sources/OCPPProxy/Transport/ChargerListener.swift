@@ -38,12 +38,12 @@ final class ChargerListener {
                         return channel.eventLoop.makeFailedFuture(error)
                     }
                 }
-                let admission = Admission(listener: listener, runtime: runtime, channel: channel)
+                let upgrade = ChargerUpgrade(listener: listener, runtime: runtime, channel: channel)
                 let upgrader = NIOWebSocketServerUpgrader(
                     maxFrameSize: maxFrame, automaticErrorHandling: true,
-                    shouldUpgrade: { channel, request in admission.decide(channel: channel, request: request) },
-                    upgradePipelineHandler: { channel, _ in admission.upgraded(channel: channel) })
-                let responder = AdmissionResponder(admission: admission)
+                    shouldUpgrade: { channel, request in upgrade.shouldUpgrade(channel: channel, request: request) },
+                    upgradePipelineHandler: { channel, _ in upgrade.upgraded(channel: channel) })
+                let responder = AdmissionResponder(upgrade: upgrade)
                 // The responder answers refused requests; once upgraded, the WebSocket handlers replace it.
                 let upgraded: (ChannelHandlerContext) -> Void = { context in
                     context.pipeline.syncOperations.removeHandler(responder, promise: nil)
