@@ -446,18 +446,10 @@ def encode(value: Any, ascii_only: bool = True) -> bytes:
 def _encode(value: Any, out: list[bytes], ascii_only: bool) -> None:
     if isinstance(value, Raw):
         out.append(value.data)
-    elif isinstance(value, Pairs):
+    elif isinstance(value, (Pairs, dict)):
+        # Pairs keep duplicate keys in their order; a dict has each key once
         out.append(b"{")
-        for i, (k, v) in enumerate(value):
-            if i:
-                out.append(b",")
-            out.append(json.dumps(k, ensure_ascii=ascii_only).encode())
-            out.append(b":")
-            _encode(v, out, ascii_only)
-        out.append(b"}")
-    elif isinstance(value, dict):
-        out.append(b"{")
-        for i, (k, v) in enumerate(value.items()):
+        for i, (k, v) in enumerate(value.items() if isinstance(value, dict) else value):
             if i:
                 out.append(b",")
             out.append(json.dumps(k, ensure_ascii=ascii_only).encode())
