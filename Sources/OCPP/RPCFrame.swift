@@ -61,16 +61,20 @@ public enum RPCFrame: Equatable, Sendable {
         }
     }
 
-    /// A CALLERROR frame as JSON text: `[4,"id","code","description",{}]`.
+    /// A CALLERROR the proxy makes in its own name: the code as `version` spells it, the description cut to
+    /// string[255] (ErrorDescription in 2.0.1 and 2.1), no details.
+    public static func makeCallError(id: String, code: RPCErrorCode, description: String, version: OCPPVersion)
+        -> RPCFrame
+    {
+        .callError(
+            id: id, code: code.name(in: version), description: String(description.prefix(255)), details: .object([:]))
+    }
+
+    /// ``makeCallError(id:code:description:version:)`` as JSON text: `[4,"id","code","description",{}]`.
     public static func callErrorText(id: String, code: RPCErrorCode, description: String, version: OCPPVersion)
         -> String
     {
-        let frame: JSONValue = .array([
-            .integer(Int64(MessageTypeNumber.callError.rawValue)), .string(id), .string(code.name(in: version)),
-            // ErrorDescription is string[255] in 2.0.1 and 2.1.
-            .string(String(description.prefix(255))), .object([:]),
-        ])
-        return frame.jsonText
+        makeCallError(id: id, code: code, description: description, version: version).json.jsonText
     }
 }
 

@@ -581,9 +581,7 @@ public final class TranslationSession {
         output.frames.append(
             .init(
                 side: side,
-                frame: .callError(
-                    id: id, code: code.name(in: rules.version(of: side)), description: String(description.prefix(255)),
-                    details: .object([:]))))
+                frame: .makeCallError(id: id, code: code, description: description, version: rules.version(of: side))))
     }
 
     /// A payload for a log line: enough to recognise and replay it, never the whole of a large frame.

@@ -92,16 +92,18 @@ struct Outgoing {
     }
 
     /// The payload of what is sent (for stages that rewrite answers).
+    /// A CALLRESULT's payload (for stages that rewrite answers); nil for any other frame.
     var payload: JSONValue? {
+        guard type == .callResult else { return nil }
         switch content {
         case .frame(.callResult(_, let payload)): return payload
         case .frame: return nil
         case .forwarded(let text):
-            guard case .success(let frame) = RPCFrame.parse(text.readableBytesView, version: .v2_0_1) else {
+            // `[3, "id", payload]`: the bytes were checked as a CALLRESULT when they arrived.
+            guard case .array(let elements)? = JSONValue(parsing: text.readableBytesView), elements.count == 3 else {
                 return nil
             }
-            if case .callResult(_, let payload) = frame { return payload }
-            return nil
+            return elements[2]
         }
     }
 }

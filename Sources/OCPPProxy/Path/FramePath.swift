@@ -42,7 +42,7 @@ struct PendingCallLimit {
 
     /// The GenericError answer when `side` already has `count` CALLs awaiting answers, nil when it may send one more.
     mutating func check(
-        _ frame: Frame, count: Int, version: OCPPVersion, context: SessionContext
+        _ frame: Frame, count: Int, context: SessionContext
     ) -> [Outgoing]? {
         guard count >= maximum else {
             refusing.remove(frame.side)

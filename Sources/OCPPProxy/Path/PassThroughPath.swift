@@ -40,7 +40,7 @@ final class PassThroughPath: FramePath {
             ]
         }
         let count = withPending(of: side) { $0.count }
-        if let refusal = limit.check(frame, count: count, version: context.version(of: side), context: context) {
+        if let refusal = limit.check(frame, count: count, context: context) {
             return refusal
         }
         context.metrics.frame(from: side, type: .call, action: frame.action, version: context.version(of: side))

@@ -56,7 +56,7 @@ final class TranslatingPath: FramePath {
         guard frame.type == .call, let engine else { return nil }
         // Exchanges started by this side that the proxy has not finished: their CALLs wait in the engine.
         let count = engine.exchangesInProgress(from: frame.side)
-        if let refusal = limit.check(frame, count: count, version: version(of: frame.side), context: context) {
+        if let refusal = limit.check(frame, count: count, context: context) {
             return refusal
         }
         context.metrics.frame(from: frame.side, type: .call, action: frame.action, version: version(of: frame.side))

@@ -110,7 +110,7 @@ final class ChargerSession: LinkEvents {
         }
         let count = waiting.count { $0.side == frame.side }
         if let refusal = waitingLimit.check(
-            frame, count: count, version: context.version(of: frame.side), context: context)
+            frame, count: count, context: context)
         {
             return send(refusal)
         }

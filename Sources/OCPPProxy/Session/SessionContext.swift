@@ -24,10 +24,6 @@ struct SessionContext {
     func callError(to side: Side, id: String, code: RPCErrorCode, description: String) -> Outgoing {
         let version = version(of: side)
         metrics.callError(sender: "proxy", code: code.name(in: version), version: version)
-        return .frame(
-            .callError(
-                id: id, code: code.name(in: version), description: String(description.prefix(255)),
-                details: .object([:])),
-            to: side)
+        return .frame(.makeCallError(id: id, code: code, description: description, version: version), to: side)
     }
 }
