@@ -182,6 +182,17 @@ def classify(answers: dict, close_code: int | None, sent: int, what: str) -> dic
     return counts
 
 
+async def send_flood(ws) -> int:
+    """FLOOD_CALLS large DataTransfer CALLs back to back, not waiting for answers; how many went out before the link
+    closed."""
+    sent = 0
+    with contextlib.suppress(websockets.ConnectionClosed):
+        for i in range(FLOOD_CALLS):
+            await ws.send(json.dumps([2, f"d{i}", "DataTransfer", {"vendorId": "ocpp-proxy-flood", "data": data_of(i)}]))
+            sent += 1
+    return sent
+
+
 async def collect(ws, answers: dict, expected: int, answer_calls=None) -> int | None:
     """Reads until every flood CALL has an answer or the link closes; returns the close code (None: open)."""
     deadline = time.monotonic() + DEADLINE
@@ -226,21 +237,12 @@ async def test_a_charger_pipelining_large_calls_without_reading_is_bounded_and_a
     h.track(flood)
     await asyncio.wait_for(csms.flood_connected.wait(), 10)
     answers: dict[str, list] = {}
-    sent = 0
-
-    async def send_all():
-        nonlocal sent
-        with contextlib.suppress(websockets.ConnectionClosed):
-            for i in range(FLOOD_CALLS):
-                await flood.send(json.dumps([2, f"d{i}", "DataTransfer", {"vendorId": "ocpp-proxy-flood",
-                                                                           "data": data_of(i)}]))
-                sent += 1
 
     with Watch(proxy, neighbour) as watch:
-        sender = asyncio.create_task(send_all())
+        sender = asyncio.create_task(send_flood(flood))
         await asyncio.sleep(NOT_READING)  # the charger reads nothing meanwhile (max_queue=4: its socket fills)
         close_code = await collect(flood, answers, FLOOD_CALLS)
-        await asyncio.wait_for(sender, 30)
+        sent = await asyncio.wait_for(sender, 30)
         watch.check("charger's flood")
     counts = classify(answers, close_code, sent, "charger")
     print(f"{mode}: charger flood {counts}; RSS {watch.rss_start // 1024} -> max {watch.rss_max // 1024} MB; "
@@ -266,21 +268,10 @@ async def test_a_csms_pipelining_large_calls_at_a_charger_that_does_not_read_is_
         # the instant the upstream link opens are a different matter, tested on their own.
         first = json.loads(await ws.recv())
         await ws.send(json.dumps([3, first[1], {"currentTime": "2026-01-01T00:00:00Z"}]))
-        sent = 0
-
-        async def send_all():
-            nonlocal sent
-            with contextlib.suppress(websockets.ConnectionClosed):
-                for i in range(FLOOD_CALLS):
-                    await ws.send(json.dumps([2, f"d{i}", "DataTransfer", {"vendorId": "ocpp-proxy-flood",
-                                                                             "data": data_of(i)}]))
-                    sent += 1
-
-        sender = asyncio.create_task(send_all())
+        sender = asyncio.create_task(send_flood(ws))
         await reading.wait()
         outcome["close_code"] = await collect(ws, answers, FLOOD_CALLS)
-        await asyncio.wait_for(sender, 30)
-        outcome["sent"] = sent
+        outcome["sent"] = await asyncio.wait_for(sender, 30)
 
     proxy, csms, neighbour = await start(h, mode, flood_the_charger)
     charger = await ws_connect(proxy.url(FLOOD_ID), subprotocols=[V16], ping_interval=None, max_size=None,
