@@ -217,37 +217,15 @@ struct HostileInputTests {
             let payload = Self.replaceOneLeaf(
                 valid, with: hostile.randomElement(using: &sampler.random)!,
                 random: &sampler.random)
-            var queue = session.receive(
-                .call(id: "m\(iteration)", action: action, payload: payload), from: side, now: now
-            )
-            .frames
-            var steps = 0
-            while !queue.isEmpty, steps < 50 {
-                steps += 1
-                let outgoing = queue.removeFirst()
-                let definitions = rules.definitions(of: outgoing.side)
-                switch outgoing.frame {
-                case .call(let id, let callAction, let callPayload):
-                    if let violation = definitions.messages[callAction]?.request.violation(of: callPayload) {
-                        problems.append("\(action) → \(callAction) invalid: \(violation)")
-                    }
-                    // The answer is hostile too, every other time.
-                    var answer = sampler.value(definitions.messages[callAction]!.response)
-                    if Bool.random(using: &sampler.random) {
-                        answer = Self.replaceOneLeaf(
-                            answer, with: hostile.randomElement(using: &sampler.random)!, random: &sampler.random)
-                    }
-                    queue += session.receive(.callResult(id: id, payload: answer), from: outgoing.side, now: now).frames
-                case .callResult(_, let result):
-                    if let violation = definitions.messages[action]?.response.violation(of: result) {
-                        problems.append("\(action) result invalid: \(violation)")
-                    }
-                case .callError:
-                    refused += 1
-                default:
-                    problems.append("\(action): unexpected frame \(outgoing.frame)")
-                }
+            let run = session.exchange(action, id: "m\(iteration)", payload: payload, from: side) { message in
+                // The answer is hostile too, every other time.
+                let answer = sampler.value(message.response)
+                guard Bool.random(using: &sampler.random) else { return answer }
+                return Self.replaceOneLeaf(
+                    answer, with: hostile.randomElement(using: &sampler.random)!, random: &sampler.random)
             }
+            problems += run.problems
+            refused += run.errors.count
         }
         #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(5).joined(separator: "\n"))")
         // The mutations must actually reach the checks: most frames are refused.

@@ -62,6 +62,61 @@ struct ShapeSampler {
     }
 }
 
+/// What one CALL did in a session, with every CALL the session sent in turn answered.
+struct ExchangeRun {
+    /// Frames the session sent that break the definitions of the side they went to.
+    var problems: [String] = []
+    /// CALLRESULTs the caller got.
+    var results = 0
+    var errors: [(code: String, description: String)] = []
+    var logs: [String] = []
+}
+
+extension TranslationSession {
+    /// Feeds CALL `action` from `side`, then answers every CALL the session sends (with what `answer` makes of its
+    /// definition), and checks every CALL and CALLRESULT the session sends against the definitions of the side it
+    /// goes to. At most 50 frames, so a rule that loops cannot hang the test.
+    func exchange(
+        _ action: String, id: String, payload: JSONValue, from side: Side,
+        answer: (MessageDefinitions.Message) -> JSONValue
+    ) -> ExchangeRun {
+        var run = ExchangeRun()
+        func feed(_ frame: RPCFrame, from sender: Side) -> [OutgoingFrame] {
+            let output = receive(frame, from: sender, now: now)
+            run.logs += output.logs.map(\.message)
+            return output.frames
+        }
+        var queue = feed(.call(id: id, action: action, payload: payload), from: side)
+        var steps = 0
+        while !queue.isEmpty, steps < 50 {
+            steps += 1
+            let outgoing = queue.removeFirst()
+            let definitions = rules.definitions(of: outgoing.side)
+            switch outgoing.frame {
+            case .call(let callId, let callAction, let callPayload):
+                guard let message = definitions.messages[callAction] else {
+                    run.problems.append("\(action): sent unknown \(callAction)")
+                    continue
+                }
+                if let violation = message.request.violation(of: callPayload) {
+                    run.problems.append("\(action) → \(callAction) invalid: \(violation) \(callPayload.jsonText)")
+                }
+                queue += feed(.callResult(id: callId, payload: answer(message)), from: outgoing.side)
+            case .callResult(_, let result):
+                if let violation = definitions.messages[action]?.response.violation(of: result) {
+                    run.problems.append("\(action) result invalid: \(violation) \(result.jsonText)")
+                }
+                run.results += 1
+            case .callError(_, let code, let description, _):
+                run.errors.append((code, description))
+            default:
+                run.problems.append("\(action): unexpected frame \(outgoing.frame)")
+            }
+        }
+        return run
+    }
+}
+
 @Suite("Rule engine fuzzing with the repository's rule files")
 struct RuleFuzzTests {
     static func repositoryRules() throws -> RuleSet {
@@ -92,43 +147,16 @@ struct RuleFuzzTests {
         for iteration in 0..<iterations {
             let action = actions[iteration % actions.count]
             let payload = sampler.value(rules.definitions(of: side).messages[action]!.request)
-            var logs: [String] = []
-            func feed(_ frame: RPCFrame, from sender: Side) -> [OutgoingFrame] {
-                let output = session.receive(frame, from: sender, now: now)
-                logs += output.logs.map(\.message)
-                return output.frames
+            let run = session.exchange(action, id: "f\(iteration)", payload: payload, from: side) { message in
+                sampler.value(message.response)
             }
-            var queue = feed(.call(id: "f\(iteration)", action: action, payload: payload), from: side)
-            var steps = 0
-            while !queue.isEmpty, steps < 50 {
-                steps += 1
-                let outgoing = queue.removeFirst()
-                let definitions = rules.definitions(of: outgoing.side)
-                switch outgoing.frame {
-                case .call(let id, let callAction, let callPayload):
-                    guard let message = definitions.messages[callAction] else {
-                        problems.append("\(action): sent unknown \(callAction)")
-                        continue
-                    }
-                    if let violation = message.request.violation(of: callPayload) {
-                        problems.append("\(action) → \(callAction) invalid: \(violation) \(callPayload.jsonText)")
-                    }
-                    let answer = sampler.value(message.response)
-                    queue += feed(.callResult(id: id, payload: answer), from: outgoing.side)
-                case .callResult(_, let resultPayload):
-                    let response = definitions.messages[action]!.response
-                    if let violation = response.violation(of: resultPayload) {
-                        problems.append("\(action) result invalid: \(violation) \(resultPayload.jsonText)")
-                    }
-                    answeredBy[action, default: 0] += 1
-                case .callError(_, let code, let description, _):
-                    // Random strings that are not numbers legitimately fail number conversions; a rule that breaks
-                    // on valid input does not.
-                    if code == "InternalError" || code == "NotSupported" || code == "NotImplemented" {
-                        problems.append("\(action): \(code) \(description) for \(payload.jsonText); log: \(logs)")
-                    }
-                default:
-                    problems.append("\(action): unexpected frame \(outgoing.frame)")
+            problems += run.problems
+            if run.results > 0 { answeredBy[action, default: 0] += run.results }
+            for (code, description) in run.errors {
+                // Random strings that are not numbers legitimately fail number conversions; a rule that breaks
+                // on valid input does not.
+                if code == "InternalError" || code == "NotSupported" || code == "NotImplemented" {
+                    problems.append("\(action): \(code) \(description) for \(payload.jsonText); log: \(run.logs)")
                 }
             }
         }
