@@ -8,11 +8,21 @@ public enum MessageCatalog {
 
     public static func actions(of version: OCPPVersion) -> Set<String> {
         switch version {
+        case .v1_5: return v15
         case .v1_6: return v16
         case .v2_0_1: return v201
         case .v2_1: return v21
         }
     }
+
+    /// OCPP 1.5 (the operations of its two SOAP services).
+    private static let v15: Set<String> = [
+        "Authorize", "BootNotification", "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache",
+        "DataTransfer", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "GetConfiguration",
+        "GetDiagnostics", "GetLocalListVersion", "Heartbeat", "MeterValues", "RemoteStartTransaction",
+        "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "StartTransaction", "StatusNotification",
+        "StopTransaction", "UnlockConnector", "UpdateFirmware",
+    ]
 
     private static let v16: Set<String> = [
         "Authorize", "BootNotification", "CancelReservation", "CertificateSigned", "ChangeAvailability",

@@ -1,7 +1,9 @@
 import Foundation
 
-/// An OCPP-J protocol version, named by its WebSocket subprotocol (OCPP-J 1.6 §3.1.2, OCPP 2.0.1 part 4 §3.1.2).
+/// An OCPP protocol version, named by its WebSocket subprotocol (OCPP-J 1.6 §3.1.2, OCPP 2.0.1 part 4 §3.1.2).
+/// OCPP 1.5 exists only over SOAP (OCPP-S); its name follows the same pattern.
 public enum OCPPVersion: String, CaseIterable, Sendable, Hashable, CustomStringConvertible {
+    case v1_5 = "ocpp1.5"
     case v1_6 = "ocpp1.6"
     case v2_0_1 = "ocpp2.0.1"
     case v2_1 = "ocpp2.1"
@@ -15,7 +17,13 @@ public enum OCPPVersion: String, CaseIterable, Sendable, Hashable, CustomStringC
     public static var allNames: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
     /// Whether the version belongs to the 2.x family, which shares the RPC error-code vocabulary.
-    public var isTwoX: Bool { self != .v1_6 }
+    public var isTwoX: Bool { self == .v2_0_1 || self == .v2_1 }
+
+    /// Whether the version is spoken over WebSocket (OCPP-J); 1.5 is SOAP only.
+    public var hasJSONTransport: Bool { self != .v1_5 }
+
+    /// The versions spoken over WebSocket, for a listener or an upstream of that transport.
+    public static var jsonVersions: [OCPPVersion] { allCases.filter(\.hasJSONTransport) }
 }
 
 /// Chooses the subprotocol for a charger's WebSocket handshake.

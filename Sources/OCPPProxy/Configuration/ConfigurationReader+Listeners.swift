@@ -46,7 +46,8 @@ extension ConfigurationReader {
             let versions = readVersions(map["versions"], "\(key).versions")
             var defaultVersion: OCPPVersion?
             if let node = map["defaultVersion"] {
-                defaultVersion = enumeration(node, "\(key).defaultVersion", OCPPVersion.self)
+                defaultVersion = enumeration(
+                    node, "\(key).defaultVersion", OCPPVersion.self, among: OCPPVersion.jsonVersions)
                 if let defaultVersion, let versions, !versions.contains(defaultVersion) {
                     fail(
                         "\(key).defaultVersion", node,
@@ -80,18 +81,22 @@ extension ConfigurationReader {
         return listeners.count == sequence.count ? listeners : nil
     }
 
-    mutating func readVersions(_ node: Node?, _ key: String) -> [OCPPVersion]? {
+    /// A listener's versions, each one of `served` (a websocket listener's: the OCPP-J versions).
+    mutating func readVersions(
+        _ node: Node?, _ key: String, served: [OCPPVersion] = OCPPVersion.jsonVersions
+    ) -> [OCPPVersion]? {
+        let names = served.map(\.rawValue).joined(separator: ", ")
         guard let node else {
-            fail(key, nil, "required key is missing; expected a list of versions from \(OCPPVersion.allNames)")
+            fail(key, nil, "required key is missing; expected a list of versions from \(names)")
             return nil
         }
         guard case .sequence(let sequence) = node, !sequence.isEmpty else {
-            fail(key, node, "expected a non-empty list of versions from \(OCPPVersion.allNames), got \(describe(node))")
+            fail(key, node, "expected a non-empty list of versions from \(names), got \(describe(node))")
             return nil
         }
         var versions: [OCPPVersion] = []
         for (index, item) in sequence.enumerated() {
-            guard let version = enumeration(item, "\(key)[\(index)]", OCPPVersion.self) else { continue }
+            guard let version = enumeration(item, "\(key)[\(index)]", OCPPVersion.self, among: served) else { continue }
             if versions.contains(version) {
                 fail("\(key)[\(index)]", item, "\"\(version)\" is listed twice")
             } else {

@@ -102,16 +102,19 @@ extension ConfigurationReader {
         return amount
     }
 
-    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ node: Node?, _ key: String, _ type: E.Type) -> E?
-    where E.RawValue == String {
+    /// One of `among` (every case by default), named by its raw value.
+    mutating func enumeration<E: RawRepresentable & CaseIterable & Equatable>(
+        _ node: Node?, _ key: String, _ type: E.Type, among: [E]? = nil
+    ) -> E? where E.RawValue == String {
         guard let node else { return nil }
-        let choices = E.allCases.map(\.rawValue).joined(separator: ", ")
+        let allowed = among ?? Array(E.allCases)
+        let choices = allowed.map(\.rawValue).joined(separator: ", ")
         guard case .scalar(let scalar) = node, let text = expandEnvironment(scalar.string, key, node) else {
             if case .scalar = node { return nil }
             fail(key, node, "expected one of \(choices), got \(describe(node))")
             return nil
         }
-        guard let value = E(rawValue: text) else {
+        guard let value = E(rawValue: text), allowed.contains(value) else {
             fail(key, node, "expected one of \(choices), got \(quoted(text, node: node))")
             return nil
         }

@@ -13,13 +13,17 @@ extension ConfigurationReader {
         }
         guard let map = mapping(node, "upstream") else { return nil }
         checkKeys(map, "upstream", allowed: ["url", "version", "connectTimeout", "tls"])
+        // A CSMS is reached over WebSocket: OCPP 1.5 (SOAP only) is not among the choices.
         let version =
             map["version"] == nil
             ? {
-                fail("upstream.version", nil, "required key is missing; expected one of \(OCPPVersion.allNames)");
+                fail(
+                    "upstream.version", nil,
+                    "required key is missing; expected one of \(OCPPVersion.jsonVersions.map(\.rawValue).joined(separator: ", "))"
+                )
                 return nil
             }()
-            : enumeration(map["version"], "upstream.version", OCPPVersion.self)
+            : enumeration(map["version"], "upstream.version", OCPPVersion.self, among: OCPPVersion.jsonVersions)
         let timeout = duration(map["connectTimeout"], "upstream.connectTimeout", positive: true) ?? .seconds(5)
         guard let urlText = string(map["url"], "upstream.url", required: true) else { return nil }
         guard let url = URL(string: urlText), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
