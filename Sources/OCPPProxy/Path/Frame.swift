@@ -18,8 +18,10 @@ struct Frame {
     let payloadRange: Range<Int>
     /// The whole frame, when it was parsed with its payload.
     let parsed: RPCFrame?
+    /// When it arrived: the one reading of the clock a frame costs (pending-call ages and timeouts use it).
+    let arrived: NIODeadline
 
-    init(side: Side, envelope: RPCEnvelope, text: ByteBuffer) {
+    init(side: Side, envelope: RPCEnvelope, text: ByteBuffer, arrived: NIODeadline) {
         self.side = side
         self.type = envelope.messageType
         self.messageId = envelope.messageId
@@ -28,9 +30,10 @@ struct Frame {
         self.text = text
         self.payloadRange = envelope.payloadRange
         self.parsed = nil
+        self.arrived = arrived
     }
 
-    init(side: Side, parsed: RPCFrame, text: ByteBuffer) {
+    init(side: Side, parsed: RPCFrame, text: ByteBuffer, arrived: NIODeadline) {
         self.side = side
         self.type = parsed.messageType
         self.messageId = parsed.messageId
@@ -48,11 +51,12 @@ struct Frame {
         self.text = text
         self.payloadRange = 0..<0
         self.parsed = parsed
+        self.arrived = arrived
     }
 
-    /// A frame a stage made in place of one it received (same sender), written out as JSON.
-    init(side: Side, replacing frame: RPCFrame, allocator: ByteBufferAllocator) {
-        self.init(side: side, parsed: frame, text: allocator.buffer(bytes: frame.json.wireBytes))
+    /// A frame a stage made in place of one it received (same sender, same arrival), written out as JSON.
+    init(side: Side, replacing frame: RPCFrame, allocator: ByteBufferAllocator, arrived: NIODeadline = .now()) {
+        self.init(side: side, parsed: frame, text: allocator.buffer(bytes: frame.json.wireBytes), arrived: arrived)
     }
 
     /// The CALL's payload, the CALLRESULT's, or the CALLERROR's details; nil only if the bytes do not hold one.

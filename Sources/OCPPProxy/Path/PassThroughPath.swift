@@ -27,7 +27,7 @@ final class PassThroughPath: FramePath {
     func admit(_ frame: Frame) -> [Outgoing]? {
         guard frame.type == .call else { return nil }
         let side = frame.side
-        let now = context.eventLoop.now
+        let now = frame.arrived
         let expired = withPending(of: side) { $0.expire(olderThan: context.limits.callTimeout, now: now) }
         for _ in 0..<expired { context.metrics.callTimedOut(from: side) }
         if withPending(of: side, { $0.contains(frame.messageId) }) {
@@ -50,7 +50,7 @@ final class PassThroughPath: FramePath {
     func receive(_ frame: Frame) -> Outbox {
         let side = frame.side
         let version = context.version(of: side)
-        let now = context.eventLoop.now
+        let now = frame.arrived
         switch frame.type {
         case .call:
             withPending(of: side) { $0.insert(frame.messageId, action: frame.action ?? "", now: now) }

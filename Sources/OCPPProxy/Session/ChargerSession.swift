@@ -82,10 +82,11 @@ final class ChargerSession: LinkEvents {
     func received(text: ByteBuffer, from side: Side) {
         guard !failed else { return }
         let version = context.version(of: side)
+        let now = eventLoop.now
         let frame: Frame
         if path.readsPayloads {
             switch RPCFrame.parse(text.readableBytesView, version: version) {
-            case .success(let parsed): frame = Frame(side: side, parsed: parsed, text: text)
+            case .success(let parsed): frame = Frame(side: side, parsed: parsed, text: text, arrived: now)
             case .failure(let error): return refuse(error, text: text, from: side)
             }
         } else {
@@ -94,7 +95,7 @@ final class ChargerSession: LinkEvents {
                 RPCEnvelope.parse($0.bindMemory(to: UInt8.self), version: version)
             }
             switch envelope {
-            case .success(let envelope): frame = Frame(side: side, envelope: envelope, text: text)
+            case .success(let envelope): frame = Frame(side: side, envelope: envelope, text: text, arrived: now)
             case .failure(let error): return refuse(error, text: text, from: side)
             }
         }
@@ -128,26 +129,29 @@ final class ChargerSession: LinkEvents {
         var index = index
         while index < stages.count {
             switch stages[index].inbound(frame) {
-            case .pass(let next):
+            case .pass:
+                index += 1
+            case .rewrite(let next):
                 frame = next
                 index += 1
             case .answer(let frames):
                 return send(frames, after: index)
             case .hold(let verdict):
-                return resume(after: index, verdict)
+                return resume(frame, after: index, verdict)
             }
         }
         deliver(path.receive(frame))
     }
 
     /// Goes on with a frame stage `index` held, once it has decided; frames that came later may have gone ahead.
-    private func resume(after index: Int, _ verdict: EventLoopFuture<StageVerdict>) {
+    private func resume(_ frame: Frame, after index: Int, _ verdict: EventLoopFuture<StageVerdict>) {
         verdict.hop(to: eventLoop).whenComplete { [self] result in
             guard !finished, !failed else { return }
             switch result {
-            case .success(.pass(let next)): run(next, from: index + 1)
+            case .success(.pass): run(frame, from: index + 1)
+            case .success(.rewrite(let next)): run(next, from: index + 1)
             case .success(.answer(let frames)): send(frames, after: index)
-            case .success(.hold(let later)): resume(after: index, later)
+            case .success(.hold(let later)): resume(frame, after: index, later)
             case .failure(let error):
                 logger.error("the \(stages[index].name) stage failed on a frame: \(error); the frame is dropped")
             }

@@ -22,11 +22,11 @@ final class CredentialStage: FrameStage {
     func inbound(_ frame: Frame) -> StageVerdict {
         guard frame.side == .csms, frame.type == .call, let action = frame.action,
             CredentialMessage.mayConcern(action: action), let payload = frame.payload
-        else { return .pass(frame) }
+        else { return .pass }
         let id = frame.messageId
         switch CredentialMessage.classify(action: action, payload: payload, version: context.upstreamVersion) {
         case .forward:
-            return .pass(frame)
+            return .pass
         case .answer(let answer):
             context.logger.notice(
                 "answered \(action) in the charger's place: it concerns the proxy's own link",
@@ -45,10 +45,10 @@ final class CredentialStage: FrameStage {
                         ownResults.removeValue(forKey: any)
                     }
                     ownResults[id] = own
-                    return .pass(
+                    return .rewrite(
                         Frame(
                             side: .csms, replacing: .call(id: id, action: action, payload: forwarded),
-                            allocator: ByteBufferAllocator()))
+                            allocator: ByteBufferAllocator(), arrived: frame.arrived))
                 })
         }
     }

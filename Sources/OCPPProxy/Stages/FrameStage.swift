@@ -3,8 +3,10 @@ import OCPP
 
 /// What a stage decides about a frame.
 enum StageVerdict {
-    /// On to the next stage and the path, as it is or rewritten.
-    case pass(Frame)
+    /// On to the next stage and the path, as it is (no copy of the frame to make).
+    case pass
+    /// On to the next stage and the path, rewritten.
+    case rewrite(Frame)
     /// Answered in the proxy's name: these go out instead, and the frame goes no further.
     case answer([Outgoing])
     /// Decided later (after an asynchronous step such as storing a credential); the session waits for it on the
