@@ -31,11 +31,12 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from xml.sax.saxutils import escape
 
 import requests
 import zeep
+import zeep.exceptions
 from aiohttp import web
 from lxml import etree
 from ocpp.routing import on
@@ -47,7 +48,7 @@ from zeep.plugins import Plugin
 from zeep.transports import Transport
 from zeep.wsdl.utils import get_or_create_header
 
-from harness import LOCALHOST, V16, V201, free_port, listener
+from harness import LOCALHOST, V16, free_port, listener
 
 V15 = "ocpp1.5"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -376,6 +377,9 @@ class SoapCharger:
         # another WSDL only in the self-tests, which play the proxy toward a ChargePointServer with it
         self.definition = definition or central_system(version)
         self.session = session or requests.Session()
+        # the environment's CA bundle (REQUESTS_CA_BUNDLE) and proxies must not override the test's TLS trust and
+        # loopback addresses: requests lets them win over a Session's own settings
+        self.session.trust_env = False
         self.transport = _RecordingTransport(session=self.session, timeout=timeout, operation_timeout=timeout)
         self.client = zeep.Client(self.definition.document, transport=self.transport,
                                   plugins=[_FromAndReplyTo(self.from_address)])
@@ -402,6 +406,12 @@ class SoapCharger:
             await asyncio.wait_for(asyncio.to_thread(send), SOAP_TIMEOUT + 5)
         except asyncio.TimeoutError:
             raise AssertionError(f"no answer to the SOAP {action} within {SOAP_TIMEOUT + 5}s") from None
+        except zeep.exceptions.TransportError as exc:
+            raise AssertionError(
+                f"the SOAP {action} to {self.url} got HTTP {exc.status_code} and no SOAP answer: "
+                f"{(exc.content or b'')[:300]!r}") from None
+        except requests.RequestException as exc:
+            raise AssertionError(f"the SOAP {action} to {self.url} failed: {exc}") from None
         answer = self.last.response_message()
         assert answer.body is not None, f"the answer to {action} has an empty Body"
         errors = self.definition.errors(answer.body)
@@ -715,15 +725,17 @@ def soap_listener(port: int | None = None, profile: int | None = 0, *, versions=
 
 async def soap_proxy(h, csms_version: str = V16, *, listener_options: dict | None = None, chargers=None,
                      soap: dict | None = None, overrides: dict | None = None, upstream_url: str | None = None,
-                     translate: bool | None = None, versions=(V15, V16)):
+                     translate: bool | None = None, versions=(V15, V16), cp_factory=None):
     """A CSMS of ``csms_version`` (``SoapCsms16`` or ``TranslationCsms201``) and a proxy with one SOAP listener
     in front of it; translating (Rules/ and a state file) unless every charger version is the CSMS's.
-    ``upstream_url`` replaces the CSMS (e.g. a port nobody listens on). Returns (proxy, csms or None)."""
+    ``upstream_url`` replaces the CSMS (e.g. a port nobody listens on); ``cp_factory`` the CSMS's peer class.
+    Returns (proxy, csms or None)."""
     from translation_support import TranslationCsms201
 
     csms = None
     if upstream_url is None:
-        csms = await h.csms(csms_version, cp_factory=SoapCsms16 if csms_version == V16 else TranslationCsms201)
+        cp_factory = cp_factory or (SoapCsms16 if csms_version == V16 else TranslationCsms201)
+        csms = await h.csms(csms_version, cp_factory=cp_factory)
         upstream_url = csms.url
     if translate is None:
         translate = any(v != csms_version for v in versions)
@@ -769,6 +781,40 @@ async def post_soap(proxy_or_port, body: bytes, *, content_type: str = soap12_co
         e["port"] for e in proxy_or_port.config["listeners"] if e.get("transport") == "soap")
     headers = {"Content-Type": content_type, **(extra_headers or {})}
     return await http_request(port, path, method="POST", body=body, headers=headers, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+# assertions shared by the SOAP tests
+# ---------------------------------------------------------------------------
+
+
+def last_answer(recorder) -> list:
+    """The CALLRESULT/CALLERROR a recorded OCPP-J peer received for the last CALL it sent."""
+    import json
+
+    sent = [json.loads(m) for m in recorder.sent]
+    calls = [f for f in sent if f[0] == 2]
+    assert calls, "no CALL was sent"
+    answers = [f for f in recorder.received_frames() if f[0] in (3, 4) and f[1] == calls[-1][1]]
+    assert len(answers) == 1, f"expected one answer to {calls[-1]}, got {answers}"
+    return answers[0]
+
+
+def assert_fault(message: SoapMessage, code: str, subcode: str | None = None) -> SoapFault:
+    """``message`` is a SOAP 1.2 Fault with ``code`` (Sender, Receiver, MustUnderstand ...) and, when given, the
+    OCPP subcode ``subcode`` (OCPP-S 1.6 §4). Only the subcode's local name is compared: OCPP-S puts it in the
+    Cs namespace ("urn://Ocpp/Cs/2015/10", errata 3.3) and has no word for 1.5; any urn://Ocpp/ namespace passes."""
+    fault = message.fault
+    assert fault is not None, f"expected a SOAP Fault, got {to_text(message.root)[:600]}"
+    assert fault.code is not None and (fault.code.namespace, fault.code.localname) == (SOAP12, code), (
+        f"fault code {fault.code}, expected {{{SOAP12}}}{code}: {to_text(message.root)[:600]}")
+    assert fault.reason.strip(), "a SOAP Fault needs a Reason text"
+    if subcode is not None:
+        assert fault.subcodes, f"no OCPP subcode in the fault (expected {subcode}): {to_text(message.root)[:600]}"
+        first = fault.subcodes[0]
+        assert first.localname == subcode and (first.namespace or "").startswith("urn://Ocpp/"), (
+            f"fault subcode {first}, expected {subcode} in an OCPP namespace")
+    return fault
 
 
 __all__ = [name for name in dir() if not name.startswith("_")]
