@@ -273,9 +273,12 @@ def metric_value(samples: list[Sample], name: str, **labels: str) -> float:
 
 def listener(port: int, profile: int | None = None, *, name: str = "chargers", versions: Iterable[str] = VERSIONS,
              path: str = "/ocpp", tls: dict | None = None, unknown_chargers: str | None = None,
-             **options: Any) -> dict:
-    """One ``listeners[]`` entry; ``profile`` is its ``securityProfile``, ``options`` further keys as written."""
+             transport: str | None = None, **options: Any) -> dict:
+    """One ``listeners[]`` entry; ``profile`` is its ``securityProfile``, ``transport`` its ``transport``
+    (``websocket`` when absent; ``soap`` for OCPP-S chargers), ``options`` further keys as written."""
     entry: dict[str, Any] = {"name": name, "host": LOCALHOST, "port": port, "path": path, "versions": list(versions)}
+    if transport is not None:
+        entry["transport"] = transport
     if profile is not None:
         entry["securityProfile"] = profile
     if unknown_chargers is not None:
@@ -301,6 +304,7 @@ def proxy_config(
     translate: bool = False,
     rules: Path | str = RULES_DIR,
     state: Path | str | None = None,
+    soap: dict | None = None,
     overrides: dict | None = None,
 ) -> dict:
     """The configuration of every proxy the suite (and ``Tests/Fuzz``) starts.
@@ -309,7 +313,7 @@ def proxy_config(
     2.0.1 when translating) with ``listener_options`` merged in -- or ``listeners`` instead of it; the upstream
     with ``upstream_options`` merged in; an admin endpoint (free port unless given); debug text logs.
     ``translate``: ``rules`` (the repository's Rules directory) and a ``state`` file (required).  ``chargers``,
-    ``lockout`` and ``state`` become their sections.  ``overrides`` is deep-merged last (``None`` deletes a key).
+    ``lockout``, ``state`` and ``soap`` (the SOAP transport's settings) become their sections.  ``overrides`` is deep-merged last (``None`` deletes a key).
     """
     if versions is None:
         versions = (V16, V201) if translate else VERSIONS
@@ -331,6 +335,8 @@ def proxy_config(
         cfg["chargers"] = chargers
     if lockout is not None:
         cfg["lockout"] = lockout
+    if soap is not None:
+        cfg["soap"] = soap
     if translate:
         assert state is not None, "a translating proxy needs a state file"
         cfg["rules"] = str(rules)
@@ -392,6 +398,14 @@ class ProxyProcess:
     def url(self, identity: str) -> str:
         """WebSocket URL for a charger; ``websockets`` percent-encodes the identity itself."""
         return f"ws://{LOCALHOST}:{self.port}{self.path}/{identity}"
+
+    @property
+    def soap_url(self) -> str:
+        """The central system URL of the first ``transport: soap`` listener (SOAP chargers POST to it)."""
+        entry = next((e for e in self.config["listeners"] if e.get("transport") == "soap"), None)
+        assert entry is not None, "this proxy has no listener with transport: soap"
+        scheme = "https" if entry.get("tls") else "http"
+        return f"{scheme}://{LOCALHOST}:{entry['port']}{entry.get('path', '/ocpp')}"
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> None:
