@@ -28,7 +28,8 @@ func sessionContext(
 ) throws -> SessionContext {
     SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: charger, upstreamVersion: upstream ?? charger,
-        eventLoop: loop, metrics: metrics, limits: limits, logger: Logger(label: "test"))
+        eventLoop: loop, metrics: SessionMetrics(proxy: metrics, transport: .websocket), limits: limits,
+        logger: Logger(label: "test"))
 }
 
 @Suite("Credential messages: which CSMS CALLs the proxy answers itself")

@@ -128,7 +128,7 @@ struct TranslatingPathTests {
         #expect(fixture.path.nextDeadline == nil)
         #expect(fixture.path.pendingCalls.fromCharger == 0)
         let exposition = String(decoding: fixture.metrics.exposition(), as: UTF8.self)
-        #expect(exposition.contains(#"ocpp_proxy_call_timeouts_total{from="charger"} 1"#), "\(exposition)")
+        #expect(exposition.contains(#"ocpp_proxy_call_timeouts_total{from="charger",transport="websocket"} 1"#), "\(exposition)")
     }
 
     @Test func aLateAnswerToAnExpiredCallIsDropped() throws {

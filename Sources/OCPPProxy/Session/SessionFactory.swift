@@ -31,7 +31,8 @@ struct SessionFactory {
         logger[metadataKey: "version"] = "\(version)"
         let context = SessionContext(
             identity: identity, chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
-            eventLoop: eventLoop, metrics: proxy.metrics, limits: proxy.configuration.limits, logger: logger)
+            eventLoop: eventLoop, metrics: SessionMetrics(proxy: proxy.metrics, transport: charger.transport),
+            limits: proxy.configuration.limits, logger: logger)
         return ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
             charger: charger, upstream: upstream, stages: stages(for: context),
