@@ -26,6 +26,36 @@ public struct RuleLibrary: Sendable {
         ruleSets.first { $0.from == charger && $0.to == csms }
     }
 
+    /// The rule sets that lead from a `charger` version to a `csms` version, in order: the shortest path through
+    /// the version graph whose edges are the rule files (a file of its own beats a chain). Nil when the versions
+    /// are equal or nothing joins them. Among paths of one length, the one through files earlier by name wins.
+    public func chain(charger: OCPPVersion, csms: OCPPVersion) -> [RuleSet]? {
+        guard charger != csms else { return nil }
+        // Breadth first from the charger's version; `reached` holds the rule set that first reached a version.
+        var reached: [OCPPVersion: Int] = [:]
+        var frontier = [charger]
+        var seen: Set<OCPPVersion> = [charger]
+        while !frontier.isEmpty, reached[csms] == nil {
+            var next: [OCPPVersion] = []
+            for version in frontier {
+                for (index, set) in ruleSets.enumerated() where set.from == version && !seen.contains(set.to) {
+                    seen.insert(set.to)
+                    reached[set.to] = index
+                    next.append(set.to)
+                }
+            }
+            frontier = next
+        }
+        guard reached[csms] != nil else { return nil }
+        var path: [RuleSet] = []
+        var version = csms
+        while version != charger, let index = reached[version] {
+            path.insert(ruleSets[index], at: 0)
+            version = ruleSets[index].from
+        }
+        return path
+    }
+
     /// Loads every file, then checks every rule against the definitions; throws every problem found.
     public static func load(_ sources: RuleSources) throws(RuleErrors) -> RuleLibrary {
         var issues: [RuleIssue] = []
