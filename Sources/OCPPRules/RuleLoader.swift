@@ -7,8 +7,9 @@ public struct RuleSources: Sendable {
     public var files: [String: String]
     public var directory: String
 
-    /// The folders of a rules directory whose `*.yaml` files are read: the rule files, and the definitions.
-    public static let folders = ["", "definitions/"]
+    /// The folders of a rules directory whose `*.yaml` files are read: the rule files, the definitions, and the
+    /// SOAP layout files (read by `OCPPSOAP`; the rule library passes them by).
+    public static let folders = ["", "definitions/", "soap/"]
 
     public init(files: [String: String], directory: String) {
         self.files = files
@@ -100,6 +101,18 @@ public struct RuleLibrary: Sendable {
         return RuleLibrary(ruleSets: ruleSets, definitions: definitions)
     }
 
+    /// Reads the text of a file in the definition notation (Rules/README.md, "Definition files"). `otherKeys` are
+    /// the top-level keys it may have beside `version` and `messages`, for a file of another kind that carries
+    /// messages, such as a SOAP layout file.
+    public static func readDefinitions(
+        _ text: String, file: String, otherKeys: Set<String> = []
+    ) throws(RuleErrors) -> MessageDefinitions {
+        var reader = RuleFileReader(file: file)
+        let loaded = reader.readDefinitions(text, otherKeys: otherKeys)
+        guard let loaded, reader.issues.isEmpty else { throw RuleErrors(issues: reader.issues) }
+        return loaded
+    }
+
     static func display(_ name: String, _ sources: RuleSources) -> String {
         sources.directory.isEmpty ? name : "\(sources.directory)/\(name)"
     }
@@ -180,7 +193,7 @@ struct RuleFileReader {
         }
         guard let name = text(node, what) else { return nil }
         guard let version = OCPPVersion(rawValue: name) else {
-            issue(node, "\(what): unknown OCPP version '\(name)'; expected ocpp1.6, ocpp2.0.1 or ocpp2.1")
+            issue(node, "\(what): unknown OCPP version '\(name)'; expected one of \(OCPPVersion.allNames)")
             return nil
         }
         return version
@@ -188,9 +201,11 @@ struct RuleFileReader {
 
     // MARK: Definition files
 
-    mutating func readDefinitions(_ text: String) -> MessageDefinitions? {
+    /// A definition file's messages; `otherKeys` are top-level keys a file of another kind may hold beside
+    /// `version` and `messages` (a SOAP layout file's).
+    mutating func readDefinitions(_ text: String, otherKeys: Set<String> = []) -> MessageDefinitions? {
         guard let root = compose(text) else { return nil }
-        checkKeys(root, "the definition file", allowed: ["version", "messages"])
+        checkKeys(root, "the definition file", allowed: Set(["version", "messages"]).union(otherKeys))
         guard let version = version(root["version"], "version") else { return nil }
         var messages: [String: MessageDefinitions.Message] = [:]
         for (action, keyNode, body) in pairs(root["messages"], "messages") {

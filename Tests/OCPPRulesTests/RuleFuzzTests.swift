@@ -120,17 +120,7 @@ extension TranslationSession {
 @Suite("Rule engine fuzzing with the repository's rule files")
 struct RuleFuzzTests {
     static func repositoryRules() throws -> RuleSet {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Rules")
-        var files: [String: String] = [:]
-        for folder in RuleSources.folders {
-            let directory = root.appendingPathComponent(folder)
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            where name.hasSuffix(".yaml") {
-                files[folder + name] = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            }
-        }
-        let library = try RuleLibrary.load(RuleSources(files: files, directory: "Rules"))
+        let library = try RuleLibrary.load(DefinitionFileTests.repositorySources())
         return try #require(library.ruleSet(charger: .v1_6, csms: .v2_0_1))
     }
 
