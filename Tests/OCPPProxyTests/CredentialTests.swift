@@ -213,11 +213,11 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         return promise.futureResult
     }
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
-        eventLoop.makeSucceededFuture(TranslationState())
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+        eventLoop.makeSucceededFuture(ChainState())
     }
 
-    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         eventLoop.makeSucceededVoidFuture()
     }
 

@@ -26,7 +26,8 @@ final class TranslatingFixture {
             limits: LimitsConfiguration(
                 maxFrameBytes: 65536, callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
         path = TranslatingPath(
-            context: context, ruleSet: ruleSet, tolerance: .strict, store: store ?? MemoryStateStore(eventLoop: loop))
+            context: context, ruleSets: [ruleSet], tolerance: .strict, store: store ?? MemoryStateStore(eventLoop: loop)
+        )
         let started = path.start()
         loop.run()
         try started.wait()
