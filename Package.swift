@@ -39,6 +39,12 @@ let package = Package(
             name: "OCPPRules",
             dependencies: ["OCPP", .product(name: "Yams", package: "Yams")]
         ),
+        // OCPP-S: SOAP envelopes ⇄ OCPP payloads, a hardened XML reader and an escaping writer. Pure: no NIO, no files.
+        .target(
+            name: "OCPPSOAP",
+            dependencies: ["OCPP", "OCPPRules", .product(name: "Yams", package: "Yams")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.
         .target(
             name: "OCPPProxy",
@@ -95,6 +101,7 @@ let package = Package(
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
+        .testTarget(name: "OCPPSOAPTests", dependencies: ["OCPPSOAP"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(
             name: "OCPPProxyTests",
