@@ -377,3 +377,116 @@ struct DurationTextTests {
         #expect(DurationText.parse("s") == nil)
     }
 }
+
+@Suite("Configuration of SOAP chargers")
+struct SOAPConfigurationTests {
+    static func yaml(listener: String, rules: Bool = true, extra: String = "") -> String {
+        """
+        listeners:
+          - name: soap
+            port: 8190
+            path: /ocpp/soap
+        \(listener)
+        upstream:
+          url: ws://csms.local:9000/ocpp
+          version: ocpp2.0.1
+        \(rules ? "rules: ../Rules" : "")
+        \(extra)
+        """
+    }
+
+    private func load(_ yaml: String) throws(ConfigurationError) -> ProxyConfiguration {
+        try ConfigurationLoader(environment: [:]).load(yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+    }
+
+    private func issues(_ yaml: String) -> [String] {
+        do {
+            _ = try load(yaml)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func readsASOAPListenerWithItsVersionsAndDefaults() throws {
+        let configuration = try load(
+            Self.yaml(
+                listener: "    transport: soap\n    versions: [ocpp1.5, ocpp1.6]",
+                extra: "soap:\n  idleTimeout: 15m\n  endpointCA: ca.pem\n"
+                    + "chargers:\n  - identity: LEGACY01\n    soapEndpoint: http://10.1.2.3:8080/ChargePointService"))
+        let listener = try #require(configuration.listeners.first)
+        #expect(listener.transport == .soap)
+        #expect(listener.versions == [.v1_5, .v1_6])
+        #expect(listener.ownURL == "http://127.0.0.1:8190/ocpp/soap")
+        #expect(configuration.soap.idleTimeout == .minutes(15))
+        #expect(configuration.soap.maxRequestBytes == nil)
+        #expect(configuration.soap.endpointCA == "/etc/ocpp-proxy/ca.pem")
+        let charger = try #require(configuration.chargers[try ChargerIdentity("LEGACY01")])
+        #expect(charger.soapEndpoint == "http://10.1.2.3:8080/ChargePointService")
+    }
+
+    @Test func aWebSocketListenerRefusesOCPP15AndASOAPListenerOCPP2() {
+        let websocket = issues(Self.yaml(listener: "    versions: [ocpp1.5]"))
+        #expect(
+            websocket.contains {
+                $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.5""#)
+            }, "\(websocket)")
+        let soap = issues(Self.yaml(listener: "    transport: soap\n    versions: [ocpp2.0.1]"))
+        #expect(
+            soap.contains {
+                $0.hasPrefix(#"listeners[0].versions[0]: expected one of ocpp1.5, ocpp1.6, got "ocpp2.0.1""#)
+            }, "\(soap)")
+    }
+
+    @Test func anUpstreamCannotSpeakOCPP15() {
+        let found = issues(
+            Self.yaml(listener: "    versions: [ocpp1.6]").replacingOccurrences(
+                of: "version: ocpp2.0.1", with: "version: ocpp1.5"))
+        #expect(
+            found.contains {
+                $0.hasPrefix(#"upstream.version: expected one of ocpp1.6, ocpp2.0.1, ocpp2.1, got "ocpp1.5""#)
+            }, "\(found)")
+    }
+
+    @Test func aSOAPListenerNeedsTheRulesDirectory() {
+        let found = issues(Self.yaml(listener: "    transport: soap\n    versions: [ocpp1.6]", rules: false))
+        #expect(found.contains { $0.hasPrefix("listeners[0].transport: a SOAP listener needs rules:") }, "\(found)")
+    }
+
+    @Test func refusesWhatOnlyTheOtherTransportHas() {
+        let defaultVersion = issues(
+            Self.yaml(listener: "    transport: soap\n    versions: [ocpp1.6]\n    defaultVersion: ocpp1.6"))
+        #expect(
+            defaultVersion.contains {
+                $0.hasPrefix("listeners[0].defaultVersion: a SOAP listener takes each charger's version")
+            }, "\(defaultVersion)")
+        let publicURL = issues(Self.yaml(listener: "    versions: [ocpp1.6]\n    publicURL: http://proxy.example/ocpp"))
+        #expect(
+            publicURL.contains { $0.hasPrefix("listeners[0].publicURL: only a SOAP listener has a publicURL") },
+            "\(publicURL)")
+    }
+
+    @Test func refusesEndpointsThatAreNotHTTPURLs() {
+        let found = issues(
+            Self.yaml(
+                listener: "    transport: soap\n    versions: [ocpp1.6]\n    publicURL: ws://proxy.example/ocpp",
+                extra:
+                    "chargers:\n  - identity: CP1\n    soapEndpoint: ftp://10.1.2.3/cp\nsoap:\n  maxRequestBytes: 10\n  idleTimeout: 0"
+            ))
+        #expect(
+            found.contains { $0.hasPrefix("listeners[0].publicURL: expected an http:// or https:// URL") }, "\(found)")
+        #expect(
+            found.contains { $0.hasPrefix("chargers[0].soapEndpoint: expected an http:// or https:// URL") }, "\(found)"
+        )
+        #expect(found.contains { $0.hasPrefix("soap.maxRequestBytes: expected an integer 1024-67108864") }, "\(found)")
+        #expect(found.contains { $0.hasPrefix("soap.idleTimeout:") }, "\(found)")
+    }
+
+    @Test func aPublicURLNamesTheProxyInItsRequests() throws {
+        let configuration = try load(
+            Self.yaml(
+                listener:
+                    "    transport: soap\n    versions: [ocpp1.6]\n    publicURL: https://proxy.example:443/ocpp/soap"))
+        #expect(configuration.listeners.first?.ownURL == "https://proxy.example:443/ocpp/soap")
+    }
+}
