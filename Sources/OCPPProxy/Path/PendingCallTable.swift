@@ -13,6 +13,9 @@ struct PendingCall {
 struct PendingCallTable {
     private(set) var calls: [String: PendingCall] = [:]
     static let capacity = 1024
+    /// No call in the table was sent before this (a lower bound, exact after an expiry): `expire` runs on every
+    /// CALL and returns at once while nothing can be due.
+    private var noneSentBefore = NIODeadline.distantFuture
 
     var count: Int { calls.count }
 
@@ -23,6 +26,7 @@ struct PendingCallTable {
             calls.removeValue(forKey: oldest.key)
         }
         calls[id] = PendingCall(action: action, sentAt: now)
+        noneSentBefore = min(noneSentBefore, now)
     }
 
     mutating func remove(_ id: String) -> PendingCall? {
@@ -31,10 +35,14 @@ struct PendingCallTable {
 
     /// Forgets the calls older than `timeout`; returns how many.
     mutating func expire(olderThan timeout: TimeAmount, now: NIODeadline) -> Int {
-        // Runs on every CALL; rebuild the table only when something has actually expired.
-        guard calls.values.contains(where: { now - $0.sentAt >= timeout }) else { return 0 }
+        guard !calls.isEmpty else {
+            noneSentBefore = .distantFuture
+            return 0
+        }
+        guard now - noneSentBefore >= timeout else { return 0 }
         let before = calls.count
         calls = calls.filter { now - $0.value.sentAt < timeout }
+        noneSentBefore = calls.values.map(\.sentAt).min() ?? .distantFuture
         return before - calls.count
     }
 }
