@@ -40,7 +40,6 @@ import zeep.exceptions
 from aiohttp import web
 from lxml import etree
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
 from zeep.helpers import serialize_object
@@ -49,6 +48,7 @@ from zeep.transports import Transport
 from zeep.wsdl.utils import get_or_create_header
 
 from harness import LOCALHOST, V16, free_port, listener
+from ocpp_peers import Csms16
 
 V15 = "ocpp1.5"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -669,11 +669,11 @@ class ChargePointServer:
 TRANSACTION_ID = 4242
 
 
-class SoapCsms16(ChargePoint16):
-    """A 1.6 CSMS with fixed, tunable answers (``CSMS_TIME`` as its clock)."""
+class SoapCsms16(Csms16):
+    """``ocpp_peers.Csms16`` with fixed, tunable answers (``CSMS_TIME`` as its clock) and DataTransfer."""
 
     def __init__(self, identity, connection):
-        super().__init__(identity, connection, response_timeout=10)
+        super().__init__(identity, connection)
         self.boot_interval = 300
         self.authorize_info: dict = {"status": "Accepted"}
         self.transaction_id = TRANSACTION_ID
@@ -690,21 +690,9 @@ class SoapCsms16(ChargePoint16):
     def on_authorize(self, **_):
         return result16.Authorize(id_tag_info=self.authorize_info)
 
-    @on(Action16.status_notification)
-    def on_status_notification(self, **_):
-        return result16.StatusNotification()
-
     @on(Action16.start_transaction)
     def on_start_transaction(self, **_):
         return result16.StartTransaction(transaction_id=self.transaction_id, id_tag_info={"status": "Accepted"})
-
-    @on(Action16.meter_values)
-    def on_meter_values(self, **_):
-        return result16.MeterValues()
-
-    @on(Action16.stop_transaction)
-    def on_stop_transaction(self, **_):
-        return result16.StopTransaction(id_tag_info={"status": "Accepted"})
 
     @on(Action16.data_transfer)
     def on_data_transfer(self, **_):
