@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # ocpp-proxy: multi-stage build. The build stage compiles a release binary with the Swift runtime linked in
 # statically; the runtime stage is Debian slim with that binary, Config/ and Rules/, run as a non-root user.
+# libxml2 is what FoundationXML reads SOAP with (SOAP chargers).
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 WORKDIR /src
@@ -13,7 +14,7 @@ RUN swift build -c release --product ocpp-proxy --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl tzdata \
+    && apt-get install -y --no-install-recommends ca-certificates curl tzdata libxml2 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /opt/ocpp-proxy --shell /usr/sbin/nologin ocpp
 COPY --from=build /out/ocpp-proxy /usr/local/bin/ocpp-proxy
@@ -27,7 +28,8 @@ USER ocpp
 # port 8181 only to your monitoring network.
 ENV OCPP_PROXY_ADMIN_HOST=0.0.0.0 \
     OCPP_PROXY_UPSTREAM_URL=ws://csms:9000/ocpp
-EXPOSE 8180 8181
+# 8180: OCPP-J chargers; 8190: SOAP chargers, when the configuration has a SOAP listener; 8181: admin.
+EXPOSE 8180 8190 8181
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8181/healthz || exit 1
 STOPSIGNAL SIGTERM

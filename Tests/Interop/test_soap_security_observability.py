@@ -9,6 +9,7 @@ endpoint; metrics carry ``transport="soap"``.
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 import requests
@@ -17,7 +18,10 @@ import zeep.exceptions
 from certs import pki  # noqa: F401  (session fixture)
 from harness import V16, find_samples, metric_value
 from security_support import charger_entry, hash_password, tls_block
-from soap_peers import V15, soap_proxy, soap_station
+from ocpp.exceptions import OCPPError
+from ocpp.v16 import call as call16
+
+from soap_peers import V15, last_answer, soap_proxy, soap_station
 from translation_support import call_actions
 
 PW = "SOAP-charger-pa55word-1"
@@ -91,6 +95,39 @@ async def test_soap_profile_3_listener_refuses_a_charger_without_a_client_certif
     session = await csms.next_session()
     assert call_actions(session.recorder.received_frames()) == ["Heartbeat"]
     assert len(csms.sessions) == 1
+
+
+def endpoint_tls(pki) -> ssl.SSLContext:
+    """The charger's own HTTPS endpoint: the test server certificate (127.0.0.1), signed by the test CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(pki.server_chain), str(pki.server.key))
+    return context
+
+
+async def test_csms_call_reaches_an_https_charger_endpoint_trusted_through_soap_endpoint_ca(h, pki):
+    proxy, csms = await soap_proxy(h, V16, soap={"endpointCA": str(pki.ca.cert)})
+    station = await soap_station(h, proxy, V16, "HTTPSCP", server_ssl=endpoint_tls(pki))
+    assert station.server.url.startswith("https://")
+    await station.call("BootNotification", **BOOT)
+    session = await csms.next_session()
+    await session.cp.call(call16.Reset(type="Soft"), suppress=False)
+    station.server.assert_no_problems()
+    assert station.server.payloads("Reset") == [{"type": "Soft"}]
+    assert last_answer(session.recorder)[2] == {"status": "Accepted"}
+
+
+async def test_an_https_charger_endpoint_with_an_untrusted_certificate_gets_nothing_and_the_csms_a_callerror(h, pki):
+    proxy, csms = await soap_proxy(h, V16, soap={"endpointCA": str(pki.other_ca.cert)},
+                                   overrides={"limits": {"callTimeout": "5s"}})
+    station = await soap_station(h, proxy, V16, "HTTPSBAD", server_ssl=endpoint_tls(pki))
+    await station.call("BootNotification", **BOOT)
+    session = await csms.next_session()
+    with pytest.raises(OCPPError):
+        await session.cp.call(call16.Reset(type="Soft"), suppress=False)
+    assert station.server.received("Reset") == []
+    answer = last_answer(session.recorder)
+    assert answer[0] == 4 and answer[2] == "InternalError", answer
+    assert "certificate" in answer[3].lower() or "handshake" in answer[3].lower(), answer
 
 
 async def test_charger_list_shows_a_soap_charger_with_its_transport_version_and_endpoint(h):
