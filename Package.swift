@@ -98,7 +98,7 @@ let package = Package(
         ),
         .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
         // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
-        .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules"]),
+        .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules", "OCPPSOAP"]),
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),

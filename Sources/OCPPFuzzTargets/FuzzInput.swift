@@ -213,7 +213,9 @@ enum ValueMutator {
             return options[input.below(options.count)]
         case .enumeration(let values)? where !values.isEmpty:
             let v = values[input.below(values.count)]
-            let options: [JSONValue] = [.string(v.lowercased()), .string(v.uppercased()), .string(v + " "), .string("")]
+            let options: [JSONValue] = [
+                .string(v.lowercased()), .string(v.uppercased()), .string(v + " "), .string(""),
+            ]
             return options[input.below(options.count)]
         case .dateTime?:
             return .string(String(decoding: input.data(upTo: 40), as: UTF8.self))

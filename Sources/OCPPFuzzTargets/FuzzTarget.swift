@@ -1,6 +1,7 @@
 import Foundation
 import OCPP
 import OCPPRules
+import OCPPSOAP
 
 /// An in-process fuzz target: one input in, nothing out. A target traps when the code under test traps, and
 /// through ``FuzzInvariant`` when two readers of the same input disagree; it never traps for an input that is
@@ -15,9 +16,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case definitions
     /// `TranslationSession` with the repository's rules, driven from both sides.
     case rules
+    /// `SOAPCodec` (the hardened XML reader under it) with the SOAP layouts of Rules/soap/: requests and answers.
+    case soap
 
     /// Whether the target needs the rules directory.
-    public var needsRules: Bool { self == .definitions || self == .rules }
+    public var needsRules: Bool { self != .json && self != .envelope }
 }
 
 /// The loaded state a target needs: nothing for the parsers, the rule library for the others. Loaded once per
@@ -28,6 +31,8 @@ public struct FuzzHarness: Sendable {
     let ruleSet: RuleSet?
     /// Every message definition, request and response, in a stable order (definitions target).
     let shapes: [DefinitionShape]
+    /// The SOAP codec (soap target).
+    let soap: SOAPCodec?
 
     struct DefinitionShape: Sendable {
         var name: String
@@ -44,10 +49,16 @@ public struct FuzzHarness: Sendable {
             library = nil
             ruleSet = nil
             shapes = []
+            soap = nil
             return
         }
         let directory = rulesDirectory ?? Self.defaultRulesDirectory
-        let library = try Self.loadRules(directory)
+        let (library, sources) = try Self.loadRules(directory)
+        do {
+            soap = target == .soap ? SOAPCodec(layouts: try SOAPLayouts.load(sources)) : nil
+        } catch {
+            throw SetupError(description: "\(directory)/soap: \(error)")
+        }
         guard let ruleSet = library.ruleSet(charger: .v1_6, csms: .v2_0_1) else {
             throw SetupError(description: "no ocpp1.6 → ocpp2.0.1 rule file in \(directory)")
         }
@@ -74,7 +85,7 @@ public struct FuzzHarness: Sendable {
             .deletingLastPathComponent().appendingPathComponent("Rules").path
     }
 
-    static func loadRules(_ directory: String) throws(SetupError) -> RuleLibrary {
+    static func loadRules(_ directory: String) throws(SetupError) -> (RuleLibrary, RuleSources) {
         var files: [String: String] = [:]
         for folder in RuleSources.folders {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + folder)) ?? []
@@ -83,8 +94,9 @@ public struct FuzzHarness: Sendable {
             }
         }
         guard !files.isEmpty else { throw SetupError(description: "no rule files in \(directory) (OCPP_RULES_DIR)") }
+        let sources = RuleSources(files: files, directory: directory)
         do {
-            return try RuleLibrary.load(RuleSources(files: files, directory: directory))
+            return (try RuleLibrary.load(sources), sources)
         } catch {
             throw SetupError(description: "\(directory): \(error)")
         }
@@ -98,6 +110,7 @@ public struct FuzzHarness: Sendable {
         case .envelope: JSONTargets.envelope(buffer)
         case .definitions: DefinitionsTarget(shapes: shapes).run(bytes)
         case .rules: RulesTarget(rules: ruleSet!).run(bytes)
+        case .soap: if let soap { SOAPTarget(codec: soap).run(buffer) }
         }
     }
 

@@ -9,7 +9,11 @@ enum JSONTargets {
         let value = JSONValue(parsing: bytes)
         let checked = RPCEnvelope.parse(bytes, version: .v2_1)
         let checkerRefused: Bool
-        if case .failure(let error) = checked, error.kind == .notJSON { checkerRefused = true } else { checkerRefused = false }
+        if case .failure(let error) = checked, error.kind == .notJSON {
+            checkerRefused = true
+        } else {
+            checkerRefused = false
+        }
         FuzzInvariant.check(
             (value == nil) == checkerRefused,
             "JSONValue(parsing:) \(value == nil ? "refuses" : "accepts") a document that the envelope reader "
@@ -77,9 +81,11 @@ enum JSONTargets {
                     JSONSameness.same(frame.json, again.json),
                     "\(version): a frame read back from its own text differs")
             case (.success(let head), .failure(let error)):
-                FuzzInvariant.fail("\(version): the envelope reader accepts \(head.messageId), the frame reader: \(error)")
+                FuzzInvariant.fail(
+                    "\(version): the envelope reader accepts \(head.messageId), the frame reader: \(error)")
             case (.failure(let error), .success(let frame)):
-                FuzzInvariant.fail("\(version): the frame reader accepts \(frame.messageId), the envelope reader: \(error)")
+                FuzzInvariant.fail(
+                    "\(version): the frame reader accepts \(frame.messageId), the envelope reader: \(error)")
             }
         }
     }

@@ -95,7 +95,8 @@ struct RulesTarget {
     }
 
     private func answer(_ call: Driver.SentCall, driver: inout Driver, _ input: inout FuzzInput) {
-        let response = rules.definitions(of: call.side).messages[call.action]?.response ?? .object(.init(fields: [], open: true))
+        let response =
+            rules.definitions(of: call.side).messages[call.action]?.response ?? .object(.init(fields: [], open: true))
         let how = input.byte() % 16
         switch how {
         case 0...9:
@@ -112,8 +113,9 @@ struct RulesTarget {
                     details: input.bool() ? .object([:]) : .object(["x": .number(1e300)])),
                 from: call.side)
         case 12:
-            driver.take(driver.session.receiveBrokenAnswer(
-                id: call.id, from: call.side, description: "broken", now: Self.now))
+            driver.take(
+                driver.session.receiveBrokenAnswer(
+                    id: call.id, from: call.side, description: "broken", now: Self.now))
             driver.answered(call)
         case 13:
             driver.take(driver.session.timedOut(side: call.side, messageId: call.id, now: Self.now))
@@ -148,7 +150,8 @@ struct Driver {
 
     init(rules: RuleSet, lenient: Bool) {
         self.rules = rules
-        let tolerance = lenient ? rules.tolerance.keys.sorted().first.flatMap { rules.tolerance[$0] } ?? .strict : .strict
+        let tolerance =
+            lenient ? rules.tolerance.keys.sorted().first.flatMap { rules.tolerance[$0] } ?? .strict : .strict
         session = TranslationSession(
             rules: rules, state: TranslationState(), ids: CountingIdentifiers(), chargerTolerance: tolerance,
             messageIdPrefix: "p")
@@ -210,7 +213,8 @@ struct Driver {
                 JSONSameness.same(again.json, frame.json),
                 "a frame to the \(side) reads back differently: \(frame.json.jsonText.prefix(400))")
         case .failure(let error):
-            FuzzInvariant.fail("a frame to the \(side) is not a valid \(version) frame (\(error)): \(frame.json.jsonText.prefix(400))")
+            FuzzInvariant.fail(
+                "a frame to the \(side) is not a valid \(version) frame (\(error)): \(frame.json.jsonText.prefix(400))")
         }
         switch frame {
         case .call(let id, let action, let payload):
@@ -220,7 +224,9 @@ struct Driver {
             FuzzInvariant.check(
                 message.sentBy.includes(side.other), "the session sent \(action) to the \(side), who sends it")
             if let violation = message.request.violation(of: payload) {
-                FuzzInvariant.fail("the session sent an invalid \(action) to the \(side) (\(violation)): \(payload.jsonText.prefix(400))")
+                FuzzInvariant.fail(
+                    "the session sent an invalid \(action) to the \(side) (\(violation)): \(payload.jsonText.prefix(400))"
+                )
             }
             FuzzInvariant.check(open[side]?[id] == nil, "the session reused message id \(id) on the \(side)")
             open[side, default: [:]][id] = action
