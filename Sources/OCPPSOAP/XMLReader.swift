@@ -52,7 +52,8 @@ public enum XMLReadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The document has a document type declaration or another markup declaration (`<!DOCTYPE`, `<!ENTITY`,
     /// ...). SOAP forbids them (SOAP 1.2 part 1 §5), and they are how entity bombs and external entities come in.
     case declarationNotAllowed
-    /// The bytes are not UTF-8 text: a NUL byte or a UTF-16/UTF-32 byte order mark.
+    /// The bytes are not UTF-8 text: invalid UTF-8, a NUL byte, a UTF-16/UTF-32 byte order mark, or an XML
+    /// declaration naming another encoding.
     case notUTF8
     /// Elements nest deeper than ``XMLReader/Limits/maxDepth``.
     case tooDeep(limit: Int)
@@ -126,9 +127,17 @@ public enum XMLReader {
     /// CDATA section: `<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`, `<!ATTLIST`) and bytes that are not UTF-8 text, in
     /// which such a declaration could hide from this scan. `<!` inside a comment or CDATA section is refused
     /// too; a SOAP message has no need of it.
+    ///
+    /// The bytes must be valid UTF-8 and any encoding the XML declaration names must be UTF-8: FoundationXML traps
+    /// on an element name that is not valid UTF-8 (found by the `soap` fuzz target), and a document in another
+    /// encoding would reach the parser transcoded, past this scan.
     static func screen(_ data: Data) throws(XMLReadError) {
         let boms: [[UInt8]] = [[0xFE, 0xFF], [0xFF, 0xFE], [0x00, 0x00, 0xFE, 0xFF]]
         if boms.contains(where: { data.starts(with: $0) }) { throw .notUTF8 }
+        guard String(data: data, encoding: .utf8) != nil else { throw .notUTF8 }
+        if let encoding = declaredEncoding(data), !["utf-8", "utf8"].contains(encoding.lowercased()) {
+            throw .notUTF8
+        }
         var index = data.startIndex
         let end = data.endIndex
         while index < end {
@@ -142,6 +151,19 @@ public enum XMLReader {
             }
             index += 1
         }
+    }
+}
+
+extension XMLReader {
+    /// The `encoding` of the XML declaration at the start of `data`, if it names one.
+    static func declaredEncoding(_ data: Data) -> String? {
+        let utf8 = data.drop(while: { $0 == 0xEF || $0 == 0xBB || $0 == 0xBF })  // a UTF-8 byte order mark
+        guard utf8.starts(with: "<?xml".utf8), let end = utf8.firstRange(of: Data("?>".utf8)) else { return nil }
+        let declaration = String(decoding: utf8[utf8.startIndex..<end.lowerBound], as: UTF8.self)
+        guard let key = declaration.range(of: "encoding") else { return nil }
+        let rest = declaration[key.upperBound...].drop(while: { $0 == " " || $0 == "=" || $0 == "\t" })
+        guard let quote = rest.first, quote == "\"" || quote == "'" else { return "" }
+        return String(rest.dropFirst().prefix(while: { $0 != quote }))
     }
 }
 
