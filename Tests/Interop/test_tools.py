@@ -1,4 +1,5 @@
-"""The walkthrough tools (tools/csms.py, tools/charger.py, tools/soap_charger.py) work, directly and through the proxy."""
+"""The walkthrough tools (tools/csms.py, tools/charger.py, tools/soap_charger.py) work, directly and through the
+proxy, and the walkthrough configurations (Config/*.yaml) pass check-config."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ async def test_charger_tool_exits_1_when_nothing_listens():
 
 
 # ---------------------------------------------------------------------------
-# tools/soap_charger.py (README: "A 1.5 SOAP charger on a 2.0.1 CSMS")
+# tools/soap_charger.py and Config/soap.yaml (README: "A 1.5 SOAP charger on a 2.0.1 CSMS")
 # ---------------------------------------------------------------------------
 
 
@@ -158,3 +159,10 @@ async def test_soap_charger_tool_exits_1_when_nothing_listens():
     assert result.returncode == 1, result.stdout
     assert "!! BootNotification" in result.stdout, result.stdout
 
+
+@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml"])
+def test_shipped_configurations_pass_check_config(proxy_binary, name):
+    result = subprocess.run([str(proxy_binary), "check-config", "--config", str(REPO_ROOT / "Config" / name)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "configuration OK" in result.stdout + result.stderr
