@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from xml.sax.saxutils import escape
 
 import requests
@@ -365,11 +365,13 @@ class SoapCharger:
 
     ``from_address`` is its ChargePointService URL (``wsa:From``); anonymous when it has none. ``session``
     (requests) carries TLS trust, client certificate and Basic auth. zeep is synchronous: calls run in a thread.
+    ``plugins`` are further zeep plugins, applied after the one adding ``From``/``ReplyTo`` (``tools/soap_charger.py``
+    prints every envelope with one).
     """
 
     def __init__(self, version: str, identity: str, url: str, *, from_address: str | None = None,
                  session: requests.Session | None = None, timeout: float = SOAP_TIMEOUT,
-                 definition: ServiceDefinition | None = None):
+                 definition: ServiceDefinition | None = None, plugins: list[Plugin] | None = None):
         self.version = version
         self.identity = identity
         self.url = url
@@ -382,7 +384,7 @@ class SoapCharger:
         self.session.trust_env = False
         self.transport = _RecordingTransport(session=self.session, timeout=timeout, operation_timeout=timeout)
         self.client = zeep.Client(self.definition.document, transport=self.transport,
-                                  plugins=[_FromAndReplyTo(self.from_address)])
+                                  plugins=[_FromAndReplyTo(self.from_address), *(plugins or [])])
         self.service = self.client.create_service(self.definition.binding_name, url)
 
     @property
@@ -487,7 +489,9 @@ class ChargePointServer:
     body against the official ChargePointService WSDL); problems are recorded per request and in
     ``problems``, and such a request is refused with a Sender fault. ``answers`` script the answers per action:
     a dict of fields (or a function of the request payload returning one), a ``FaultAnswer``, or ``NO_ANSWER``.
-    ``expected_from`` (if set) is the ``wsa:From`` address the proxy must send.
+    ``expected_from`` (if set) is the ``wsa:From`` address the proxy must send. ``port`` is the port to listen on
+    (a free one when None). ``on_request`` is called with each ``ReceivedRequest`` once it is checked, before it is
+    answered; ``on_answer`` with it and the ``web.Response`` sent (``tools/soap_charger.py`` prints both).
 
     ``definition``/``answers`` given, it serves another WSDL the same way: the self-tests (``test_soap_peers.py``)
     run a stand-in central system on the CentralSystemService WSDL to check the zeep charger with it.
@@ -496,7 +500,10 @@ class ChargePointServer:
     PATH = "/ChargePointService"
 
     def __init__(self, version: str, identity: str, *, ssl_context=None, expected_from: str | None = None,
-                 definition: ServiceDefinition | None = None, answers: dict[str, Any] | None = None):
+                 definition: ServiceDefinition | None = None, answers: dict[str, Any] | None = None,
+                 port: int | None = None,
+                 on_request: Callable[[ReceivedRequest], None] | None = None,
+                 on_answer: Callable[[ReceivedRequest, web.Response], None] | None = None):
         self.version = version
         self.identity = identity
         self.definition = definition or charge_point(version)
@@ -507,14 +514,17 @@ class ChargePointServer:
         self._arrived = asyncio.Condition()
         self._release = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._wanted_port = port
         self.port: int | None = None
+        self.on_request = on_request
+        self.on_answer = on_answer
 
     async def start(self) -> "ChargePointServer":
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post(self.PATH, self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await self._runner.setup()
-        self.port = free_port()
+        self.port = self._wanted_port or free_port()
         site = web.TCPSite(self._runner, LOCALHOST, self.port, ssl_context=self.ssl_context)
         await site.start()
         return self
@@ -557,6 +567,14 @@ class ChargePointServer:
         async with self._arrived:
             self.requests.append(received)
             self._arrived.notify_all()
+        if self.on_request is not None:
+            self.on_request(received)
+        response = await self._answer(received)
+        if self.on_answer is not None:
+            self.on_answer(received, response)
+        return response
+
+    async def _answer(self, received: ReceivedRequest) -> web.Response:
         if received.problems:
             return self._fault(FaultAnswer("Sender", "ProtocolError", "; ".join(received.problems)[:500]), received)
         answer = self.answers.get(received.action)

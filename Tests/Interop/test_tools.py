@@ -1,4 +1,5 @@
-"""The walkthrough tools (tools/csms.py, tools/charger.py) work, directly and through the proxy."""
+"""The walkthrough tools (tools/csms.py, tools/charger.py, tools/soap_charger.py) work, directly and through the
+proxy, and the walkthrough configurations (Config/*.yaml) pass check-config."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from harness import LOCALHOST, REPO_ROOT, free_port, wait_until
+from soap_peers import soap_listener
 
 TOOLS = REPO_ROOT / "tools"
 EXPECTED_CSMS_CALL = {"ocpp1.6": "GetConfiguration answered", "ocpp2.0.1": "GetVariables answered"}
@@ -114,3 +116,53 @@ async def test_charger_tool_exits_1_when_nothing_listens():
     result = await run_charger(f"ws://{LOCALHOST}:{free_port()}/ocpp/CPNONE", "ocpp1.6", duration=1)
     assert result.returncode == 1
     assert "cannot connect" in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# tools/soap_charger.py and Config/soap.yaml (README: "A 1.5 SOAP charger on a 2.0.1 CSMS")
+# ---------------------------------------------------------------------------
+
+
+async def run_soap_charger(url: str, version: str, duration: float = 3.0, *extra: str) -> subprocess.CompletedProcess:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(TOOLS / "soap_charger.py"), "--url", url, "--version", version, "--identity", "CPSOAP",
+        "--duration", str(duration), "--meter-values", "2", "--meter-interval", "0.1", "--heartbeat-interval", "1",
+        *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), duration + 60)
+    return subprocess.CompletedProcess(["soap_charger.py", url], proc.returncode, out.decode(), "")
+
+
+@pytest.mark.parametrize("version", ["ocpp1.5", "ocpp1.6"])
+async def test_soap_walkthrough_through_the_proxy_to_a_2_0_1_csms(h, csms_tool, version):
+    csms = await csms_tool("ocpp2.0.1")
+    proxy = await h.proxy(f"ws://{LOCALHOST}:{csms.port}/ocpp", "ocpp2.0.1", listeners=[soap_listener()],
+                          translate=True)
+    result = await run_soap_charger(proxy.soap_url, version)
+    assert result.returncode == 0, result.stdout + proxy.describe()
+    out = result.stdout
+    assert "!!" not in out and "done after" in out, out
+    for action in ("BootNotification", "StatusNotification", "Authorize", "StartTransaction", "MeterValues",
+                   "StopTransaction", "Heartbeat"):  # whole envelopes are printed: the action is the wsa:Action
+        assert f">/{action}</" in out, f"{action} missing from the charger's output"
+    # the CSMS's GetVariables reaches the charger's endpoint as GetConfiguration, and is answered
+    assert ">/GetConfiguration</" in out and "-> HTTP 200" in out, out
+    csms_out = csms.output()
+    assert "[CPSOAP] connected" in csms_out and "GetVariables answered" in csms_out, csms_out
+    for event in ("Started", "Updated", "Ended"):
+        assert f"TransactionEvent {event}" in csms_out, csms_out
+
+
+async def test_soap_charger_tool_exits_1_when_nothing_listens():
+    result = await run_soap_charger(f"http://{LOCALHOST}:{free_port()}/ocpp/soap", "ocpp1.5", 1.0)
+    assert result.returncode == 1, result.stdout
+    assert "!! BootNotification" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml"])
+def test_shipped_configurations_pass_check_config(proxy_binary, name):
+    result = subprocess.run([str(proxy_binary), "check-config", "--config", str(REPO_ROOT / "Config" / name)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "configuration OK" in result.stdout + result.stderr
