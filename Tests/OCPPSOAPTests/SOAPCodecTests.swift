@@ -579,6 +579,20 @@ struct XMLTests {
         #expect(try XMLReader.read(Array("<a>x<![CDATA[<y>]]></a>".utf8)).text == "x<y>")
     }
 
+    /// FoundationXML traps on an element name that is not valid UTF-8 (the soap fuzz target's first find): such a
+    /// document never reaches it, nor one that declares another encoding, which would reach it transcoded.
+    @Test func onlyUTF8ReachesTheParser() {
+        let invalid: [UInt8] = Array("<a><b:".utf8) + [0xFF, 0xFE, 0xC0] + Array(" xmlns:b=\"urn:b\"/></a>".utf8)
+        #expect(throws: XMLReadError.notUTF8) { _ = try XMLReader.read(invalid) }
+        for declaration in [#"<?xml version="1.0" encoding="ISO-8859-1"?>"#, "<?xml version='1.0' encoding='UTF-16'?>"]
+        {
+            #expect(throws: XMLReadError.notUTF8) { _ = try XMLReader.read(Array((declaration + "<a/>").utf8)) }
+        }
+        for declaration in [#"<?xml version="1.0" encoding="utf-8"?>"#, #"<?xml version="1.0"?>"#, ""] {
+            #expect((try? XMLReader.read(Array((declaration + "<a>é</a>").utf8)))?.text == "é")
+        }
+    }
+
     /// Even inside a CDATA section: the screen does not parse, and a SOAP message has no need of `<!`.
     @Test func declarationsAreRefusedWhereverTheyAre() {
         for text in ["<!DOCTYPE a><a/>", "<a><!ENTITY x 'y'></a>", "<a><![CDATA[<!DOCTYPE]]></a>"] {
