@@ -55,6 +55,8 @@ public enum XMLReadError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The bytes are not UTF-8 text: invalid UTF-8, a NUL byte, a UTF-16/UTF-32 byte order mark, or an XML
     /// declaration naming another encoding.
     case notUTF8
+    /// A processing instruction (`<?target data?>`) other than the XML declaration; SOAP forbids them.
+    case processingInstructionNotAllowed
     /// Elements nest deeper than ``XMLReader/Limits/maxDepth``.
     case tooDeep(limit: Int)
     /// More elements than ``XMLReader/Limits/maxElements``.
@@ -69,6 +71,7 @@ public enum XMLReadError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooLarge(let limit): return "the document is longer than \(limit) bytes"
         case .declarationNotAllowed: return "a DOCTYPE or other markup declaration is not allowed"
         case .notUTF8: return "the document is not UTF-8 text"
+        case .processingInstructionNotAllowed: return "a processing instruction is not allowed"
         case .tooDeep(let limit): return "elements nest deeper than \(limit)"
         case .tooManyElements(let limit): return "more than \(limit) elements"
         case .malformed(let line, let column, let code):
@@ -138,11 +141,21 @@ public enum XMLReader {
         if let encoding = declaredEncoding(data), !["utf-8", "utf8"].contains(encoding.lowercased()) {
             throw .notUTF8
         }
+        // Where the document starts, after a UTF-8 byte order mark.
+        let first = data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.startIndex + 3 : data.startIndex
         var index = data.startIndex
         let end = data.endIndex
         while index < end {
             let byte = data[index]
             if byte == 0 { throw .notUTF8 }
+            // A processing instruction: SOAP forbids them (SOAP 1.2 part 1 §5), and FoundationXML traps on one
+            // without data (`<?x?>`, the soap fuzz target's second find). Only the XML declaration may open with
+            // `<?`, at the very start.
+            if byte == UInt8(ascii: "<"), index + 1 < end, data[index + 1] == UInt8(ascii: "?"),
+                !(index == first && isXMLDeclaration(data[index...]))
+            {
+                throw .processingInstructionNotAllowed
+            }
             if byte == UInt8(ascii: "<"), index + 1 < end, data[index + 1] == UInt8(ascii: "!") {
                 let rest = data[(index + 2)...]
                 if !rest.starts(with: "--".utf8) && !rest.starts(with: "[CDATA[".utf8) {
@@ -155,6 +168,12 @@ public enum XMLReader {
 }
 
 extension XMLReader {
+    /// Whether `bytes` open with an XML declaration: `<?xml` and white space.
+    static func isXMLDeclaration(_ bytes: Data.SubSequence) -> Bool {
+        guard bytes.starts(with: "<?xml".utf8), bytes.count > 5 else { return false }
+        return [0x20, 0x09, 0x0A, 0x0D].contains(bytes[bytes.startIndex + 5])
+    }
+
     /// The `encoding` of the XML declaration at the start of `data`, if it names one.
     static func declaredEncoding(_ data: Data) -> String? {
         let utf8 = data.drop(while: { $0 == 0xEF || $0 == 0xBB || $0 == 0xBF })  // a UTF-8 byte order mark
