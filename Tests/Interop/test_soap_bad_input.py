@@ -78,6 +78,14 @@ CASES = [
                                                 action="/FlyToTheMoon"), 500, "Receiver", "NotSupported"),
     ("body-over-the-limit", lambda to, url: envelope(data_transfer_body("x" * (2 * MAX_BODY)), to=to,
                                                      action="/DataTransfer"), 400, "Sender", "ProtocolError"),
+    # Two inputs that crashed FoundationXML inside the proxy before the reader screened them (found by the soap
+    # fuzz target): a processing instruction without data, and an element name that is not valid UTF-8.
+    ("processing-instruction-without-data",
+     lambda to, url: envelope(heartbeat_body(), to=to).replace(b"<s:Body>", b"<s:Body><?x?>", 1),
+     400, "Sender", "ProtocolError"),
+    ("invalid-utf8-element-name",
+     lambda to, url: envelope(heartbeat_body(), to=to).replace(b"<s:Body>", b"<s:Body><a:\xff\xfe/>", 1),
+     400, "Sender", "ProtocolError"),
     # SOAP 1.2 Part 1 §5.4.8: a header block with mustUnderstand="true" that is not understood -> env:MustUnderstand
     ("unknown-must-understand-header", lambda to, url: envelope(
         heartbeat_body(), to=to,
