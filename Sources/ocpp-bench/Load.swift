@@ -13,10 +13,19 @@ struct Load: ParsableCommand {
             "Open N chargers ({url}/BENCH{n}), boot them, run a scenario for a duration, report throughput and latency."
     )
 
-    @Option(help: "ws://host:port/path; each charger connects to {url}/{identity}.")
+    @Option(
+        help:
+            "websocket: OCPP-J chargers on {url}/{identity}; soap: OCPP-S chargers POSTing SOAP 1.2 requests to {url}."
+    )
+    var transport: String = "websocket"
+
+    @Option(
+        help:
+            "websocket: ws://host:port/path, each charger connects to {url}/{identity}; soap: http://host:port/path."
+    )
     var url: String = "ws://127.0.0.1:8180/ocpp"
 
-    @Option(help: "ocpp1.6 or ocpp2.0.1 (the only subprotocol offered).")
+    @Option(help: "websocket: ocpp1.6 or ocpp2.0.1 (the only subprotocol offered); soap: ocpp1.5 or ocpp1.6.")
     var version: String = "ocpp1.6"
 
     @Option(help: "Number of chargers.")
@@ -56,7 +65,7 @@ struct Load: ParsableCommand {
     @Option(help: "Event loop threads (default: the number of cores).")
     var threads: Int = System.coreCount
 
-    @Option(help: "Seconds for TCP connect plus WebSocket upgrade.")
+    @Option(help: "Seconds for TCP connect plus WebSocket upgrade (soap: TCP connect).")
     var connectTimeout: Int = 10
 
     @Option(help: "Seconds a CALL may stay unanswered before it counts as timed out.")
@@ -68,8 +77,17 @@ struct Load: ParsableCommand {
     @Flag(help: "Print nothing but the final report.")
     var quiet = false
 
+    var soap: Bool { transport == "soap" }
+
     func validate() throws {
-        guard BenchVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.6 or ocpp2.0.1") }
+        guard ["websocket", "soap"].contains(transport) else { throw ValidationError("--transport: websocket or soap") }
+        if soap {
+            guard SOAPVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.5 or ocpp1.6") }
+        } else {
+            guard BenchVersion(rawValue: version) != nil else {
+                throw ValidationError("--version: ocpp1.6 or ocpp2.0.1")
+            }
+        }
         guard (1...200_000).contains(chargers) else { throw ValidationError("--chargers: 1-200000") }
         guard let r = Self.perSecond(ramp), r > 0 else { throw ValidationError("--ramp: expected R/s, e.g. 500/s") }
         guard let d = Self.seconds(duration), d > 0, d <= 24 * 3600 else {
@@ -88,7 +106,10 @@ struct Load: ParsableCommand {
         guard threads >= 1, connectTimeout >= 1, callTimeout >= 1, drain >= 0 else {
             throw ValidationError("bad timeouts or threads")
         }
-        guard (try? BenchURL(url)) != nil else { throw ValidationError("--url: expected ws://host:port/path") }
+        guard (try? BenchURL(url, soap: soap)) != nil else {
+            throw ValidationError(
+                soap ? "--url: expected http://host:port/path" : "--url: expected ws://host:port/path")
+        }
     }
 
     static func perSecond(_ text: String) -> Double? {
@@ -112,9 +133,10 @@ struct Load: ParsableCommand {
     }
 
     func run() throws {
-        let target = try BenchURL(url)
+        let target = try BenchURL(url, soap: soap)
         let plan = LoadPlan(
-            version: BenchVersion(rawValue: version)!, scenario: ScenarioName(rawValue: scenario)!,
+            version: BenchVersion(rawValue: version) ?? .v16, soap: soap ? SOAPVersion(rawValue: version) : nil,
+            scenario: ScenarioName(rawValue: scenario)!,
             openLoop: mode == "open", interval: mode == "open" ? 1 / Self.perSecond(rate!)! : 0,
             heartbeat: heartbeat, target: target, identityPrefix: identityPrefix,
             connectTimeout: .seconds(Int64(connectTimeout)), callTimeout: UInt64(callTimeout) * 1_000_000_000)
@@ -132,7 +154,11 @@ struct Load: ParsableCommand {
         }
 
         // Ramp: open connections at --ramp per second, spread over the event loops.
-        log("\(chargers) chargers → \(target.text)/\(identityPrefix){n} (\(version)), ramp \(rampRate)/s")
+        if soap {
+            log("\(chargers) SOAP chargers \(identityPrefix){n} → \(target.text) (\(version)), ramp \(rampRate)/s")
+        } else {
+            log("\(chargers) chargers → \(target.text)/\(identityPrefix){n} (\(version)), ramp \(rampRate)/s")
+        }
         let rampStart = monotonicNanos()
         var started = 0
         let rampBound = Double(chargers) / rampRate + 5
@@ -201,7 +227,7 @@ struct Load: ParsableCommand {
         for s in snapshots { total.add(s) }
         let windowSeconds = Double(windowEnd - windowStart) / 1e9
         let report = LoadReport(
-            label: label, url: target.text, version: version, chargers: chargers, rampPerSecond: rampRate,
+            label: label, url: target.text, version: version, soap: soap, chargers: chargers, rampPerSecond: rampRate,
             rampSeconds: rampSeconds, mode: mode, ratePerCharger: mode == "open" ? Self.perSecond(rate!) : nil,
             scenario: scenario, heartbeatSeconds: scenario == "idle" ? heartbeat : nil, threads: threads,
             durationSeconds: windowSeconds, snapshot: total, startedAt: Date(timeIntervalSinceNow: -windowSeconds))
@@ -214,30 +240,41 @@ struct Load: ParsableCommand {
     }
 }
 
+/// `ws://host:port/path` (WebSocket chargers: `{path}/{identity}`) or `http://host:port/path` (SOAP chargers:
+/// the central system's URL itself).
 struct BenchURL {
     var host: String
     var port: Int
     var path: String
     var text: String
+    var authority: String { "\(host):\(port)" }
 
-    init(_ text: String) throws {
+    init(_ text: String, soap: Bool = false) throws {
         struct Bad: Error {}
-        guard text.hasPrefix("ws://") else { throw Bad() }
-        let rest = text.dropFirst(5)
+        let scheme = soap ? "http://" : "ws://"
+        guard text.hasPrefix(scheme) else { throw Bad() }
+        let rest = text.dropFirst(scheme.count)
         let authority = rest.prefix { $0 != "/" }
         var path = String(rest.dropFirst(authority.count))
-        while path.hasSuffix("/") { path.removeLast() }
+        if soap {
+            if path.isEmpty { path = "/" }
+        } else {
+            while path.hasSuffix("/") { path.removeLast() }
+        }
         let parts = authority.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw Bad() }
         self.host = String(parts[0])
         self.port = port
         self.path = path
-        self.text = "ws://\(authority)\(path)"
+        self.text = "\(scheme)\(authority)\(path)"
     }
 }
 
 struct LoadPlan {
+    /// The OCPP-J version; SOAP chargers use the 1.6 action names, which 1.5 shares.
     var version: BenchVersion
+    /// Set for SOAP chargers: their OCPP-S version.
+    var soap: SOAPVersion?
     var scenario: ScenarioName
     var openLoop: Bool
     /// Open loop: seconds between two CALLs of one charger.
@@ -324,7 +361,12 @@ final class LoopWorker {
     func connect(_ index: Int) {
         progress.attempts += 1
         let identity = "\(plan.identityPrefix)\(index)"
-        let charger: BenchCharger = ChargerHandler(identity: identity, index: index, worker: self)
+        let charger: BenchCharger =
+            if let soap = plan.soap {
+                SOAPCharger(identity: identity, index: index, worker: self, version: soap)
+            } else {
+                ChargerHandler(identity: identity, index: index, worker: self)
+            }
         chargers.append(charger)
         guard let address else {
             charger.failed("resolve")
@@ -433,6 +475,11 @@ struct WorkerSnapshot {
     var connectionsOpenAtEnd = 0
     var openLoopDelayed = 0
     var openLoopDropped = 0
+    /// SOAP answers (BootNotifications and those outside the window included) counted as errored: HTTP status other
+    /// than 200 without a SOAP Fault, a SOAP Fault, a 200 without the expected response element.
+    var soapHTTPErrors = 0
+    var soapFaults = 0
+    var soapMalformed = 0
     /// Nanoseconds from the write of a CALL to its answer.
     var latency: Histogram<UInt64>
 
@@ -459,6 +506,9 @@ struct WorkerSnapshot {
         connectionsOpenAtEnd += o.connectionsOpenAtEnd
         openLoopDelayed += o.openLoopDelayed
         openLoopDropped += o.openLoopDropped
+        soapHTTPErrors += o.soapHTTPErrors
+        soapFaults += o.soapFaults
+        soapMalformed += o.soapMalformed
         latency.add(o.latency)
     }
 }
