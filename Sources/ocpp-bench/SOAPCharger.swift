@@ -110,6 +110,9 @@ final class SOAPCharger: BenchCharger {
     private func opened(_ result: Result<Channel, Error>) {
         opening = false
         switch result {
+        case .success(let channel) where !channel.isActive:
+            // Closed by the server before this callback ran: as a connection that could not be opened.
+            opened(.failure(ChannelError.ioOnClosedChannel))
         case .success(let channel):
             // The run ended, or the connect timed out, while connecting.
             guard !closing, state != .failed, state != .closed,
@@ -126,12 +129,15 @@ final class SOAPCharger: BenchCharger {
                 connection.send(head: waiting.head, body: waiting.body)
             }
         case .failure(let error):
-            if state == .connecting {
+            switch state {
+            case .connecting:
                 failed(LoopWorker.classify(error))
-            } else {
+            case .booting, .booted:
                 // The connection could not be opened again: the charger is gone.
                 waiting = nil
                 ended()
+            case .failed, .closed:
+                break  // the connect timed out already, or the charger is gone
             }
         }
     }
