@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
@@ -38,6 +39,12 @@ let package = Package(
             name: "OCPPRules",
             dependencies: ["OCPP", .product(name: "Yams", package: "Yams")]
         ),
+        // OCPP-S: SOAP envelopes ⇄ OCPP payloads, a hardened XML reader and an escaping writer. Pure: no NIO, no files.
+        .target(
+            name: "OCPPSOAP",
+            dependencies: ["OCPP", "OCPPRules", .product(name: "Yams", package: "Yams")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.
         .target(
             name: "OCPPProxy",
@@ -49,6 +56,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -93,6 +101,7 @@ let package = Package(
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
+        .testTarget(name: "OCPPSOAPTests", dependencies: ["OCPPSOAP"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         .testTarget(
             name: "OCPPProxyTests",

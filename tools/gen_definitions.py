@@ -543,14 +543,15 @@ def report_dropped(result: Definitions, stream=sys.stderr):
         print(f"  {kind}: {count}  ({example})", file=stream)
 
 
-def check_message(shown, current: bytes | None, generated: str, max_diff_lines: int = 60) -> str:
+def check_message(shown, current: bytes | None, generated: str, max_diff_lines: int = 60,
+                  tool: str = "tools/gen_definitions.py") -> str:
     """One `file:line: ...` line for a committed file that differs, then a unified diff."""
     if current is None:
-        return f"{shown}: missing (run tools/gen_definitions.py)"
+        return f"{shown}: missing (run {tool})"
     old = current.decode("utf-8", errors="replace").split("\n")
     new = generated.split("\n")
     first = next((i for i, (a, b) in enumerate(zip(old, new)) if a != b), min(len(old), len(new)))
-    lines = [f"{shown}:{first + 1}: differs from what tools/gen_definitions.py generates "
+    lines = [f"{shown}:{first + 1}: differs from what {tool} generates "
              f"(run it to regenerate)"]
     diff = list(difflib.unified_diff(old, new, f"{shown} (committed)", f"{shown} (generated)",
                                      lineterm=""))
@@ -558,6 +559,24 @@ def check_message(shown, current: bytes | None, generated: str, max_diff_lines: 
     if len(diff) > max_diff_lines:
         lines.append(f"... ({len(diff) - max_diff_lines} more diff lines)")
     return "\n".join(lines)
+
+
+def sync_file(path: Path, text: str, check: bool, tool: str = "tools/gen_definitions.py") -> bool:
+    """Writes `text` to `path` when it differs, or with `check` only prints how it differs; False when it does."""
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    data = text.encode("utf-8")
+    current = path.read_bytes() if path.exists() else None
+    if current == data:
+        if not check:
+            print(f"{shown} is up to date", file=sys.stderr)
+        return True
+    if check:
+        print(check_message(shown, current, text, tool=tool))
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    print(f"wrote {shown} ({text.count(chr(10))} lines)", file=sys.stderr)
+    return True
 
 
 def main(argv=None) -> int:
@@ -580,20 +599,8 @@ def main(argv=None) -> int:
         if args.notes:
             for note, count in sorted(collections.Counter(result.notes).items()):
                 print(f"  note: {note}: {count}", file=sys.stderr)
-        path = output_path(version, args.out)
-        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-        if args.check:
-            current = path.read_bytes() if path.exists() else None
-            if current != result.text.encode("utf-8"):
-                status = 1
-                print(check_message(shown, current, result.text))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_bytes() != result.text.encode("utf-8"):
-                path.write_bytes(result.text.encode("utf-8"))
-                print(f"wrote {shown} ({result.text.count(chr(10))} lines)", file=sys.stderr)
-            else:
-                print(f"{shown} is up to date", file=sys.stderr)
+        if not sync_file(output_path(version, args.out), result.text, args.check):
+            status = 1
     return status
 
 

@@ -90,7 +90,7 @@ final class Evaluator {
     static let functions: [String: Int?] = [
         "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
         "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
-        "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil,
+        "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil, "flatten": 2,
         "round": 2, "tx.ongoing": 1, "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
         "tx.end": 1, "tx.active": 1,
         "remoteStart.remember": 3, "remoteStart.take": 2,
@@ -324,6 +324,18 @@ final class Evaluator {
             guard rounded.isFinite else { throw dataError("round(): \(first.jsonText) is out of range") }
             if digits <= 0, abs(rounded) < 9e15, let i = Int64(exactly: rounded) { return .integer(i) }
             return .number(rounded)
+        case "flatten":
+            // flatten(list, 'field'): the lists in each element's field, one after another (a single value is one)
+            guard case .array(let a) = first, case .string(let field) = values[1] else { return .null }
+            var joined: [JSONValue] = []
+            for element in a {
+                switch Self.lookup(element, [.field(field)]) {
+                case .null: continue
+                case .array(let inner): joined += inner
+                case let value: joined.append(value)
+                }
+            }
+            return .array(joined)
         case "without":
             // without(list, 'field', v1, v2, …): the elements whose field is none of the values
             guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else {

@@ -110,6 +110,12 @@ public struct ShapeViolation: Error, Sendable, Equatable, CustomStringConvertibl
     public var path: String
     public var detail: String
 
+    public init(kind: Kind, path: String, detail: String) {
+        self.kind = kind
+        self.path = path
+        self.detail = detail
+    }
+
     public var description: String { "\(path.isEmpty ? "payload" : path): \(detail)" }
 
     /// The RPC error code OCPP-J prescribes for this violation.

@@ -192,6 +192,13 @@ struct RuleChecker {
 
     /// The definition's shape of a path expression, when the checker can tell.
     func shape(of expression: Expression, _ context: Context) -> Shape? {
+        // flatten(list, 'field'): the list in the field of list's elements
+        if case .call("flatten", let arguments) = expression, arguments.count == 2,
+            case .constant(.string(let field)) = arguments[1],
+            case .array(let element, _, _)? = shape(of: arguments[0], context)
+        {
+            return element.shape(at: [.field(field)])
+        }
         guard case .path(let root, let steps) = expression else { return nil }
         switch root {
         case .payload: return context.payload?.shape(at: steps)

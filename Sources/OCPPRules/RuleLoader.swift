@@ -7,8 +7,9 @@ public struct RuleSources: Sendable {
     public var files: [String: String]
     public var directory: String
 
-    /// The folders of a rules directory whose `*.yaml` files are read: the rule files, and the definitions.
-    public static let folders = ["", "definitions/"]
+    /// The folders of a rules directory whose `*.yaml` files are read: the rule files, the definitions, and the
+    /// SOAP layout files (read by `OCPPSOAP`; the rule library passes them by).
+    public static let folders = ["", "definitions/", "soap/"]
 
     public init(files: [String: String], directory: String) {
         self.files = files
@@ -24,6 +25,36 @@ public struct RuleLibrary: Sendable {
     /// The rules that let a `charger` version talk to a `csms` version, if any.
     public func ruleSet(charger: OCPPVersion, csms: OCPPVersion) -> RuleSet? {
         ruleSets.first { $0.from == charger && $0.to == csms }
+    }
+
+    /// The rule sets that lead from a `charger` version to a `csms` version, in order: the shortest path through
+    /// the version graph whose edges are the rule files (a file of its own beats a chain). Nil when the versions
+    /// are equal or nothing joins them. Among paths of one length, the one through files earlier by name wins.
+    public func chain(charger: OCPPVersion, csms: OCPPVersion) -> [RuleSet]? {
+        guard charger != csms else { return nil }
+        // Breadth first from the charger's version; `reached` holds the rule set that first reached a version.
+        var reached: [OCPPVersion: Int] = [:]
+        var frontier = [charger]
+        var seen: Set<OCPPVersion> = [charger]
+        while !frontier.isEmpty, reached[csms] == nil {
+            var next: [OCPPVersion] = []
+            for version in frontier {
+                for (index, set) in ruleSets.enumerated() where set.from == version && !seen.contains(set.to) {
+                    seen.insert(set.to)
+                    reached[set.to] = index
+                    next.append(set.to)
+                }
+            }
+            frontier = next
+        }
+        guard reached[csms] != nil else { return nil }
+        var path: [RuleSet] = []
+        var version = csms
+        while version != charger, let index = reached[version] {
+            path.insert(ruleSets[index], at: 0)
+            version = ruleSets[index].from
+        }
+        return path
     }
 
     /// Loads every file, then checks every rule against the definitions; throws every problem found.
@@ -68,6 +99,18 @@ public struct RuleLibrary: Sendable {
         }
         if !issues.isEmpty { throw RuleErrors(issues: issues) }
         return RuleLibrary(ruleSets: ruleSets, definitions: definitions)
+    }
+
+    /// Reads the text of a file in the definition notation (Rules/README.md, "Definition files"). `otherKeys` are
+    /// the top-level keys it may have beside `version` and `messages`, for a file of another kind that carries
+    /// messages, such as a SOAP layout file.
+    public static func readDefinitions(
+        _ text: String, file: String, otherKeys: Set<String> = []
+    ) throws(RuleErrors) -> MessageDefinitions {
+        var reader = RuleFileReader(file: file)
+        let loaded = reader.readDefinitions(text, otherKeys: otherKeys)
+        guard let loaded, reader.issues.isEmpty else { throw RuleErrors(issues: reader.issues) }
+        return loaded
     }
 
     static func display(_ name: String, _ sources: RuleSources) -> String {
@@ -150,7 +193,7 @@ struct RuleFileReader {
         }
         guard let name = text(node, what) else { return nil }
         guard let version = OCPPVersion(rawValue: name) else {
-            issue(node, "\(what): unknown OCPP version '\(name)'; expected ocpp1.6, ocpp2.0.1 or ocpp2.1")
+            issue(node, "\(what): unknown OCPP version '\(name)'; expected one of \(OCPPVersion.allNames)")
             return nil
         }
         return version
@@ -158,9 +201,11 @@ struct RuleFileReader {
 
     // MARK: Definition files
 
-    mutating func readDefinitions(_ text: String) -> MessageDefinitions? {
+    /// A definition file's messages; `otherKeys` are top-level keys a file of another kind may hold beside
+    /// `version` and `messages` (a SOAP layout file's).
+    mutating func readDefinitions(_ text: String, otherKeys: Set<String> = []) -> MessageDefinitions? {
         guard let root = compose(text) else { return nil }
-        checkKeys(root, "the definition file", allowed: ["version", "messages"])
+        checkKeys(root, "the definition file", allowed: Set(["version", "messages"]).union(otherKeys))
         guard let version = version(root["version"], "version") else { return nil }
         var messages: [String: MessageDefinitions.Message] = [:]
         for (action, keyNode, body) in pairs(root["messages"], "messages") {

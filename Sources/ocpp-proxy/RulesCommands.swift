@@ -64,18 +64,20 @@ struct Translate: ParsableCommand {
 
     func run() throws {
         guard let fromVersion = OCPPVersion(rawValue: from), let toVersion = OCPPVersion(rawValue: to) else {
-            throw ValidationError("--from and --to take ocpp1.6, ocpp2.0.1 or ocpp2.1")
+            throw ValidationError("--from and --to take \(OCPPVersion.allNames)")
         }
         if let now, DateTimeText.parse(now) == nil { throw ValidationError("--now: not an RFC 3339 date-time: \(now)") }
         let library = try loadRuleDirectory(rules)
+        // A CALL comes from the --from side: the charger's when a path of rule files leads from --from to --to
+        // (one file, or several in a row: ocpp1.5 → ocpp1.6 → ocpp2.0.1), else the CSMS's of the reverse path.
         let callSide: Side
-        let ruleSet: RuleSet
-        if let set = library.ruleSet(charger: fromVersion, csms: toVersion) {
-            (ruleSet, callSide) = (set, .charger)
-        } else if let set = library.ruleSet(charger: toVersion, csms: fromVersion) {
-            (ruleSet, callSide) = (set, .csms)
+        let ruleSets: [RuleSet]
+        if let sets = library.chain(charger: fromVersion, csms: toVersion) {
+            (ruleSets, callSide) = (sets, .charger)
+        } else if let sets = library.chain(charger: toVersion, csms: fromVersion) {
+            (ruleSets, callSide) = (sets, .csms)
         } else {
-            FileHandle.standardError.write(Data("error: no rule file translates between \(from) and \(to)\n".utf8))
+            FileHandle.standardError.write(Data("error: no rule files translate between \(from) and \(to)\n".utf8))
             throw ExitCode(1)
         }
         let input: String
@@ -88,8 +90,8 @@ struct Translate: ParsableCommand {
             }
             input = text
         }
-        let session = TranslationSession(
-            rules: ruleSet, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "t")
+        let session = TranslationChain(
+            ruleSets: ruleSets, state: ChainState(), ids: CountingIdentifiers(), messageIdPrefix: "t")
         let clock =
             now.flatMap(DateTimeText.parse)?.utcText
             ?? DateTimeText(seconds: Int64(Date().timeIntervalSince1970)).utcText
@@ -110,7 +112,7 @@ struct Translate: ParsableCommand {
             } else {
                 side = callSide.other
             }
-            switch RPCFrame.parse(Array(text.utf8), version: ruleSet.version(of: side)) {
+            switch RPCFrame.parse(Array(text.utf8), version: session.version(of: side)) {
             case .failure(let error):
                 record["send"] = .array([])
                 record["log"] = .array([.string("not an OCPP-J frame: \(error)")])
@@ -118,7 +120,13 @@ struct Translate: ParsableCommand {
                 let output = session.receive(frame, from: side, now: clock)
                 record["send"] = .array(
                     output.frames.map { .object(["to": .string($0.side.rawValue), "frame": $0.frame.json]) })
-                record["state"] = .array(output.changes.map(\.json))
+                // The first edge's changes as a single rule file writes them; a later edge's under its name.
+                record["state"] = .array(
+                    output.changes.map { change in
+                        change.edge.isEmpty
+                            ? change.change.json
+                            : .object(["edge": .string(change.edge), "change": change.change.json])
+                    })
                 record["log"] = .array(output.logs.map { .string("\($0.level.rawValue): \($0.message)") })
             }
             print(JSONValue.object(record).jsonText)

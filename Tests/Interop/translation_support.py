@@ -494,6 +494,7 @@ class TranslationCharger16(ChargePoint16):
 # ---------------------------------------------------------------------------
 
 TRANSLATE_NOW = "2026-01-01T00:00:00Z"
+VERSION_ORDER = {"ocpp1.5": 0, V16: 1, V201: 2}
 OUTPUT_KEYS = {"line", "input", "send", "state", "log"}
 
 
@@ -534,7 +535,9 @@ class TranslateRun:
 
     @property
     def toward(self) -> str:
-        return "csms" if self.source == V16 else "charger"
+        # rule files lead from a charger's older version to a CSMS's newer one: the older version's CALLs are
+        # the charger's
+        return "csms" if VERSION_ORDER[self.source] < VERSION_ORDER[self.target] else "charger"
 
     def add(self, frame: list) -> int:
         assert not self.exchanges, "add() and converse() do not mix in one TranslateRun"

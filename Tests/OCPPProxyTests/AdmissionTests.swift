@@ -87,7 +87,7 @@ final class AdmissionFixture {
 
     func rejections(_ reason: String) -> Bool {
         String(decoding: proxy.metrics.exposition(), as: UTF8.self).contains(
-            #"ocpp_proxy_admissions_rejected_total{listener="chargers",reason="\#(reason)"} 1"#)
+            #"ocpp_proxy_admissions_rejected_total{listener="chargers",reason="\#(reason)",transport="websocket"} 1"#)
     }
 }
 

@@ -15,7 +15,8 @@ func passThroughSession(
 ) throws -> ChargerSession {
     let context = SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, eventLoop: loop,
-        metrics: metrics, limits: limits, logger: Logger(label: "test"))
+        metrics: SessionMetrics(proxy: metrics, transport: charger.transport), limits: limits,
+        logger: Logger(label: "test"))
     return ChargerSession(
         context: context, listenerName: "test", remoteAddress: "127.0.0.1:1", generation: 1, charger: charger,
         upstream: csms, stages: [], path: PassThroughPath(context: context))

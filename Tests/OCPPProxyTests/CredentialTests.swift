@@ -28,7 +28,8 @@ func sessionContext(
 ) throws -> SessionContext {
     SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: charger, upstreamVersion: upstream ?? charger,
-        eventLoop: loop, metrics: metrics, limits: limits, logger: Logger(label: "test"))
+        eventLoop: loop, metrics: SessionMetrics(proxy: metrics, transport: .websocket), limits: limits,
+        logger: Logger(label: "test"))
 }
 
 @Suite("Credential messages: which CSMS CALLs the proxy answers itself")
@@ -212,11 +213,11 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         return promise.futureResult
     }
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
-        eventLoop.makeSucceededFuture(TranslationState())
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+        eventLoop.makeSucceededFuture(ChainState())
     }
 
-    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         eventLoop.makeSucceededVoidFuture()
     }
 

@@ -39,7 +39,7 @@ struct SessionLimitsTests {
         let fixture = try SessionFixture(version: .v1_6, maxPendingCalls: 1)
         for i in 0..<5 { try fixture.fromCharger(#"[2,"c\#(i)","Heartbeat",{}]"#) }
         let exposition = String(decoding: fixture.metrics.exposition(), as: UTF8.self)
-        #expect(exposition.contains(#"ocpp_proxy_calls_refused_total{from="charger",reason="max_pending_calls"} 4"#))
+        #expect(exposition.contains(#"ocpp_proxy_calls_refused_total{from="charger",reason="max_pending_calls",transport="websocket"} 4"#))
     }
 
     static func autoRead(_ channel: EmbeddedChannel) -> Bool? {

@@ -27,13 +27,14 @@ struct SQLiteTranslationStateTests {
                 .transaction(transaction(1, "u1", seq: 0)), .nextLocalId(2), .transaction(transaction(1, "u1", seq: 3)),
                 .transaction(transaction(2, "u2", seq: 1, ended: true)), .forgetTransaction(uuid: "u2"),
                 .remoteStarts([.init(evseId: 1, idToken: "TAG", remoteStartId: 42)]), .requestId(kind: "log", id: 7),
-            ], for: identity
+            ].map { EdgeStateChange(edge: "", change: $0) }, for: identity
         ).get()
-        try await store.save([.transaction(transaction(9, "x", seq: 0))], for: other).get()
+        try await store.save([EdgeStateChange(edge: "", change: .transaction(transaction(9, "x", seq: 0)))], for: other)
+            .get()
         try await store.close().get()
 
         let reopened = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
-        let state = try await reopened.translationState(for: identity).get()
+        let state = try await reopened.translationState(for: identity).get()[edge: ""]
         await reopened.close()
         #expect(state.transaction(uuid: "u1")?.nextSeqNo == 3)
         #expect(state.transaction(localId: 1)?.uuid == "u1")
@@ -42,6 +43,31 @@ struct SQLiteTranslationStateTests {
         #expect(state.nextLocalId == 2)
         #expect(state.remoteStarts == [.init(evseId: 1, idToken: "TAG", remoteStartId: 42)])
         #expect(state.requestIds["log"] == 7)
+    }
+
+    @Test func eachEdgeOfAChainIsReadBackOnItsOwnAndTheFirstKeepsTheKeysOfASingleRuleSet() async throws {
+        let path = NSTemporaryDirectory() + "ocpp-proxy-state-\(UUID().uuidString).sqlite"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let identity = try ChargerIdentity("CP-15")
+        let store = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
+        try await store.save(
+            [
+                EdgeStateChange(edge: "", change: .transaction(transaction(42, "first", seq: 0))),
+                EdgeStateChange(edge: "ocpp1.6-ocpp2.0.1", change: .transaction(transaction(1, "second", seq: 5))),
+                EdgeStateChange(edge: "ocpp1.6-ocpp2.0.1", change: .nextLocalId(2)),
+            ], for: identity
+        ).get()
+        try await store.close().get()
+        let reopened = try await SQLiteStateStore.open(path: path, eventLoop: loop, logger: Logger(label: "test"))
+        let state = try await reopened.translationState(for: identity).get()
+        await reopened.close()
+        #expect(state.edges.keys.sorted() == ["", "ocpp1.6-ocpp2.0.1"])
+        #expect(state[edge: ""].transaction(localId: 42)?.uuid == "first")
+        #expect(state[edge: ""].transaction(uuid: "second") == nil)
+        #expect(state[edge: "ocpp1.6-ocpp2.0.1"].transaction(uuid: "second")?.nextSeqNo == 5)
+        #expect(state[edge: "ocpp1.6-ocpp2.0.1"].nextLocalId == 2)
+        #expect(state[edge: ""].nextLocalId == 1)
     }
 
     @Test func concurrentSavesOfManyChargersAreAllDurableInOrder() async throws {
@@ -56,8 +82,12 @@ struct SQLiteTranslationStateTests {
         for seq in 0..<5 {
             for (index, identity) in identities.enumerated() {
                 futures.append(
-                    store.save([.transaction(transaction(Int64(index), "tx-\(index)", seq: Int64(seq)))], for: identity)
-                )
+                    store.save(
+                        [
+                            EdgeStateChange(
+                                edge: "",
+                                change: .transaction(transaction(Int64(index), "tx-\(index)", seq: Int64(seq))))
+                        ], for: identity))
             }
         }
         try await EventLoopFuture.andAllSucceed(futures, on: group.any()).get()
@@ -65,7 +95,7 @@ struct SQLiteTranslationStateTests {
         let reopened = try await SQLiteStateStore.open(
             path: path, eventLoop: group.any(), logger: Logger(label: "test"))
         for (index, identity) in identities.enumerated() {
-            let state = try await reopened.translationState(for: identity).get()
+            let state = try await reopened.translationState(for: identity).get()[edge: ""]
             #expect(state.transaction(uuid: "tx-\(index)")?.nextSeqNo == 4)
         }
         await reopened.close()

@@ -72,7 +72,34 @@ struct ExchangeRun {
     var logs: [String] = []
 }
 
-extension TranslationSession {
+/// What the fuzz driver feeds: one rule set's session, or a chain of them.
+protocol ExchangeEngine: AnyObject {
+    func feed(_ frame: RPCFrame, from side: Side) -> (frames: [OutgoingFrame], logs: [String])
+    /// The definitions of the version `side` speaks.
+    func definitions(of side: Side) -> MessageDefinitions
+}
+
+extension TranslationSession: ExchangeEngine {
+    func feed(_ frame: RPCFrame, from side: Side) -> (frames: [OutgoingFrame], logs: [String]) {
+        let output = receive(frame, from: side, now: now)
+        return (output.frames, output.logs.map(\.message))
+    }
+
+    func definitions(of side: Side) -> MessageDefinitions { rules.definitions(of: side) }
+}
+
+extension TranslationChain: ExchangeEngine {
+    func feed(_ frame: RPCFrame, from side: Side) -> (frames: [OutgoingFrame], logs: [String]) {
+        let output = receive(frame, from: side, now: now)
+        return (output.frames, output.logs.map(\.message))
+    }
+
+    func definitions(of side: Side) -> MessageDefinitions {
+        side == .charger ? ruleSets[0].definitions(of: .charger) : ruleSets[ruleSets.count - 1].definitions(of: .csms)
+    }
+}
+
+extension ExchangeEngine {
     /// Feeds CALL `action` from `side`, then answers every CALL the session sends (with what `answer` makes of its
     /// definition), and checks every CALL and CALLRESULT the session sends against the definitions of the side it
     /// goes to. At most 50 frames, so a rule that loops cannot hang the test.
@@ -82,8 +109,8 @@ extension TranslationSession {
     ) -> ExchangeRun {
         var run = ExchangeRun()
         func feed(_ frame: RPCFrame, from sender: Side) -> [OutgoingFrame] {
-            let output = receive(frame, from: sender, now: now)
-            run.logs += output.logs.map(\.message)
+            let output = self.feed(frame, from: sender)
+            run.logs += output.logs
             return output.frames
         }
         var queue = feed(.call(id: id, action: action, payload: payload), from: side)
@@ -91,7 +118,7 @@ extension TranslationSession {
         while !queue.isEmpty, steps < 50 {
             steps += 1
             let outgoing = queue.removeFirst()
-            let definitions = rules.definitions(of: outgoing.side)
+            let definitions = self.definitions(of: outgoing.side)
             switch outgoing.frame {
             case .call(let callId, let callAction, let callPayload):
                 guard let message = definitions.messages[callAction] else {
@@ -120,33 +147,26 @@ extension TranslationSession {
 @Suite("Rule engine fuzzing with the repository's rule files")
 struct RuleFuzzTests {
     static func repositoryRules() throws -> RuleSet {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Rules")
-        var files: [String: String] = [:]
-        for folder in RuleSources.folders {
-            let directory = root.appendingPathComponent(folder)
-            for name in try FileManager.default.contentsOfDirectory(atPath: directory.path)
-            where name.hasSuffix(".yaml") {
-                files[folder + name] = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            }
-        }
-        let library = try RuleLibrary.load(RuleSources(files: files, directory: "Rules"))
-        return try #require(library.ruleSet(charger: .v1_6, csms: .v2_0_1))
+        try #require(try RepositoryRules.chain(.v1_6, .v2_0_1).first)
     }
 
     /// Sends random valid CALLs from `side`, answers every CALL the proxy sends with a random valid answer,
     /// and checks every frame the session produces against the definitions of the version it goes to.
-    func run(from side: Side, iterations: Int, seed: UInt64) throws {
-        let rules = try Self.repositoryRules()
+    func run(
+        from side: Side, iterations: Int, seed: UInt64, charger: OCPPVersion = .v1_6, csms: OCPPVersion = .v2_0_1
+    ) throws {
         var sampler = ShapeSampler(random: SeededGenerator(state: seed))
-        let session = TranslationSession(
-            rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
-        let actions = rules.definitions(of: side).actions(sentBy: side)
+        // One rule set's session, or the chain of rule sets from `charger` to `csms`.
+        let session = TranslationChain(
+            ruleSets: try RepositoryRules.chain(charger, csms), state: ChainState(), ids: CountingIdentifiers(),
+            messageIdPrefix: "p")
+        let definitions = session.definitions(of: side)
+        let actions = definitions.actions(sentBy: side)
         var problems: [String] = []
         var answeredBy: [String: Int] = [:]
         for iteration in 0..<iterations {
             let action = actions[iteration % actions.count]
-            let payload = sampler.value(rules.definitions(of: side).messages[action]!.request)
+            let payload = sampler.value(definitions.messages[action]!.request)
             let run = session.exchange(action, id: "f\(iteration)", payload: payload, from: side) { message in
                 sampler.value(message.response)
             }
@@ -172,5 +192,21 @@ struct RuleFuzzTests {
 
     @Test func randomValidCSMSCallsAlwaysYieldValidFramesOrACallError() throws {
         try run(from: .csms, iterations: 3000, seed: 2)
+    }
+
+    @Test func randomValid1_5ChargerCallsYieldValidFramesOrACallErrorOnA1_6CSMS() throws {
+        try run(from: .charger, iterations: 1000, seed: 3, charger: .v1_5, csms: .v1_6)
+    }
+
+    @Test func randomValid1_6CSMSCallsYieldValidFramesOrACallErrorForA1_5Charger() throws {
+        try run(from: .csms, iterations: 1000, seed: 4, charger: .v1_5, csms: .v1_6)
+    }
+
+    @Test func randomValid1_5ChargerCallsYieldValidFramesOrACallErrorThroughTheChainTo2_0_1() throws {
+        try run(from: .charger, iterations: 1000, seed: 5, charger: .v1_5, csms: .v2_0_1)
+    }
+
+    @Test func randomValid2_0_1CSMSCallsYieldValidFramesOrACallErrorThroughTheChainTo1_5() throws {
+        try run(from: .csms, iterations: 1000, seed: 6, charger: .v1_5, csms: .v2_0_1)
     }
 }

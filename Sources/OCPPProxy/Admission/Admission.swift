@@ -9,23 +9,39 @@ import OCPP
 /// What admission decided about one connection's WebSocket upgrade.
 enum AdmissionDecision {
     /// Answered with this status instead of the upgrade; nothing is left open.
-    case refuse(HTTPResponseStatus, reason: String, metric: String, headers: [(String, String)])
+    case refuse(AdmissionRefusal)
     /// OCPP-J §3.2: none of the offered subprotocols is served: upgrade without one, then close at once.
     case upgradeWithoutSubprotocol(offered: [String])
     /// The upgrade goes ahead with these response headers; the upstream link is open and the session built and
     /// registered (before the 101 is written, so a charger that has its answer is listed).
-    case admit(Admitted, headers: HTTPHeaders)
+    case admit(AdmittedCharger, link: WebSocketLink, headers: HTTPHeaders)
 
-    struct Admitted {
-        var identity: ChargerIdentity
-        var generation: UInt64
-        var upstream: WebSocketLink
-        /// The charger's link, added to the pipeline once the upgrade is done.
-        var charger: WebSocketLink
-        var session: ChargerSession
-        /// False when a newer connection claimed the identity meanwhile: this one is closed as replaced.
-        var registered: Bool
-    }
+}
+
+/// A charger admission let in: its upstream link is open, its session built and registered.
+struct AdmittedCharger {
+    var identity: ChargerIdentity
+    var generation: UInt64
+    var upstream: WebSocketLink
+    /// The charger's link (a WebSocket one is added to the pipeline once the upgrade is done).
+    var charger: FrameLink
+    var session: ChargerSession
+    /// False when a newer connection claimed the identity meanwhile: this one is closed as replaced.
+    var registered: Bool
+}
+
+/// What became of a charger admission opened: in, or refused.
+enum AdmissionOutcome {
+    case admitted(AdmittedCharger)
+    case refused(AdmissionRefusal)
+}
+
+/// Why admission refused a charger: the HTTP status and text it gets, the metric label, extra headers.
+struct AdmissionRefusal: Error {
+    var status: HTTPResponseStatus
+    var reason: String
+    var metric: String
+    var headers: [(String, String)] = []
 }
 
 /// Decides, for one incoming connection, whether its WebSocket upgrade goes ahead: identity from the URL, security
@@ -54,26 +70,41 @@ final class Admission {
         case .notFound:
             return refuse(
                 .notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}",
-                metric: "path", on: eventLoop)
+                metric: "path", on: eventLoop
+            ).map { .refuse($0) }
         case .badIdentity(let error):
-            return refuse(.badRequest, "\(error)", metric: "identity", on: eventLoop)
+            return refuse(.badRequest, "\(error)", metric: "identity", on: eventLoop).map { .refuse($0) }
         case .charger(let id):
             identity = id
         }
         logger[metadataKey: "identity"] = "\(identity)"
-        return authenticate(identity, channel: channel, request: request).flatMap { [self] _ in
-            admit(identity, channel: channel, request: request)
-        }.flatMapError { [self] error in
+        return authenticate(identity, channel: channel, request: request).flatMap { [self] refusal in
+            if let refusal { return eventLoop.makeSucceededFuture(.refuse(refusal)) }
+            return admit(identity, channel: channel, request: request)
+        }
+    }
+
+    /// The security profile's checks of one request (every SOAP request passes them, not only the first): nil when
+    /// they pass, else the refusal, counted and logged, and fed to the lockout.
+    func authenticate(_ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead)
+        -> EventLoopFuture<AdmissionRefusal?>
+    {
+        logger[metadataKey: "identity"] = "\(identity)"
+        return checkCredentials(identity, channel: channel, request: request).map { _ in nil }.flatMapError {
+            [self] error in
             guard let failure = error as? AuthenticationFailure else {
-                return refuse(.internalServerError, "admission failed: \(error)", metric: "internal", on: eventLoop)
+                return refuse(
+                    .internalServerError, "admission failed: \(error)", metric: "internal", on: channel.eventLoop
+                )
+                .map { Optional($0) }
             }
-            return refuseAuthentication(failure, channel: channel)
+            return refuseAuthentication(failure, channel: channel).map { Optional($0) }
         }
     }
 
     /// Security profile checks: lockout, Basic auth (profiles 1-2), client certificate (profile 3),
     /// registration and registered profile.
-    private func authenticate(_ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead)
+    private func checkCredentials(_ identity: ChargerIdentity, channel: Channel, request: HTTPRequestHead)
         -> EventLoopFuture<ChargerRegistration?>
     {
         let eventLoop = channel.eventLoop
@@ -105,10 +136,11 @@ final class Admission {
     }
 
     private func refuseAuthentication(_ failure: AuthenticationFailure, channel: Channel) -> EventLoopFuture<
-        AdmissionDecision
+        AdmissionRefusal
     > {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
-        runtime.metrics.authenticationFailed(listener: listener.name, reason: failure.reason)
+        runtime.metrics.authenticationFailed(
+            listener: listener.name, reason: failure.reason, transport: listener.transport)
         if failure.reason != "locked_out" && runtime.lockout.recordFailure(for: address) {
             logger.warning("locking out \(address) after repeated authentication failures")
         }
@@ -139,7 +171,8 @@ final class Admission {
             return refuse(
                 .badRequest, "no Sec-WebSocket-Protocol offered and the listener has no defaultVersion",
                 metric: "subprotocol",
-                on: eventLoop)
+                on: eventLoop
+            ).map { .refuse($0) }
         case .noneAcceptable(let offered):
             return eventLoop.makeSucceededFuture(.upgradeWithoutSubprotocol(offered: offered))
         case .defaulted(let v):
@@ -148,43 +181,67 @@ final class Admission {
             version = v
             responseHeaders.add(name: "Sec-WebSocket-Protocol", value: v.subprotocol)
         }
+        let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
+        return open(identity, version: version, channel: channel) { _ in link }.map { outcome in
+            switch outcome {
+            case .admitted(let admitted): return .admit(admitted, link: link, headers: responseHeaders)
+            case .refused(let refusal): return .refuse(refusal)
+            }
+        }
+    }
+
+    /// After authentication, for any transport: the version, duplicate identities, the upstream link, and the
+    /// session with the charger link `makeLink` builds, registered.
+    func open(
+        _ identity: ChargerIdentity, version: OCPPVersion, channel: Channel,
+        makeLink: @escaping (EventLoop) -> FrameLink
+    ) -> EventLoopFuture<AdmissionOutcome> {
+        let eventLoop = channel.eventLoop
         logger[metadataKey: "version"] = "\(version)"
+        func refused(_ refusal: EventLoopFuture<AdmissionRefusal>) -> EventLoopFuture<
+            AdmissionOutcome
+        > {
+            refusal.map { .refused($0) }
+        }
 
         guard runtime.canServe(version) else {
-            return refuse(
-                .badRequest,
-                "\(version) chargers cannot be served: the upstream speaks \(runtime.configuration.upstream.version) and this build does not translate",
-                metric: "version", on: eventLoop)
+            return refused(
+                refuse(
+                    .badRequest,
+                    "\(version) chargers cannot be served: the upstream speaks \(runtime.configuration.upstream.version) and no rules translate between them",
+                    metric: "version", on: eventLoop))
         }
 
         switch runtime.registry.claim(identity, policy: runtime.configuration.duplicateIdentity) {
         case .conflict:
-            return refuse(
-                .conflict, "charger \(identity) is already connected (duplicateIdentity: reject)", metric: "duplicate",
-                on: eventLoop)
+            return refused(
+                refuse(
+                    .conflict, "charger \(identity) is already connected (duplicateIdentity: reject)",
+                    metric: "duplicate", on: eventLoop))
         case .granted(let generation, let previous):
             let replaced = closePrevious(previous, on: eventLoop)
             let started = NIODeadline.now()
             return replaced.flatMap { [self] in
                 runtime.connector.connect(identity, on: eventLoop)
-            }.map { [self] upstream -> AdmissionDecision in
+            }.map { [self] upstream -> AdmissionOutcome in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
-                let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
+                let link = makeLink(eventLoop)
                 let session = SessionFactory(proxy: runtime).makeSession(
                     identity: identity, version: version, generation: generation, listener: listener.name,
                     remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,
                     eventLoop: eventLoop)
                 let registry = runtime.registry
                 session.onFinish = { registry.release($0.identity, generation: $0.generation) }
-                let admitted = AdmissionDecision.Admitted(
-                    identity: identity, generation: generation, upstream: upstream, charger: link, session: session,
-                    registered: registry.activate(session))
-                return .admit(admitted, headers: responseHeaders)
+                return .admitted(
+                    AdmittedCharger(
+                        identity: identity, generation: generation, upstream: upstream, charger: link,
+                        session: session, registered: registry.activate(session)))
             }.flatMapError { [self] error in
                 runtime.registry.release(identity, generation: generation)
                 let failure = UpstreamFailure.classify(error)
-                runtime.metrics.upstreamFailed(failure.metricReason)
-                return refuse(failure.status, "\(failure)", metric: "upstream_\(failure.metricReason)", on: eventLoop)
+                runtime.metrics.upstreamFailed(failure.metricReason, transport: listener.transport)
+                return refused(
+                    refuse(failure.status, "\(failure)", metric: "upstream_\(failure.metricReason)", on: eventLoop))
             }
         }
     }
@@ -206,13 +263,14 @@ final class Admission {
         return waited.futureResult
     }
 
-    private func refuse(
+    func refuse(
         _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
         detail: String? = nil, on eventLoop: EventLoop
-    ) -> EventLoopFuture<AdmissionDecision> {
-        runtime.metrics.admissionRejected(listener: listener.name, reason: metric)
+    ) -> EventLoopFuture<AdmissionRefusal> {
+        runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: listener.transport)
         logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"])
-        return eventLoop.makeSucceededFuture(.refuse(status, reason: reason, metric: metric, headers: headers))
+        return eventLoop.makeSucceededFuture(
+            AdmissionRefusal(status: status, reason: reason, metric: metric, headers: headers))
     }
 
     static func describe(_ address: SocketAddress?) -> String {

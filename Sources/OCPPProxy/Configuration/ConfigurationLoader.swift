@@ -99,7 +99,7 @@ struct ConfigurationReader {
             top, "",
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
-                "logging", "shutdown", "chargers", "lockout",
+                "logging", "shutdown", "chargers", "lockout", "soap",
             ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
@@ -118,13 +118,14 @@ struct ConfigurationReader {
         let shutdown = readShutdown(top["shutdown"])
         let chargers = readChargers(top["chargers"])
         let lockout = readLockout(top["lockout"])
+        let soap = readSOAP(top["soap"])
         checkPortsUnique(listeners ?? [], admin: admin)
 
         guard let listeners, let upstream, let chargers else { return nil }
         return ProxyConfiguration(
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
-            shutdown: shutdown, chargers: chargers, lockout: lockout)
+            shutdown: shutdown, chargers: chargers, lockout: lockout, soap: soap)
     }
 
 }

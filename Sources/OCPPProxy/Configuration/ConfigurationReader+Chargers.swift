@@ -54,7 +54,10 @@ extension ConfigurationReader {
                 continue
             }
             checkKeys(
-                map, key, allowed: ["identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance"])
+                map, key,
+                allowed: [
+                    "identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance", "soapEndpoint",
+                ])
             var identity: ChargerIdentity?
             if let text = string(map["identity"], "\(key).identity", required: true) {
                 do {
@@ -102,7 +105,12 @@ extension ConfigurationReader {
             chargers[identity] = ChargerRegistration(
                 identity: identity, securityProfile: profile, credential: credential,
                 upstreamPassword: upstreamPassword,
-                tolerance: string(map["tolerance"], "\(key).tolerance"))
+                tolerance: string(map["tolerance"], "\(key).tolerance"),
+                soapEndpoint: map["soapEndpoint"].flatMap { node in
+                    string(node, "\(key).soapEndpoint", required: true).flatMap {
+                        httpURL($0, node, "\(key).soapEndpoint")
+                    }
+                })
         }
         return valid ? chargers : nil
     }

@@ -28,8 +28,10 @@ extension ConfigurationReader {
                 map, key,
                 allowed: [
                     "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls",
-                    "unknownChargers", "tolerance",
+                    "unknownChargers", "tolerance", "transport", "publicURL",
                 ])
+            let transport =
+                enumeration(map["transport"], "\(key).transport", ListenerTransport.self) ?? .websocket
             let name = string(map["name"], "\(key).name", required: true)
             if let name, let first = names[name] {
                 fail("\(key).name", map["name"], "duplicate listener name \"\(name)\" (also listeners[\(first)].name)")
@@ -43,9 +45,16 @@ extension ConfigurationReader {
                 fail("\(key).path", map["path"], "expected a path starting with \"/\", got \(quoted(path))")
             }
             while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-            let versions = readVersions(map["versions"], "\(key).versions")
+            // OCPP 1.5 exists only over SOAP; SOAP exists only up to 1.6.
+            let versions = readVersions(
+                map["versions"], "\(key).versions",
+                served: transport == .soap ? [.v1_5, .v1_6] : OCPPVersion.jsonVersions)
             var defaultVersion: OCPPVersion?
-            if let node = map["defaultVersion"] {
+            if let node = map["defaultVersion"], transport == .soap {
+                fail(
+                    "\(key).defaultVersion", node,
+                    "a SOAP listener takes each charger's version from its requests; remove defaultVersion")
+            } else if let node = map["defaultVersion"] {
                 defaultVersion = enumeration(
                     node, "\(key).defaultVersion", OCPPVersion.self, among: OCPPVersion.jsonVersions)
                 if let defaultVersion, let versions, !versions.contains(defaultVersion) {
@@ -70,12 +79,21 @@ extension ConfigurationReader {
                     "\(key).unknownChargers", map["unknownChargers"],
                     "allow is only for security profile 0 (development); expected reject with profile \(profile)")
             }
+            var publicURL: String?
+            if let node = map["publicURL"] {
+                if transport != .soap {
+                    fail("\(key).publicURL", node, "only a SOAP listener has a publicURL (transport: soap)")
+                } else if let text = string(node, "\(key).publicURL", required: true) {
+                    publicURL = httpURL(text, node, "\(key).publicURL")
+                }
+            }
             if let name, let port, let versions, profile < 2 || tls != nil {
                 listeners.append(
                     ListenerConfiguration(
                         name: name, host: host, port: port, path: path, versions: versions,
                         defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown,
-                        tolerance: string(map["tolerance"], "\(key).tolerance")))
+                        tolerance: string(map["tolerance"], "\(key).tolerance"), transport: transport,
+                        publicURL: publicURL))
             }
         }
         return listeners.count == sequence.count ? listeners : nil

@@ -79,4 +79,28 @@ extension ConfigurationReader {
             fail("admin.port", nil, "port \(admin.port) is already used by \(other)")
         }
     }
+
+    mutating func readSOAP(_ node: Node?) -> SOAPConfiguration {
+        var soap = SOAPConfiguration()
+        guard let node, let map = mapping(node, "soap") else { return soap }
+        checkKeys(map, "soap", allowed: ["idleTimeout", "maxRequestBytes", "endpointCA"])
+        soap.idleTimeout = duration(map["idleTimeout"], "soap.idleTimeout", positive: true)
+        soap.maxRequestBytes = integer(map["maxRequestBytes"], "soap.maxRequestBytes", range: 1024...(64 << 20))
+        soap.endpointCA = map["endpointCA"].flatMap { path($0, "soap.endpointCA") }
+        return soap
+    }
+
+    /// An http:// or https:// URL with a host.
+    mutating func httpURL(_ text: String, _ node: Node, _ key: String) -> String? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
+        else {
+            fail(
+                key, node,
+                "expected an http:// or https:// URL such as http://10.1.2.3:8080/ChargePointService, got \(quoted(text))"
+            )
+            return nil
+        }
+        return text
+    }
 }

@@ -20,6 +20,29 @@ public struct ProxyConfiguration: Sendable {
     /// The registered chargers, by identity.
     public var chargers: [ChargerIdentity: ChargerRegistration]
     public var lockout: LockoutConfiguration
+    /// SOAP chargers (listeners with `transport: soap`).
+    public var soap = SOAPConfiguration()
+}
+
+/// How a listener's chargers speak to it.
+public enum ListenerTransport: String, CaseIterable, Sendable {
+    /// OCPP-J: one WebSocket per charger at `{path}/{identity}`.
+    case websocket
+    /// OCPP-S: SOAP over HTTP POSTs to `{path}`, the identity in the `chargeBoxIdentity` header.
+    case soap
+}
+
+/// `soap:`: the settings of every SOAP charger.
+public struct SOAPConfiguration: Sendable {
+    /// How long a SOAP charger's upstream link stays open without a request from it; nil = three times the heartbeat
+    /// interval the CSMS gave at boot (``SOAPConfiguration/idleBeforeBoot`` until then).
+    public var idleTimeout: TimeAmount?
+    /// The idle timeout of a charger whose heartbeat interval is not known yet (no BootNotification answered).
+    public static let idleBeforeBoot = TimeAmount.minutes(15)
+    /// The largest request body taken from a charger, after decompression; nil = `limits.maxFrameBytes`.
+    public var maxRequestBytes: Int?
+    /// PEM bundle of the CAs that sign the certificates of chargers' own `https://` endpoints; nil = the system's.
+    public var endpointCA: String?
 }
 
 /// One socket chargers connect to.
@@ -39,6 +62,18 @@ public struct ListenerConfiguration: Sendable {
     public var unknownChargers: UnknownChargerPolicy
     /// A tolerance profile of the rule file (vendor quirks accepted from translated chargers); nil = strict.
     public var tolerance: String? = nil
+    public var transport: ListenerTransport = .websocket
+    /// SOAP: the listener's own URL, sent as `wsa:From` of the requests the proxy sends chargers; nil = built from
+    /// host, port and path.
+    public var publicURL: String? = nil
+
+    /// The URL a SOAP charger reaches this listener at, as the proxy names itself in its requests.
+    public var ownURL: String {
+        if let publicURL { return publicURL }
+        let scheme = tls == nil ? "http" : "https"
+        let shown = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host.contains(":") ? "[\(host)]" : host
+        return "\(scheme)://\(shown):\(port)\(path)"
+    }
 }
 
 /// TLS of a listener (profiles 2 and 3; optional for 0 and 1).
@@ -74,6 +109,8 @@ public struct ChargerRegistration: Sendable {
     public var upstreamPassword: String?
     /// Overrides the listener's tolerance profile for this charger.
     public var tolerance: String? = nil
+    /// A SOAP charger's own endpoint (its ChargePointService URL): overrides the `wsa:From` of its requests.
+    public var soapEndpoint: String? = nil
 }
 
 public enum ChargerCredential: Sendable {

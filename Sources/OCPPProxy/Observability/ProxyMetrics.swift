@@ -17,6 +17,7 @@ public final class ProxyMetrics: Sendable {
     private let frameCounters = NIOLockedValueBox<[FrameKey: Counter]>([:])
 
     private struct FrameKey: Hashable {
+        var transport: ListenerTransport
         var side: Side
         var type: MessageTypeNumber
         var action: String
@@ -35,15 +36,18 @@ public final class ProxyMetrics: Sendable {
             ])
     }
 
-    func chargersConnected(_ version: OCPPVersion) -> Gauge {
+    func chargersConnected(_ version: OCPPVersion, transport: ListenerTransport) -> Gauge {
         registry.makeGauge(
             descriptor: Self.descriptor(
-                "chargers_connected", unit: "", help: "Chargers with an open session, by the OCPP version they speak"),
-            labels: [("version", version.rawValue)])
+                "chargers_connected", unit: "",
+                help: "Chargers with an open session, by the OCPP version they speak and their transport"),
+            labels: [("version", version.rawValue), ("transport", transport.rawValue)])
     }
 
-    func frame(from side: Side, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
-        let key = FrameKey(side: side, type: type, action: Self.actionLabel(action, version))
+    func frame(
+        from side: Side, type: MessageTypeNumber, action: String?, version: OCPPVersion, transport: ListenerTransport
+    ) {
+        let key = FrameKey(transport: transport, side: side, type: type, action: Self.actionLabel(action, version))
         if let counter = frameCounters.withLockedValue({ $0[key] }) {
             counter.increment()
             return
@@ -51,67 +55,70 @@ public final class ProxyMetrics: Sendable {
         let counter = registry.makeCounter(
             descriptor: Self.descriptor(
                 "frames", unit: "total", help: "RPC frames forwarded, by direction, message type and action"),
-            labels: [("direction", side.flow), ("type", Self.typeLabel(type)), ("action", key.action)])
+            labels: [
+                ("direction", side.flow), ("type", Self.typeLabel(type)), ("action", key.action),
+                ("transport", transport.rawValue),
+            ])
         frameCounters.withLockedValue { $0[key] = counter }
         counter.increment()
     }
 
-    func callError(sender: String, code: String, version: OCPPVersion) {
+    func callError(sender: String, code: String, version: OCPPVersion, transport: ListenerTransport) {
         let label = RPCErrorCode.wireNames(in: version).contains(code) ? code : "other"
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "callerrors", unit: "total",
                 help: "CALLERROR frames by who sent them (charger, csms, or the proxy itself) and error code"),
-            labels: [("sender", sender), ("code", label)]
+            labels: [("sender", sender), ("code", label), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func malformed(from side: Side, reason: String) {
+    func malformed(from side: Side, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "malformed_frames", unit: "total",
                 help: "Frames refused because they are not well-formed OCPP-J RPC frames"),
-            labels: [("from", side.rawValue), ("reason", reason)]
+            labels: [("from", side.rawValue), ("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func unmatchedResponse(from side: Side) {
+    func unmatchedResponse(from side: Side, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "unmatched_responses", unit: "total",
                 help: "CALLRESULT or CALLERROR frames dropped because no pending CALL has their id"),
-            labels: [("from", side.rawValue)]
+            labels: [("from", side.rawValue), ("transport", transport.rawValue)]
         ).increment()
     }
 
     /// Translation problems the proxy logged: `warning` for input a rule could not translate or answers that did
     /// not match their definition, `error` for translated frames that would have broken their target (rule bugs).
-    func translationProblem(level: String) {
+    func translationProblem(level: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "translation_problems", unit: "total",
                 help: "Frames translation could not handle, by log level (error: a rule produced an invalid frame)"),
-            labels: [("level", level)]
+            labels: [("level", level), ("transport", transport.rawValue)]
         ).increment()
     }
 
     /// A CALL the proxy answered with a CALLERROR instead of forwarding, because its sender already has
     /// `limits.maxPendingCalls` CALLs awaiting an answer.
-    func callRefused(from side: Side, reason: String) {
+    func callRefused(from side: Side, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "calls_refused", unit: "total",
                 help: "CALLs answered by the proxy with a CALLERROR instead of being forwarded, by sender and reason"),
-            labels: [("from", side.rawValue), ("reason", reason)]
+            labels: [("from", side.rawValue), ("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func callTimedOut(from side: Side) {
+    func callTimedOut(from side: Side, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "call_timeouts", unit: "total",
                 help: "CALLs forgotten after limits.callTimeout without an answer, by the side that sent them"),
-            labels: [("from", side.rawValue)]
+            labels: [("from", side.rawValue), ("transport", transport.rawValue)]
         ).increment()
     }
 
@@ -119,37 +126,37 @@ public final class ProxyMetrics: Sendable {
         upstreamConnect.record(duration)
     }
 
-    func upstreamFailed(_ reason: String) {
+    func upstreamFailed(_ reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "upstream_connect_failures", unit: "total",
                 help: "Upstream links that could not be opened: refused, rejected, unreachable or timeout"),
-            labels: [("reason", reason)]
+            labels: [("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func admissionRejected(listener: String, reason: String) {
+    func admissionRejected(listener: String, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "admissions_rejected", unit: "total",
                 help: "Charger connections refused before or at the WebSocket upgrade"),
-            labels: [("listener", listener), ("reason", reason)]
+            labels: [("listener", listener), ("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func authenticationFailed(listener: String, reason: String) {
+    func authenticationFailed(listener: String, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "auth_failures", unit: "total",
                 help: "Chargers refused by their security profile: credentials, certificate, registration or lockout"),
-            labels: [("listener", listener), ("reason", reason)]
+            labels: [("listener", listener), ("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
-    func linkClosed(_ side: Side, reason: String) {
+    func linkClosed(_ side: Side, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor("links_closed", unit: "total", help: "Links closed, by side and reason"),
-            labels: [("side", side.rawValue), ("reason", reason)]
+            labels: [("side", side.rawValue), ("reason", reason), ("transport", transport.rawValue)]
         ).increment()
     }
 
@@ -178,4 +185,36 @@ public final class ProxyMetrics: Sendable {
         guard let action else { return "unknown" }
         return MessageCatalog.isKnown(action, in: version) ? action : "other"
     }
+}
+
+/// The metrics of one session: every one labelled with the charger's transport.
+struct SessionMetrics {
+    let proxy: ProxyMetrics
+    let transport: ListenerTransport
+
+    func chargersConnected(_ version: OCPPVersion) -> Gauge { proxy.chargersConnected(version, transport: transport) }
+
+    func frame(from side: Side, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
+        proxy.frame(from: side, type: type, action: action, version: version, transport: transport)
+    }
+
+    func callError(sender: String, code: String, version: OCPPVersion) {
+        proxy.callError(sender: sender, code: code, version: version, transport: transport)
+    }
+
+    func malformed(from side: Side, reason: String) {
+        proxy.malformed(from: side, reason: reason, transport: transport)
+    }
+
+    func unmatchedResponse(from side: Side) { proxy.unmatchedResponse(from: side, transport: transport) }
+
+    func translationProblem(level: String) { proxy.translationProblem(level: level, transport: transport) }
+
+    func callRefused(from side: Side, reason: String) {
+        proxy.callRefused(from: side, reason: reason, transport: transport)
+    }
+
+    func callTimedOut(from side: Side) { proxy.callTimedOut(from: side, transport: transport) }
+
+    func linkClosed(_ side: Side, reason: String) { proxy.linkClosed(side, reason: reason, transport: transport) }
 }

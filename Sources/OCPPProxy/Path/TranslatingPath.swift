@@ -3,15 +3,16 @@ import NIOCore
 import OCPP
 import OCPPRules
 
-/// The path of a charger whose version differs from the CSMS's: every frame goes to the pure ``TranslationSession``,
-/// whose state changes are stored before the frames that depend on them go out, and whose CALLs time out after
-/// `limits.callTimeout`. Confined to the session's event loop.
+/// The path of a charger whose version differs from the CSMS's: every frame goes to the pure ``TranslationChain``
+/// (one rule set, or several in a row: 1.5 → 1.6 → 2.0.1), whose state changes are stored before the frames that
+/// depend on them go out, and whose CALLs time out after `limits.callTimeout`. Confined to the session's event loop.
 final class TranslatingPath: FramePath {
     private let context: SessionContext
-    let ruleSet: RuleSet
+    /// The rule sets from the charger's version to the CSMS's, in order.
+    let ruleSets: [RuleSet]
     private let tolerance: Tolerance
     private let store: StateStore
-    private var engine: TranslationSession?
+    private var engine: TranslationChain?
     /// Frames wait behind state writes, so that nothing overtakes the write it depends on.
     private var chain: EventLoopFuture<[Outgoing]>?
     private var writesInFlight = 0
@@ -24,23 +25,24 @@ final class TranslatingPath: FramePath {
         let id: String
     }
 
-    init(context: SessionContext, ruleSet: RuleSet, tolerance: Tolerance, store: StateStore) {
+    init(context: SessionContext, ruleSets: [RuleSet], tolerance: Tolerance, store: StateStore) {
+        precondition(!ruleSets.isEmpty, "a translating path needs a rule set")
         self.context = context
-        self.ruleSet = ruleSet
+        self.ruleSets = ruleSets
         self.tolerance = tolerance
         self.store = store
         self.limit = PendingCallLimit(maximum: context.limits.maxPendingCalls)
     }
 
     var readsPayloads: Bool { true }
-    var translation: String? { "\(ruleSet.from) → \(ruleSet.to)" }
+    var translation: String? { ([version(of: .charger)] + ruleSets.map(\.to)).map(\.rawValue).joined(separator: " → ") }
 
     /// Reads the charger's translation state.
     func start() -> EventLoopFuture<Void> {
         store.translationState(for: context.identity).hop(to: context.eventLoop).map { [self] state in
             let prefix = String(UUID().uuidString.prefix(8).lowercased()) + "-"
-            engine = TranslationSession(
-                rules: ruleSet, state: state, ids: RandomIdentifiers(), chargerTolerance: tolerance,
+            engine = TranslationChain(
+                ruleSets: ruleSets, state: state, ids: RandomIdentifiers(), chargerTolerance: tolerance,
                 messageIdPrefix: prefix)
         }
     }
@@ -118,7 +120,7 @@ final class TranslatingPath: FramePath {
     }
     private var nowCache: (seconds: Int64, text: String) = (0, "")
 
-    private func apply(_ output: TranslationOutput) -> Outbox {
+    private func apply(_ output: ChainOutput) -> Outbox {
         for entry in output.logs {
             context.metrics.translationProblem(level: entry.level.rawValue)
             switch entry.level {
@@ -167,5 +169,7 @@ final class TranslatingPath: FramePath {
         }
     }
 
-    private func version(of side: Side) -> OCPPVersion { side == .charger ? ruleSet.from : ruleSet.to }
+    private func version(of side: Side) -> OCPPVersion {
+        side == .charger ? ruleSets[0].from : ruleSets[ruleSets.count - 1].to
+    }
 }

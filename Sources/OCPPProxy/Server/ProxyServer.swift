@@ -81,6 +81,38 @@ public final class ProxyServer: Service, Sendable {
         return (runtime, store)
     }
 
+    /// Where chargers reach a listener, for the log.
+    static func address(of listener: ListenerConfiguration) -> String {
+        let secure = listener.tls != nil
+        switch listener.transport {
+        case .websocket:
+            return "\(secure ? "wss" : "ws")://\(listener.host):\(listener.port)\(listener.path)/{identity}"
+        case .soap:
+            return "\(secure ? "https" : "http")://\(listener.host):\(listener.port)\(listener.path)"
+        }
+    }
+
+    /// The SOAP messages of 1.5 and 1.6, from the rules directory (the definitions generated from the WSDLs).
+    private func soapMessages(_ runtime: ProxyContext) throws -> SOAPMessages {
+        guard let rules = runtime.rules else {
+            throw StartupError("a SOAP listener needs rules: (the rules directory holds the SOAP message definitions)")
+        }
+        return try SOAPMessages(rules: rules)
+    }
+
+    private func soapClient(_ soap: SOAPConfiguration) throws -> SOAPClient {
+        let maxBytes = soap.maxRequestBytes ?? configuration.limits.maxFrameBytes
+        guard let ca = soap.endpointCA else { return SOAPClient(tls: nil, maxResponseBytes: maxBytes) }
+        do {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+            return SOAPClient(tls: try NIOSSLContext(configuration: tls), maxResponseBytes: maxBytes)
+        } catch {
+            throw StartupError("soap.endpointCA: cannot read \(ca): \(error)")
+        }
+    }
+
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
@@ -88,9 +120,23 @@ public final class ProxyServer: Service, Sendable {
 
         var channels: [Channel] = []
         for (index, listenerConfiguration) in configuration.listeners.enumerated() {
-            let listener = ChargerListener(configuration: listenerConfiguration, runtime: runtime)
             do {
-                channels.append(try await listener.bind(on: group).get())
+                switch listenerConfiguration.transport {
+                case .websocket:
+                    let listener = ChargerListener(configuration: listenerConfiguration, runtime: runtime)
+                    channels.append(try await listener.bind(on: group).get())
+                case .soap:
+                    let chargers = SOAPChargers(
+                        listener: listenerConfiguration, runtime: runtime, messages: try soapMessages(runtime),
+                        client: try soapClient(configuration.soap))
+                    let listener = SOAPListener(
+                        configuration: listenerConfiguration, runtime: runtime, chargers: chargers)
+                    channels.append(try await listener.bind(on: group).get())
+                }
+            } catch let error as StartupError {
+                for channel in channels { try? await channel.close() }
+                try? await group.shutdownGracefully()
+                throw error
             } catch {
                 for channel in channels { try? await channel.close() }
                 try? await group.shutdownGracefully()
@@ -102,8 +148,8 @@ public final class ProxyServer: Service, Sendable {
                 "listening for chargers",
                 metadata: [
                     "listener": "\(listenerConfiguration.name)",
-                    "address":
-                        "\(listenerConfiguration.tls == nil ? "ws" : "wss")://\(listenerConfiguration.host):\(listenerConfiguration.port)\(listenerConfiguration.path)/{identity}",
+                    "address": "\(Self.address(of: listenerConfiguration))",
+                    "transport": "\(listenerConfiguration.transport)",
                     "securityProfile": "\(listenerConfiguration.securityProfile)",
                     "versions": "\(listenerConfiguration.versions.map(\.rawValue).joined(separator: ","))",
                 ])

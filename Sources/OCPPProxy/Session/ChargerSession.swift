@@ -336,7 +336,8 @@ final class ChargerSession: LinkEvents {
         eventLoop.assertInEventLoop()
         let pending = path.pendingCalls
         return ChargerSnapshot(
-            identity: identity.value, version: context.chargerVersion.rawValue,
+            identity: identity.value, transport: charger.transport.rawValue, endpoint: charger.endpoint,
+            version: context.chargerVersion.rawValue,
             upstreamVersion: context.upstreamVersion.rawValue, listener: listenerName, remoteAddress: remoteAddress,
             connectedSince: connectedSince,
             upstreamState: upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
@@ -371,6 +372,10 @@ struct ChargerSnapshot: Encodable {
     }
 
     var identity: String
+    /// websocket or soap.
+    var transport: String
+    /// A SOAP charger's own endpoint, where the proxy sends the CSMS's CALLs (nil: none known yet).
+    var endpoint: String?
     var version: String
     var upstreamVersion: String
     var listener: String

@@ -10,7 +10,8 @@ struct SessionContext {
     let chargerVersion: OCPPVersion
     let upstreamVersion: OCPPVersion
     let eventLoop: EventLoop
-    let metrics: ProxyMetrics
+    /// Labelled with the charger's transport.
+    let metrics: SessionMetrics
     let limits: LimitsConfiguration
     /// With the charger's identity and version as metadata.
     let logger: Logger

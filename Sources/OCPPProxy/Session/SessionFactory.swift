@@ -12,13 +12,19 @@ struct SessionFactory {
         [CredentialStage(context: context, credentials: proxy.upstreamCredentials)]
     }
 
+    /// Pass-through when the charger speaks the CSMS's version; else the chain of rule sets that joins the two
+    /// (one file, or several in a row such as 1.5 → 1.6 → 2.0.1).
     func path(for context: SessionContext, listener: String) -> FramePath {
-        guard let ruleSet = proxy.ruleSet(for: context.chargerVersion) else {
+        guard context.chargerVersion != context.upstreamVersion,
+            let ruleSets = proxy.rules?.chain(charger: context.chargerVersion, csms: context.upstreamVersion),
+            let first = ruleSets.first
+        else {
             return PassThroughPath(context: context)
         }
+        // Tolerance profiles belong to the rule set that reads the charger's own frames.
         return TranslatingPath(
-            context: context, ruleSet: ruleSet,
-            tolerance: proxy.tolerance(for: context.identity, listener: listener, ruleSet: ruleSet),
+            context: context, ruleSets: ruleSets,
+            tolerance: proxy.tolerance(for: context.identity, listener: listener, ruleSet: first),
             store: proxy.stateStore)
     }
 
@@ -31,7 +37,8 @@ struct SessionFactory {
         logger[metadataKey: "version"] = "\(version)"
         let context = SessionContext(
             identity: identity, chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
-            eventLoop: eventLoop, metrics: proxy.metrics, limits: proxy.configuration.limits, logger: logger)
+            eventLoop: eventLoop, metrics: SessionMetrics(proxy: proxy.metrics, transport: charger.transport),
+            limits: proxy.configuration.limits, logger: logger)
         return ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
             charger: charger, upstream: upstream, stages: stages(for: context),

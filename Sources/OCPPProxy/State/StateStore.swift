@@ -15,10 +15,11 @@ protocol StateStore: Sendable {
     func upstreamPasswords() -> EventLoopFuture<[String: String]>
     /// Persists a CSMS-set upstream password; completes once it is durable.
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void>
-    /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids).
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState>
+    /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids), for each edge
+    /// of its chain of rule sets.
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState>
     /// Persists translation state changes in order; completes once they are durable.
-    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
     func close() -> EventLoopFuture<Void>
 }
 
@@ -39,15 +40,15 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    private let translation = NIOLockedValueBox<[String: TranslationState]>([:])
+    private let translation = NIOLockedValueBox<[String: ChainState]>([:])
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
-        eventLoop.makeSucceededFuture(translation.withLockedValue { $0[identity.value] } ?? TranslationState())
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+        eventLoop.makeSucceededFuture(translation.withLockedValue { $0[identity.value] } ?? ChainState())
     }
 
-    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         translation.withLockedValue { states in
-            var state = states[identity.value] ?? TranslationState()
+            var state = states[identity.value] ?? ChainState()
             changes.forEach { state.apply($0) }
             states[identity.value] = state
         }
@@ -102,13 +103,14 @@ final class SQLiteStateStore: StateStore {
         return SQLiteStateStore(connection: connection)
     }
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<TranslationState> {
-        connection.query("SELECT value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map {
+    /// A row's key names its edge (``EdgeStateChange/key``): rows written before chains existed are the first edge's.
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+        connection.query("SELECT key, value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map {
             rows in
-            var state = TranslationState()
+            var state = ChainState()
             for row in rows {
-                guard let text = row.column("value")?.string, let json = JSONValue(parsing: Array(text.utf8)),
-                    let change = StateChange(json: json)
+                guard let key = row.column("key")?.string, let text = row.column("value")?.string,
+                    let json = JSONValue(parsing: Array(text.utf8)), let change = EdgeStateChange(key: key, json: json)
                 else { continue }
                 state.apply(change)
             }
@@ -143,7 +145,7 @@ final class SQLiteStateStore: StateStore {
     /// thousand.
     private struct PendingWrite {
         var identity: String
-        var changes: [StateChange]
+        var changes: [EdgeStateChange]
         var promise: EventLoopPromise<Void>
     }
 
@@ -151,7 +153,7 @@ final class SQLiteStateStore: StateStore {
     /// Rows per statement, well under SQLite's limit of bound parameters.
     private static let rowsPerStatement = 300
 
-    func save(_ changes: [StateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         let promise = connection.eventLoop.makePromise(of: Void.self)
         let start = pending.withLockedValue { state -> Bool in
             state.writes.append(PendingWrite(identity: identity.value, changes: changes, promise: promise))
@@ -172,7 +174,7 @@ final class SQLiteStateStore: StateStore {
         }
         guard !batch.isEmpty else { return }
         // The last change of each (identity, key) is the one that counts.
-        var latest: [String: (identity: String, change: StateChange)] = [:]
+        var latest: [String: (identity: String, change: EdgeStateChange)] = [:]
         var order: [String] = []
         for write in batch {
             for change in write.changes {
@@ -184,11 +186,11 @@ final class SQLiteStateStore: StateStore {
         var deletes: [[SQLiteData]] = []
         for key in order {
             let (identity, change) = latest[key]!
-            if case .forgetTransaction = change {
+            if case .forgetTransaction = change.change {
                 deletes.append([.text(identity), .text(change.key)])
             } else {
                 // Key order means nothing in a stored value: skip the sorting.
-                upserts.append([.text(identity), .text(change.key), .text(change.json.wireText)])
+                upserts.append([.text(identity), .text(change.key), .text(change.change.json.wireText)])
             }
         }
         var statements: [(String, [SQLiteData])] = []

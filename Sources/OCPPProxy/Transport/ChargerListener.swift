@@ -32,7 +32,7 @@ final class ChargerListener {
                         // Each connection takes the context current at accept time (reloads swap it).
                         try channel.pipeline.syncOperations.addHandlers([
                             NIOSSLServerHandler(context: tls.context),
-                            TLSFailureObserver(listener: listener.name, runtime: runtime),
+                            TLSFailureObserver(listener: listener, runtime: runtime),
                         ])
                     } catch {
                         return channel.eventLoop.makeFailedFuture(error)
@@ -67,11 +67,11 @@ final class ChargerListener {
 final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    private let listener: String
+    private let listener: ListenerConfiguration
     private let runtime: ProxyContext
     private var handshakeDone = false
 
-    init(listener: String, runtime: ProxyContext) {
+    init(listener: ListenerConfiguration, runtime: ProxyContext) {
         self.listener = listener
         self.runtime = runtime
     }
@@ -85,10 +85,11 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
         if !handshakeDone {
             handshakeDone = true
             let address = Admission.describe(context.channel.remoteAddress)
-            runtime.metrics.authenticationFailed(listener: listener, reason: "tls_handshake")
+            runtime.metrics.authenticationFailed(
+                listener: listener.name, reason: "tls_handshake", transport: listener.transport)
             _ = runtime.lockout.recordFailure(for: context.channel.remoteAddress?.ipAddress ?? "unknown")
             runtime.logger.notice(
-                "TLS handshake failed: \(error)", metadata: ["listener": "\(listener)", "remote": "\(address)"])
+                "TLS handshake failed: \(error)", metadata: ["listener": "\(listener.name)", "remote": "\(address)"])
             context.close(promise: nil)
             return
         }

@@ -39,14 +39,14 @@ final class ChargerUpgrade {
             switch decision {
             case .refuse: return nil
             case .upgradeWithoutSubprotocol: return HTTPHeaders()
-            case .admit(_, let headers): return headers
+            case .admit(_, _, let headers): return headers
             }
         }
     }
 
     /// An admitted upgrade whose session never took over: its upstream link and its claim go.
     private func releaseUnused() {
-        guard case .admit(let admitted, _) = decision, !handedOver else { return }
+        guard case .admit(let admitted, _, _) = decision, !handedOver else { return }
         handedOver = true
         admitted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")
         runtime.registry.release(admitted.identity, generation: admitted.generation)
@@ -54,13 +54,13 @@ final class ChargerUpgrade {
 
     /// The answer for a request that was not upgraded.
     func refusal(for request: HTTPRequestHead) -> (HTTPResponseStatus, String, [(String, String)]) {
-        if case .refuse(let status, let reason, _, let headers) = decision { return (status, reason, headers) }
+        if case .refuse(let refusal) = decision { return (refusal.status, refusal.reason, refusal.headers) }
         // The upgrader never asked: not a (complete) WebSocket upgrade.
         if case .notFound = ConnectionPath.resolve(requestTarget: request.uri, mountPath: listener.path) {
-            runtime.metrics.admissionRejected(listener: listener.name, reason: "path")
+            runtime.metrics.admissionRejected(listener: listener.name, reason: "path", transport: .websocket)
             return (.notFound, "no charger endpoint at \(request.uri); expected \(listener.path)/{identity}", [])
         }
-        runtime.metrics.admissionRejected(listener: listener.name, reason: "not_websocket")
+        runtime.metrics.admissionRejected(listener: listener.name, reason: "not_websocket", transport: .websocket)
         if request.headers["upgrade"].isEmpty {
             return (
                 .upgradeRequired, "this endpoint only accepts OCPP-J WebSocket connections", [("Upgrade", "websocket")]
@@ -77,7 +77,7 @@ final class ChargerUpgrade {
         let maxFrame = runtime.configuration.limits.maxFrameBytes
         switch decision {
         case .upgradeWithoutSubprotocol(let offered):
-            runtime.metrics.admissionRejected(listener: listener.name, reason: "subprotocol")
+            runtime.metrics.admissionRejected(listener: listener.name, reason: "subprotocol", transport: .websocket)
             logger.notice(
                 "closing: none of the offered subprotocols \(offered) is served here (\(listener.versions.map(\.rawValue)))"
             )
@@ -87,14 +87,14 @@ final class ChargerUpgrade {
             return channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).flatMap {
                 channel.close()
             }
-        case .admit(let admitted, _) where !handedOver:
+        case .admit(let admitted, let link, _) where !handedOver:
             handedOver = true
             let session = admitted.session
             do {
                 try channel.pipeline.syncOperations.addHandlers([
                     NIOWebSocketFrameAggregator(
                         minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maxFrame),
-                    admitted.charger,
+                    link,
                 ])
             } catch {
                 admitted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")

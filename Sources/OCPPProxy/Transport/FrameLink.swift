@@ -15,6 +15,10 @@ enum LinkState {
 /// arrives on it goes to its ``LinkEvents``. The WebSocket link is one; a SOAP transport is the next.
 protocol FrameLink: AnyObject {
     var side: Side { get }
+    /// How the peer is connected: a charger's transport labels its session's metrics.
+    var transport: ListenerTransport { get }
+    /// Where the proxy reaches the peer by itself, when it does (a SOAP charger's endpoint); for the admin API.
+    var endpoint: String? { get }
     var state: LinkState { get }
     /// Whether it takes more outgoing frames without queueing past its high-water mark.
     var isWritable: Bool { get }
@@ -31,6 +35,10 @@ protocol FrameLink: AnyObject {
     func close(code: WebSocketErrorCode, reason: String, text: String)
     /// Reads from the connection only while `on` (backpressure).
     func setReading(_ on: Bool)
+}
+
+extension FrameLink {
+    var endpoint: String? { nil }
 }
 
 /// What a link reports to the session it belongs to: the data flow's forward direction.

@@ -18,6 +18,7 @@ final class WebSocketLink: ChannelInboundHandler, RemovableChannelHandler, Frame
     let side: Side
     /// A client masks every frame it sends (RFC 6455 §5.3).
     private let isClient: Bool
+    var transport: ListenerTransport { .websocket }
     private let keepalive: KeepaliveConfiguration
     private(set) var state: LinkState = .open
     private var context: ChannelHandlerContext?

@@ -1,0 +1,271 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import OCPP
+
+/// The SOAP chargers of one listener: reads each request, admits its charger (every request passes the security
+/// profile's checks; the first one of a charger also opens its upstream link and session), and hands the request to
+/// the charger's ``SOAPChargerLink``. Requests of one charger may come on any connection and event loop; its link
+/// lives on the event loop of the request that opened it.
+final class SOAPChargers: Sendable {
+    private let listener: ListenerConfiguration
+    private let runtime: ProxyContext
+    private let messages: SOAPMessages
+    private let client: SOAPClient
+    private let open = NIOLockedValueBox<[ChargerIdentity: Entry]>([:])
+    private let logger: Logger
+
+    /// A charger's link, or the admission that is opening it (a second request waits for it).
+    private enum Entry: Sendable {
+        case opening(EventLoopFuture<Void>)
+        case open(NIOLoopBound<SOAPChargerLink>)
+    }
+
+    init(listener: ListenerConfiguration, runtime: ProxyContext, messages: SOAPMessages, client: SOAPClient) {
+        self.listener = listener
+        self.runtime = runtime
+        self.messages = messages
+        self.client = client
+        var logger = runtime.logger
+        logger[metadataKey: "listener"] = "\(listener.name)"
+        self.logger = logger
+    }
+
+    // MARK: One request
+
+    func handle(_ head: HTTPRequestHead, body: ByteBuffer, channel: Channel) -> EventLoopFuture<SOAPReply> {
+        let eventLoop = channel.eventLoop
+        let request: SOAPChargerRequest
+        switch messages.read(
+            body, contentType: head.headers["content-type"].first, soapAction: head.headers["soapaction"].first)
+        {
+        case .failure(let refusal):
+            runtime.metrics.malformed(from: .charger, reason: refusal.metric, transport: .soap)
+            logger.warning(
+                "refused a SOAP request: \(refusal.reason)",
+                metadata: ["remote": "\(Admission.describe(channel.remoteAddress))"])
+            return eventLoop.makeSucceededFuture(refusal.reply)
+        case .success(let read):
+            request = read
+        }
+        guard let text = request.identity, !text.isEmpty else {
+            return refuse(
+                request, .sender("IdentityMismatch"), "the request has no chargeBoxIdentity header", "identity",
+                on: eventLoop)
+        }
+        let identity: ChargerIdentity
+        do {
+            identity = try ChargerIdentity(text)
+        } catch {
+            return refuse(
+                request, .sender("IdentityMismatch"), "chargeBoxIdentity: \(error)", "identity", on: eventLoop)
+        }
+        guard listener.versions.contains(request.version) else {
+            return refuse(
+                request, .sender("ProtocolError"),
+                "\(request.version) is not served on this listener (\(listener.versions.map(\.rawValue).joined(separator: ", ")))",
+                "version", on: eventLoop)
+        }
+        let admission = Admission(listener: listener, runtime: runtime, channel: channel)
+        return admission.authenticate(identity, channel: channel, request: head).flatMap { [self] refusal in
+            if let refusal {
+                return eventLoop.makeSucceededFuture(self.reply(request, refusal: refusal))
+            }
+            return link(identity, request: request, admission: admission, channel: channel).flatMap { outcome in
+                switch outcome {
+                case .refused(let refusal):
+                    return eventLoop.makeSucceededFuture(self.reply(request, refusal: refusal))
+                case .open(let bound):
+                    return bound.eventLoop.flatSubmit {
+                        bound.value.request(action: request.action, payload: request.payload, from: request.from)
+                    }.hop(to: eventLoop).map { answer in
+                        self.reply(request, answer: answer)
+                    }.flatMapErrorThrowing { error in
+                        // No fabricated answer: the charger learns that this request was not processed.
+                        self.messages.fault(request, .receiver("InternalError"), "\(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    private enum LinkOutcome: Sendable {
+        case open(NIOLoopBound<SOAPChargerLink>)
+        case refused(AdmissionRefusal)
+    }
+
+    /// The charger's open link, or a new one: admission opens the upstream link and the session on this request's
+    /// event loop. A link of another OCPP version (a charger updated to 1.6) is closed and replaced.
+    private func link(
+        _ identity: ChargerIdentity, request: SOAPChargerRequest, admission: Admission, channel: Channel
+    ) -> EventLoopFuture<LinkOutcome> {
+        let eventLoop = channel.eventLoop
+        let promise = eventLoop.makePromise(of: Void.self)
+        let existing: Entry? = open.withLockedValue { table in
+            if let entry = table[identity] { return entry }
+            table[identity] = .opening(promise.futureResult)
+            return nil
+        }
+        switch existing {
+        case .opening(let admitting):
+            promise.succeed(())
+            // Another request of this charger is being admitted: wait for it, then look again.
+            return admitting.hop(to: eventLoop).flatMap { [self] in
+                link(identity, request: request, admission: admission, channel: channel)
+            }
+        case .open(let bound):
+            promise.succeed(())
+            return bound.eventLoop.submit { () -> Bool in
+                bound.value.state == .open && bound.value.version == request.version
+            }.hop(to: eventLoop).flatMap { [self] usable in
+                if usable { return eventLoop.makeSucceededFuture(.open(bound)) }
+                forget(identity, bound)
+                bound.eventLoop.execute {
+                    bound.value.close(code: .goingAway, reason: "replaced", text: "the charger changed its version")
+                }
+                return link(identity, request: request, admission: admission, channel: channel)
+            }
+        case nil:
+            return admit(identity, request: request, admission: admission, channel: channel).always { _ in
+                promise.succeed(())
+            }
+        }
+    }
+
+    private func admit(
+        _ identity: ChargerIdentity, request: SOAPChargerRequest, admission: Admission, channel: Channel
+    ) -> EventLoopFuture<LinkOutcome> {
+        let configured = runtime.configuration.chargers[identity]?.soapEndpoint
+        let callTimeout = runtime.configuration.limits.callTimeout
+        let idleTimeout = runtime.configuration.soap.idleTimeout
+        let version = request.version
+        let messages = self.messages
+        let client = self.client
+        let ownURL = listener.ownURL
+        var linkLogger = logger
+        linkLogger[metadataKey: "identity"] = "\(identity)"
+        linkLogger[metadataKey: "version"] = "\(version)"
+        let sessionLogger = linkLogger
+        return admission.open(identity, version: version, channel: channel) { eventLoop in
+            SOAPChargerLink(
+                eventLoop: eventLoop, version: version, configuredEndpoint: configured, callTimeout: callTimeout,
+                idleTimeout: idleTimeout, logger: sessionLogger
+            ) { action, payload, messageId, endpoint, timeout in
+                Self.call(
+                    action: action, payload: payload, messageId: messageId, endpoint: endpoint, timeout: timeout,
+                    identity: identity, version: version, ownURL: ownURL, messages: messages, client: client,
+                    on: eventLoop)
+            }
+        }.map { [self] outcome -> LinkOutcome in
+            switch outcome {
+            case .refused(let refusal):
+                open.withLockedValue { _ = $0.removeValue(forKey: identity) }
+                return .refused(refusal)
+            case .admitted(let admitted):
+                let session = admitted.session
+                // Only SOAPChargerLinks are made above.
+                guard let link = admitted.charger as? SOAPChargerLink else {
+                    session.close(code: .unexpectedServerError, reason: "internal", text: "internal error")
+                    return .refused(
+                        AdmissionRefusal(status: .internalServerError, reason: "internal error", metric: "internal"))
+                }
+                let bound = NIOLoopBound(link, eventLoop: link.eventLoop)
+                open.withLockedValue { $0[identity] = .open(bound) }
+                session.closed.whenComplete { [self] _ in forget(identity, bound) }
+                session.start()
+                if !admitted.registered {
+                    session.close(code: .normalClosure, reason: "replaced", text: "replaced by a new connection")
+                }
+                return .open(bound)
+            }
+        }
+    }
+
+    /// Drops the table's entry of a link that is gone, unless a newer link has taken its place.
+    private func forget(_ identity: ChargerIdentity, _ bound: NIOLoopBound<SOAPChargerLink>) {
+        open.withLockedValue { table in
+            if case .open(let current)? = table[identity], current.eventLoop === bound.eventLoop,
+                current.value === bound.value
+            {
+                table[identity] = nil
+            }
+        }
+    }
+
+    // MARK: CSMS → charger
+
+    /// One CALL POSTed to the charger, its answer read; every failure becomes a CALLERROR outcome.
+    private static func call(
+        action: String, payload: JSONValue, messageId: String, endpoint: String, timeout: TimeAmount,
+        identity: ChargerIdentity, version: OCPPVersion, ownURL: String, messages: SOAPMessages, client: SOAPClient,
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<SOAPChargerLink.CallOutcome> {
+        let request: SOAPMessages.Outgoing
+        switch messages.request(
+            action: action, payload: payload, version: version, identity: identity.value, messageId: messageId,
+            to: endpoint, from: ownURL)
+        {
+        case .success(let made): request = made
+        case .failure(let problem):
+            return eventLoop.makeSucceededFuture(
+                .error(.internalError, description: "cannot write \(action) as SOAP: \(problem)"))
+        }
+        return client.post(
+            endpoint, contentType: request.contentType, body: request.body, timeout: timeout, on: eventLoop
+        ).map { response in
+            messages.answer(to: action, version: version, response: response)
+        }.recover { error in
+            .error(.internalError, description: "the charging station's SOAP endpoint \(endpoint) failed: \(error)")
+        }
+    }
+
+    // MARK: Replies
+
+    private func reply(_ request: SOAPChargerRequest, answer: SOAPChargerLink.Answer) -> SOAPReply {
+        switch answer {
+        case .result(let payload):
+            return messages.answer(request, payload: payload)
+        case .error(let code, let description):
+            return messages.fault(request, SOAPFaultCode(rpcErrorCode: code), description)
+        }
+    }
+
+    /// A refused admission: the status it chose (401 with its challenge, 403, 409, 429, 502...) with a fault body.
+    private func reply(_ request: SOAPChargerRequest, refusal: AdmissionRefusal) -> SOAPReply {
+        let code: SOAPFaultCode =
+            refusal.metric.hasPrefix("auth")
+            ? .sender("SecurityError")
+            : refusal.status.code >= 500 ? .receiver("InternalError") : .sender("ProtocolError")
+        var reply = messages.fault(request, code, refusal.reason)
+        reply.status = refusal.status
+        reply.headers += refusal.headers
+        return reply
+    }
+
+    private func refuse(
+        _ request: SOAPChargerRequest, _ code: SOAPFaultCode, _ reason: String, _ metric: String,
+        on eventLoop: EventLoop
+    ) -> EventLoopFuture<SOAPReply> {
+        runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: .soap)
+        logger.notice("SOAP request refused: \(reason)", metadata: ["action": "\(request.action)"])
+        return eventLoop.makeSucceededFuture(messages.fault(request, code, reason))
+    }
+
+    func tooLarge(limit: Int) -> SOAPReply {
+        runtime.metrics.malformed(from: .charger, reason: "too_large", transport: .soap)
+        logger.warning("refused a SOAP request larger than soap.maxRequestBytes (\(limit))")
+        return messages.fault(nil, .sender("ProtocolError"), "the request is larger than \(limit) bytes")
+    }
+
+    func undecodable(_ why: String) -> SOAPReply {
+        runtime.metrics.malformed(from: .charger, reason: "bad_encoding", transport: .soap)
+        logger.warning("refused a SOAP request whose body cannot be decompressed: \(why)")
+        return messages.fault(nil, .sender("ProtocolError"), "the request body cannot be decoded: \(why)")
+    }
+
+    func internalFault(_ why: String) -> SOAPReply {
+        logger.error("a SOAP request failed inside the proxy: \(why)")
+        return messages.fault(nil, .receiver("InternalError"), "internal error")
+    }
+}
