@@ -82,7 +82,7 @@ struct Load: ParsableCommand {
     func validate() throws {
         guard ["websocket", "soap"].contains(transport) else { throw ValidationError("--transport: websocket or soap") }
         if soap {
-            guard SOAPVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.5 or ocpp1.6") }
+            guard OCPPSVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.5 or ocpp1.6") }
         } else {
             guard BenchVersion(rawValue: version) != nil else {
                 throw ValidationError("--version: ocpp1.6 or ocpp2.0.1")
@@ -135,7 +135,7 @@ struct Load: ParsableCommand {
     func run() throws {
         let target = try BenchURL(url, soap: soap)
         let plan = LoadPlan(
-            version: BenchVersion(rawValue: version) ?? .v16, soap: soap ? SOAPVersion(rawValue: version) : nil,
+            version: BenchVersion(rawValue: version) ?? .v16, soap: soap ? OCPPSVersion(rawValue: version) : nil,
             scenario: ScenarioName(rawValue: scenario)!,
             openLoop: mode == "open", interval: mode == "open" ? 1 / Self.perSecond(rate!)! : 0,
             heartbeat: heartbeat, target: target, identityPrefix: identityPrefix,
@@ -274,7 +274,7 @@ struct LoadPlan {
     /// The OCPP-J version; SOAP chargers use the 1.6 action names, which 1.5 shares.
     var version: BenchVersion
     /// Set for SOAP chargers: their OCPP-S version.
-    var soap: SOAPVersion?
+    var soap: OCPPSVersion?
     var scenario: ScenarioName
     var openLoop: Bool
     /// Open loop: seconds between two CALLs of one charger.

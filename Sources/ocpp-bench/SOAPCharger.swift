@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOPosix
 
 /// The OCPP-S versions the load speaks: OCPP 1.5 and 1.6 over SOAP 1.2 (OCPP-S 1.6 §2).
-enum SOAPVersion: String, CaseIterable {
+enum OCPPSVersion: String, CaseIterable {
     case v15 = "ocpp1.5"
     case v16 = "ocpp1.6"
 
@@ -52,7 +52,7 @@ final class SOAPCharger: BenchCharger {
     /// Largest answer body read; a larger one counts as malformed.
     static let maxBody = 1 << 20
 
-    private let version: SOAPVersion
+    private let version: OCPPSVersion
     private var address: SocketAddress?
     private var connection: SOAPConnection?
     private var opening = false
@@ -66,7 +66,7 @@ final class SOAPCharger: BenchCharger {
     private let envelopeHead: String
     private let envelopeMiddle: String
 
-    init(identity: String, index: Int, worker: LoopWorker, version: SOAPVersion) {
+    init(identity: String, index: Int, worker: LoopWorker, version: OCPPSVersion) {
         self.version = version
         let a = SOAPNamespace.anonymous
         envelopeHead =

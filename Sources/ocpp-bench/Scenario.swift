@@ -131,7 +131,7 @@ extension ScenarioState {
     /// in the WSDL's order, with the version's namespace as the default one. The same calls and values as the
     /// OCPP-J payloads; 1.5 has no `Preparing` (the connector is `Occupied`) and no stop `reason`, and carries meter
     /// values as `values` with attribute-carrying `value` text.
-    mutating func soapBody(_ kind: CallKind, version: SOAPVersion, identity: String, now: String) -> String {
+    mutating func soapBody(_ kind: CallKind, version: OCPPSVersion, identity: String, now: String) -> String {
         let idTag = XMLText.escape("T\(identity.suffix(19))")
         let ns = "xmlns=\"\(version.namespace)\""
         switch kind {
