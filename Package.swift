@@ -105,6 +105,8 @@ let package = Package(
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
         .testTarget(name: "OCPPSOAPTests", dependencies: ["OCPPSOAP"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
+        // The load generator's SOAP requests and its reading of answers (correctness; speed is for Benchmarks/).
+        .testTarget(name: "OCPPBenchTests", dependencies: ["ocpp-bench"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "OCPPProxyTests",
             dependencies: [
