@@ -49,6 +49,7 @@ let package = Package(
         .target(
             name: "OCPPProxy",
             dependencies: [
+                "OCPPSOAP",
                 "OCPP",
                 "OCPPRules",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -110,6 +111,7 @@ let package = Package(
         .testTarget(
             name: "OCPPProxyTests",
             dependencies: [
+                "OCPPSOAP",
                 "OCPPProxy",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

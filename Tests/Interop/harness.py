@@ -339,6 +339,8 @@ def proxy_config(
         cfg["soap"] = soap
     if translate:
         assert state is not None, "a translating proxy needs a state file"
+    # A SOAP listener reads its message layouts from the rules directory, translating or not.
+    if translate or any(item.get("transport") == "soap" for item in listeners):
         cfg["rules"] = str(rules)
     if state is not None:
         cfg["state"] = {"sqlite": str(state)}

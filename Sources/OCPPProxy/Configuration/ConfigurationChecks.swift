@@ -3,9 +3,12 @@ import OCPPRules
 /// Checks that need the configuration and the rule files together: `check-config` and `serve` run the same ones
 /// before anything binds, and report each problem as one line naming the key.
 public enum ConfigurationChecks {
-    /// Every tolerance profile the configuration names must exist in a rule file that translates for its upstream.
+    /// Every tolerance profile the configuration names must exist in a rule file that reads chargers' frames for its
+    /// upstream: the file that translates to the upstream's version, or the first file of a chain that does.
     public static func problems(_ configuration: ProxyConfiguration, rules: RuleLibrary?) -> [String] {
-        let sets = rules?.ruleSets.filter { $0.to == configuration.upstream.version } ?? []
+        let upstream = configuration.upstream.version
+        let versions = Set(configuration.listeners.flatMap(\.versions))
+        let sets = versions.compactMap { rules?.chain(charger: $0, csms: upstream)?.first }
         let known = Set(sets.flatMap { $0.tolerance.keys })
         let knownText = known.isEmpty ? "none" : known.sorted().joined(separator: ", ")
         var problems: [String] = []

@@ -119,6 +119,14 @@ struct ConfigurationReader {
         let chargers = readChargers(top["chargers"])
         let lockout = readLockout(top["lockout"])
         let soap = readSOAP(top["soap"])
+        if rules == nil, let sequence = top["listeners"]?.sequence {
+            // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
+            for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
+                fail(
+                    "listeners[\(index)].transport", sequence[index].mapping?["transport"],
+                    "a SOAP listener needs rules: the rules directory holds the SOAP message layouts (Rules/soap/)")
+            }
+        }
         checkPortsUnique(listeners ?? [], admin: admin)
 
         guard let listeners, let upstream, let chargers else { return nil }

@@ -39,15 +39,11 @@ final class ProxyContext: Sendable {
             tlsContext: upstreamTLS, credentials: upstreamCredentials, logger: logger)
     }
 
-    /// Whether a charger speaking `version` can be served by the configured upstream.
+    /// Whether a charger speaking `version` can be served by the configured upstream: the same version, or rule
+    /// files that join the two (one, or several in a row such as 1.5 → 1.6 → 2.0.1).
     func canServe(_ version: OCPPVersion) -> Bool {
-        version == configuration.upstream.version || ruleSet(for: version) != nil
-    }
-
-    /// The rules that translate a charger of `version` for the upstream, nil when none is needed or exists.
-    func ruleSet(for version: OCPPVersion) -> RuleSet? {
-        guard version != configuration.upstream.version else { return nil }
-        return rules?.ruleSet(charger: version, csms: configuration.upstream.version)
+        version == configuration.upstream.version
+            || rules?.chain(charger: version, csms: configuration.upstream.version) != nil
     }
 
     /// The vendor quirks accepted from a translated charger: its own tolerance profile, else its listener's.

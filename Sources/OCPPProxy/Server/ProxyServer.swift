@@ -92,12 +92,18 @@ public final class ProxyServer: Service, Sendable {
         }
     }
 
-    /// The SOAP messages of 1.5 and 1.6, from the rules directory (the definitions generated from the WSDLs).
-    private func soapMessages(_ runtime: ProxyContext) throws -> SOAPMessages {
-        guard let rules = runtime.rules else {
-            throw StartupError("a SOAP listener needs rules: (the rules directory holds the SOAP message definitions)")
+    /// The SOAP messages of 1.5 and 1.6, from the layouts in the rules directory (generated from the WSDLs).
+    private func soapMessages() throws -> SOAPMessages {
+        guard let directory = configuration.rulesDirectory else {
+            throw StartupError("a SOAP listener needs rules: the rules directory holds the SOAP message layouts")
         }
-        return try SOAPMessages(rules: rules)
+        do {
+            return try SOAPMessages(
+                rulesDirectory: directory,
+                maxBytes: configuration.soap.maxRequestBytes ?? configuration.limits.maxFrameBytes)
+        } catch {
+            throw StartupError("rules: cannot read the SOAP layouts: \(error)")
+        }
     }
 
     private func soapClient(_ soap: SOAPConfiguration) throws -> SOAPClient {
@@ -127,7 +133,7 @@ public final class ProxyServer: Service, Sendable {
                     channels.append(try await listener.bind(on: group).get())
                 case .soap:
                     let chargers = SOAPChargers(
-                        listener: listenerConfiguration, runtime: runtime, messages: try soapMessages(runtime),
+                        listener: listenerConfiguration, runtime: runtime, messages: try soapMessages(),
                         client: try soapClient(configuration.soap))
                     let listener = SOAPListener(
                         configuration: listenerConfiguration, runtime: runtime, chargers: chargers)

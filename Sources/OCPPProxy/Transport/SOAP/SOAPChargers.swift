@@ -1,8 +1,10 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import OCPP
+import OCPPSOAP
 
 /// The SOAP chargers of one listener: reads each request, admits its charger (every request passes the security
 /// profile's checks; the first one of a charger also opens its upstream link and session), and hands the request to
@@ -36,7 +38,7 @@ final class SOAPChargers: Sendable {
 
     func handle(_ head: HTTPRequestHead, body: ByteBuffer, channel: Channel) -> EventLoopFuture<SOAPReply> {
         let eventLoop = channel.eventLoop
-        let request: SOAPChargerRequest
+        let request: SOAPRequest
         switch messages.read(
             body, contentType: head.headers["content-type"].first, soapAction: head.headers["soapaction"].first)
         {
@@ -49,23 +51,18 @@ final class SOAPChargers: Sendable {
         case .success(let read):
             request = read
         }
-        guard let text = request.identity, !text.isEmpty else {
-            return refuse(
-                request, .sender("IdentityMismatch"), "the request has no chargeBoxIdentity header", "identity",
-                on: eventLoop)
-        }
         let identity: ChargerIdentity
         do {
-            identity = try ChargerIdentity(text)
+            identity = try ChargerIdentity(request.identity)
         } catch {
             return refuse(
-                request, .sender("IdentityMismatch"), "chargeBoxIdentity: \(error)", "identity", on: eventLoop)
+                request, SOAPFault(.identityMismatch, "chargeBoxIdentity: \(error)"), metric: "identity", on: eventLoop)
         }
-        guard listener.versions.contains(request.version) else {
+        guard listener.versions.contains(request.ocppVersion) else {
+            let served = listener.versions.map(\.rawValue).joined(separator: ", ")
             return refuse(
-                request, .sender("ProtocolError"),
-                "\(request.version) is not served on this listener (\(listener.versions.map(\.rawValue).joined(separator: ", ")))",
-                "version", on: eventLoop)
+                request, SOAPFault(.notSupported, "\(request.ocppVersion) is not served on this listener (\(served))"),
+                metric: "version", on: eventLoop)
         }
         let admission = Admission(listener: listener, runtime: runtime, channel: channel)
         return admission.authenticate(identity, channel: channel, request: head).flatMap { [self] refusal in
@@ -83,7 +80,7 @@ final class SOAPChargers: Sendable {
                         self.reply(request, answer: answer)
                     }.flatMapErrorThrowing { error in
                         // No fabricated answer: the charger learns that this request was not processed.
-                        self.messages.fault(request, .receiver("InternalError"), "\(error)")
+                        self.messages.fault(request, SOAPFault(.internalError, "\(error)"))
                     }
                 }
             }
@@ -98,7 +95,7 @@ final class SOAPChargers: Sendable {
     /// The charger's open link, or a new one: admission opens the upstream link and the session on this request's
     /// event loop. A link of another OCPP version (a charger updated to 1.6) is closed and replaced.
     private func link(
-        _ identity: ChargerIdentity, request: SOAPChargerRequest, admission: Admission, channel: Channel
+        _ identity: ChargerIdentity, request: SOAPRequest, admission: Admission, channel: Channel
     ) -> EventLoopFuture<LinkOutcome> {
         let eventLoop = channel.eventLoop
         let promise = eventLoop.makePromise(of: Void.self)
@@ -117,7 +114,7 @@ final class SOAPChargers: Sendable {
         case .open(let bound):
             promise.succeed(())
             return bound.eventLoop.submit { () -> Bool in
-                bound.value.state == .open && bound.value.version == request.version
+                bound.value.state == .open && bound.value.version == request.ocppVersion
             }.hop(to: eventLoop).flatMap { [self] usable in
                 if usable { return eventLoop.makeSucceededFuture(.open(bound)) }
                 forget(identity, bound)
@@ -134,12 +131,12 @@ final class SOAPChargers: Sendable {
     }
 
     private func admit(
-        _ identity: ChargerIdentity, request: SOAPChargerRequest, admission: Admission, channel: Channel
+        _ identity: ChargerIdentity, request: SOAPRequest, admission: Admission, channel: Channel
     ) -> EventLoopFuture<LinkOutcome> {
         let configured = runtime.configuration.chargers[identity]?.soapEndpoint
         let callTimeout = runtime.configuration.limits.callTimeout
         let idleTimeout = runtime.configuration.soap.idleTimeout
-        let version = request.version
+        let version = request.ocppVersion
         let messages = self.messages
         let client = self.client
         let ownURL = listener.ownURL
@@ -201,20 +198,22 @@ final class SOAPChargers: Sendable {
         identity: ChargerIdentity, version: OCPPVersion, ownURL: String, messages: SOAPMessages, client: SOAPClient,
         on eventLoop: EventLoop
     ) -> EventLoopFuture<SOAPChargerLink.CallOutcome> {
-        let request: SOAPMessages.Outgoing
+        // WS-Addressing message ids are IRIs; the CSMS's RPC message id need not be one.
+        let messageID = "urn:uuid:\(UUID().uuidString.lowercased())"
+        let request: SOAPMessage
         switch messages.request(
-            action: action, payload: payload, version: version, identity: identity.value, messageId: messageId,
+            action: action, payload: payload, version: version, identity: identity.value, messageID: messageID,
             to: endpoint, from: ownURL)
         {
         case .success(let made): request = made
         case .failure(let problem):
             return eventLoop.makeSucceededFuture(
-                .error(.internalError, description: "cannot write \(action) as SOAP: \(problem)"))
+                .error(.internalError, description: "cannot write \(action) as OCPP-S: \(problem)"))
         }
         return client.post(
-            endpoint, contentType: request.contentType, body: request.body, timeout: timeout, on: eventLoop
+            endpoint, contentType: request.contentType, body: request.bytes, timeout: timeout, on: eventLoop
         ).map { response in
-            messages.answer(to: action, version: version, response: response)
+            messages.answer(to: action, version: version, messageID: messageID, response: response)
         }.recover { error in
             .error(.internalError, description: "the charging station's SOAP endpoint \(endpoint) failed: \(error)")
         }
@@ -222,50 +221,52 @@ final class SOAPChargers: Sendable {
 
     // MARK: Replies
 
-    private func reply(_ request: SOAPChargerRequest, answer: SOAPChargerLink.Answer) -> SOAPReply {
+    private func reply(_ request: SOAPRequest, answer: SOAPChargerLink.Answer) -> SOAPReply {
         switch answer {
         case .result(let payload):
             return messages.answer(request, payload: payload)
         case .error(let code, let description):
-            return messages.fault(request, SOAPFaultCode(rpcErrorCode: code), description)
+            return messages.fault(request, SOAPFault(rpcErrorCode: code, description: description))
         }
     }
 
-    /// A refused admission: the status it chose (401 with its challenge, 403, 409, 429, 502...) with a fault body.
-    private func reply(_ request: SOAPChargerRequest, refusal: AdmissionRefusal) -> SOAPReply {
-        let code: SOAPFaultCode =
+    /// A refused admission as a fault: SecurityError for credentials (with HTTP 401 and its Basic challenge, or 429
+    /// and Retry-After for a lockout, so that HTTP clients understand), InternalError for an upstream link that
+    /// cannot be opened, ProtocolError else; the fault's own status (SOAP 1.2 HTTP binding) otherwise.
+    private func reply(_ request: SOAPRequest, refusal: AdmissionRefusal) -> SOAPReply {
+        let subcode: SOAPFault.OCPPSubcode =
             refusal.metric.hasPrefix("auth")
-            ? .sender("SecurityError")
-            : refusal.status.code >= 500 ? .receiver("InternalError") : .sender("ProtocolError")
-        var reply = messages.fault(request, code, refusal.reason)
-        reply.status = refusal.status
+            ? .securityError : refusal.status.code >= 500 ? .internalError : .protocolError
+        var reply = messages.fault(request, SOAPFault(subcode, refusal.reason))
+        if refusal.status == .unauthorized || refusal.status == .tooManyRequests {
+            reply.status = refusal.status
+        }
         reply.headers += refusal.headers
         return reply
     }
 
     private func refuse(
-        _ request: SOAPChargerRequest, _ code: SOAPFaultCode, _ reason: String, _ metric: String,
-        on eventLoop: EventLoop
+        _ request: SOAPRequest, _ fault: SOAPFault, metric: String, on eventLoop: EventLoop
     ) -> EventLoopFuture<SOAPReply> {
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: .soap)
-        logger.notice("SOAP request refused: \(reason)", metadata: ["action": "\(request.action)"])
-        return eventLoop.makeSucceededFuture(messages.fault(request, code, reason))
+        logger.notice("SOAP request refused: \(fault.reason)", metadata: ["action": "\(request.action)"])
+        return eventLoop.makeSucceededFuture(messages.fault(request, fault))
     }
 
     func tooLarge(limit: Int) -> SOAPReply {
-        runtime.metrics.malformed(from: .charger, reason: "too_large", transport: .soap)
-        logger.warning("refused a SOAP request larger than soap.maxRequestBytes (\(limit))")
-        return messages.fault(nil, .sender("ProtocolError"), "the request is larger than \(limit) bytes")
+        runtime.metrics.malformed(from: .charger, reason: "soap_too_large", transport: .soap)
+        logger.warning("refused a SOAP request larger than \(limit) bytes (soap.maxRequestBytes)")
+        return messages.fault(nil, SOAPFault(.protocolError, "the request is larger than \(limit) bytes"))
     }
 
     func undecodable(_ why: String) -> SOAPReply {
-        runtime.metrics.malformed(from: .charger, reason: "bad_encoding", transport: .soap)
+        runtime.metrics.malformed(from: .charger, reason: "soap_encoding", transport: .soap)
         logger.warning("refused a SOAP request whose body cannot be decompressed: \(why)")
-        return messages.fault(nil, .sender("ProtocolError"), "the request body cannot be decoded: \(why)")
+        return messages.fault(nil, SOAPFault(.protocolError, "the request body cannot be decoded: \(why)"))
     }
 
     func internalFault(_ why: String) -> SOAPReply {
         logger.error("a SOAP request failed inside the proxy: \(why)")
-        return messages.fault(nil, .receiver("InternalError"), "internal error")
+        return messages.fault(nil, SOAPFault(.internalError, "internal error"))
     }
 }
