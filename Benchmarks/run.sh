@@ -27,9 +27,9 @@
 #                        soap (not in the default): ocpp-proxy with a SOAP listener (transport: soap, path /ocpp/soap,
 #                        versions [ocpp1.5, ocpp1.6]) and SOAP_VERSION chargers (`ocpp-bench load --transport soap`:
 #                        SOAP 1.2 POSTs over one HTTP/1.1 keep-alive connection each, the same scenario), the sink
-#                        as a 1.6 CSMS; for 1.5 chargers translated with rules: Rules/ and state in SQLite. Compare
+#                        as a 1.6 CSMS, rules: Rules/ (1.5 chargers are translated) and state in SQLite. Compare
 #                        with the proxy row (the same scenario over 1.6-J through the pass-through): SETUPS="proxy soap"
-#   SOAP_VERSION=ocpp1.5 OCPP-S version of the soap setup's chargers (ocpp1.6: a change of transport only, no rules)
+#   SOAP_VERSION=ocpp1.5 OCPP-S version of the soap setup's chargers (ocpp1.6: a change of transport only)
 #   HALF_RATE=           CALLs/s of the open-loop run for every setup (default: half the lowest closed-loop
 #                        throughput of nginx and proxy; a setup slower than that, translation, at half its own)
 #   BUILD_PATH=.build/release   where the release binaries are; the build uses its scratch path
@@ -269,8 +269,8 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         mkdir -p "$dir"
         # Pass-through: $VERSION on both sides. Translation: the 1.6 load through the proxy translating to the sink,
         # which then speaks 2.0.1 (the subprotocol the proxy asks for), with its state in SQLite as in production:
-        # a fresh file for each start. SOAP: $SOAP_VERSION SOAP chargers on a SOAP listener, the sink as a 1.6 CSMS;
-        # 1.5 chargers are translated (rules and state as for translation), 1.6 ones only change transport.
+        # a fresh file for each start. SOAP: $SOAP_VERSION SOAP chargers on a SOAP listener, the sink as a 1.6 CSMS,
+        # rules and state as for translation; 1.5 chargers are translated, 1.6 ones only change transport.
         local charger_version=$VERSION upstream_version=$VERSION extra="" listener=""
         URL="ws://127.0.0.1:$PROXY_PORT/ocpp"
         if [[ $setup == translation ]]; then
@@ -281,9 +281,8 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
             charger_version=$SOAP_VERSION
             upstream_version=ocpp1.6
             listener=$(printf '  - name: soap\n    transport: soap\n    host: 127.0.0.1\n    port: %s\n    path: /ocpp/soap\n    versions: [ocpp1.5, ocpp1.6]' "$PROXY_PORT")
-            if [[ $SOAP_VERSION == ocpp1.5 ]]; then
-                extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
-            fi
+            # a SOAP listener needs rules: (its layouts are in Rules/soap/), whether or not it translates
+            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
             URL="http://127.0.0.1:$PROXY_PORT/ocpp/soap"
             LOAD_ARGS=(--transport soap --version "$SOAP_VERSION")
         fi
