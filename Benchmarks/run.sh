@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # ocpp-proxy benchmark: the same OCPP load direct to a sink CSMS, through nginx, through ocpp-proxy passing it on,
-# and through ocpp-proxy translating 1.6 chargers to a 2.0.1 CSMS; one table with throughput, latency, CPU per
-# message and memory, each against nginx. See BENCHMARKS.md.
+# through ocpp-proxy translating 1.6 chargers to a 2.0.1 CSMS, and the same scenario from SOAP chargers (OCPP-S 1.5)
+# through ocpp-proxy to a 1.6 CSMS; one table with throughput, latency, CPU per message and memory, each against
+# nginx. See BENCHMARKS.md.
 #
 #   Benchmarks/run.sh                      everything with the defaults below
 #   DURATION=10 IDLE_CHARGERS=2000 Benchmarks/run.sh
 #   BUILD_PATH=.build-bench/release Benchmarks/run.sh   builds and runs in .build-bench, away from .build
+#   SETUPS="proxy soap" Benchmarks/run.sh   SOAP 1.5 chargers against the same load over 1.6-J, in one run
 #
 # Settings (environment):
 #   DURATION=20          seconds each closed- and open-loop run measures (per setup)
@@ -22,6 +24,12 @@
 #   NGINX_WORKERS=1      nginx worker_processes
 #   SETUPS="direct nginx proxy translation"
 #                        translation: ocpp-proxy with 1.6 chargers on the sink speaking 2.0.1 (rules: Rules/)
+#                        soap (not in the default): ocpp-proxy with a SOAP listener (transport: soap, path /ocpp/soap,
+#                        versions [ocpp1.5, ocpp1.6]) and SOAP_VERSION chargers (`ocpp-bench load --transport soap`:
+#                        SOAP 1.2 POSTs over one HTTP/1.1 keep-alive connection each, the same scenario), the sink
+#                        as a 1.6 CSMS, rules: Rules/ (1.5 chargers are translated) and state in SQLite. Compare
+#                        with the proxy row (the same scenario over 1.6-J through the pass-through): SETUPS="proxy soap"
+#   SOAP_VERSION=ocpp1.5 OCPP-S version of the soap setup's chargers (ocpp1.6: a change of transport only)
 #   HALF_RATE=           CALLs/s of the open-loop run for every setup (default: half the lowest closed-loop
 #                        throughput of nginx and proxy; a setup slower than that, translation, at half its own)
 #   BUILD_PATH=.build/release   where the release binaries are; the build uses its scratch path
@@ -47,6 +55,7 @@ IDLE_HEARTBEAT=${IDLE_HEARTBEAT:-15}
 IDLE_HOLD=${IDLE_HOLD:-35}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 SETUPS=${SETUPS:-"direct nginx proxy translation"}
+SOAP_VERSION=${SOAP_VERSION:-ocpp1.5}
 HALF_RATE=${HALF_RATE:-}
 BUILD_PATH=${BUILD_PATH:-.build/release}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -77,7 +86,11 @@ for setup in $SETUPS; do
     translation)
         [[ $VERSION == ocpp1.6 ]] || die "the translation setup runs 1.6 chargers only: use VERSION=ocpp1.6 or leave translation out of SETUPS"
         ;;
-    *) die "unknown setup $setup (direct, nginx, proxy, translation)" ;;
+    soap)
+        [[ $VERSION == ocpp1.6 ]] || die "the soap setup is compared with 1.6-J chargers (its CSMS speaks 1.6): use VERSION=ocpp1.6 or leave soap out of SETUPS"
+        [[ $SOAP_VERSION == ocpp1.5 || $SOAP_VERSION == ocpp1.6 ]] || die "SOAP_VERSION=$SOAP_VERSION: ocpp1.5 or ocpp1.6"
+        ;;
+    *) die "unknown setup $setup (direct, nginx, proxy, translation, soap)" ;;
     esac
 done
 
@@ -203,7 +216,7 @@ mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTota
 json.dump({"date": "$(date -u +'%Y-%m-%d %H:%M UTC')", "nproc": $(nproc), "cpu": cpu,
            "memory": f"{int(mem) / 1048576:.0f} GiB", "kernel": "$(uname -r)",
            "nginx": "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')", "nginxWorkers": $NGINX_WORKERS,
-           "chargers": $CHARGERS, "scenario": "$SCENARIO", "duration": $DURATION, "version": "$VERSION",
+           "chargers": $CHARGERS, "scenario": "$SCENARIO", "duration": $DURATION, "version": "$VERSION", "soapVersion": "$SOAP_VERSION",
            "idleChargers": $IDLE_CHARGERS, "idleHeartbeat": $IDLE_HEARTBEAT, "idleHold": $IDLE_HOLD,
            "fdLimit": $FD_LIMIT, "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo +uncommitted)",
            "proxyBinary": "$(date -u -r "$PROXY" +'%Y-%m-%d %H:%M UTC')", "buildPath": "$BUILD_PATH",
@@ -222,11 +235,13 @@ say "sink on 127.0.0.1:$SINK_PORT (pid $SINK_PID)"
 # ---------------------------------------------------------------- setups
 SERVER_PID=""     # the process started for a setup (nginx master or the proxy)
 MEASURED=()       # the processes whose CPU and memory are measured
+LOAD_ARGS=()      # the load's transport and version for the setup
 
-start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; sets URL, SERVER_PID, MEASURED
+start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; sets URL, LOAD_ARGS, SERVER_PID, MEASURED
     local setup=$1 tag=$2
     SERVER_PID=""
     MEASURED=()
+    LOAD_ARGS=(--version "$VERSION")
     case $setup in
     direct)
         URL="ws://127.0.0.1:$SINK_PORT/ocpp"
@@ -249,26 +264,35 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         MEASURED=("$SERVER_PID" "${MEASURED[@]}")  # master and workers
         URL="ws://127.0.0.1:$NGINX_PORT/ocpp"
         ;;
-    proxy | translation)
+    proxy | translation | soap)
         local dir=$RUN/$setup-$tag
         mkdir -p "$dir"
         # Pass-through: $VERSION on both sides. Translation: the 1.6 load through the proxy translating to the sink,
         # which then speaks 2.0.1 (the subprotocol the proxy asks for), with its state in SQLite as in production:
-        # a fresh file for each start.
-        local charger_version=$VERSION upstream_version=$VERSION extra=""
+        # a fresh file for each start. SOAP: $SOAP_VERSION SOAP chargers on a SOAP listener, the sink as a 1.6 CSMS,
+        # rules and state as for translation; 1.5 chargers are translated, 1.6 ones only change transport.
+        local charger_version=$VERSION upstream_version=$VERSION extra="" listener=""
+        URL="ws://127.0.0.1:$PROXY_PORT/ocpp"
         if [[ $setup == translation ]]; then
             charger_version=ocpp1.6
             upstream_version=ocpp2.0.1
             extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
+        elif [[ $setup == soap ]]; then
+            charger_version=$SOAP_VERSION
+            upstream_version=ocpp1.6
+            listener=$(printf '  - name: soap\n    transport: soap\n    host: 127.0.0.1\n    port: %s\n    path: /ocpp/soap\n    versions: [ocpp1.5, ocpp1.6]' "$PROXY_PORT")
+            # a SOAP listener needs rules: (its layouts are in Rules/soap/), whether or not it translates
+            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
+            URL="http://127.0.0.1:$PROXY_PORT/ocpp/soap"
+            LOAD_ARGS=(--transport soap --version "$SOAP_VERSION")
+        fi
+        if [[ -z $listener ]]; then
+            listener=$(printf '  - name: bench\n    host: 127.0.0.1\n    port: %s\n    path: /ocpp\n    versions: [%s]' "$PROXY_PORT" "$charger_version")
         fi
         cat >"$dir/proxy.yaml" <<EOF
 # generated by Benchmarks/run.sh: $setup $charger_version → $upstream_version to the sink; everything else default
 listeners:
-  - name: bench
-    host: 127.0.0.1
-    port: $PROXY_PORT
-    path: /ocpp
-    versions: [$charger_version]
+$listener
 upstream:
   url: ws://127.0.0.1:$SINK_PORT/ocpp
   version: $upstream_version
@@ -283,7 +307,6 @@ EOF
         PIDS+=("$SERVER_PID")
         wait_port "$PROXY_PORT" "$SERVER_PID" || die "ocpp-proxy ($setup) did not start (see $RESULTS/$setup-$tag.log)"
         MEASURED=("$SERVER_PID")
-        URL="ws://127.0.0.1:$PROXY_PORT/ocpp"
         ;;
     *) die "unknown setup $setup" ;;
     esac
@@ -302,7 +325,7 @@ record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESOURCES"; }  # record <set
 load_run() {  # load_run <tag> <setup> [load options...]; bounded by the load's own duration plus timeouts
     local tag=$1 setup=$2 pid status=0
     shift 2
-    timeout --kill-after=10 $((DURATION + 120)) "$BENCH" load --url "$URL" --version "$VERSION" --label "$setup" \
+    timeout --kill-after=10 $((DURATION + 120)) "$BENCH" load --url "$URL" "${LOAD_ARGS[@]}" --label "$setup" \
         --json "$RESULTS/$tag-$setup.json" "$@" >"$RESULTS/$tag-$setup.txt" 2>"$RESULTS/$tag-$setup.log" &
     pid=$!
     PIDS+=("$pid")
@@ -320,7 +343,7 @@ for setup in $SETUPS; do
     read -r user_before sys_before < <(cpu_split "${MEASURED[@]}")
     read -r sink_user_before sink_sys_before < <(cpu_split "$SINK_PID")
     PERF_PID=""
-    if [[ $PERF == 1 && ( $setup == proxy || $setup == translation ) ]]; then
+    if [[ $PERF == 1 && ( $setup == proxy || $setup == translation || $setup == soap ) ]]; then
         # Sampled call graphs of the proxy during the closed-loop run (cpu-clock: this VM has no hardware counters).
         perf record -e cpu-clock -F 999 -g -p "$SERVER_PID" -o "$RESULTS/perf-$setup.data" >"$RESULTS/perf-$setup.log" 2>&1 &
         PERF_PID=$!
@@ -408,7 +431,7 @@ if [[ $IDLE == 1 ]]; then
         ready=$RUN/idle-$setup.ready
         rm -f "$ready"
         timeout --kill-after=10 $((IDLE_CHARGERS / IDLE_RAMP + IDLE_HOLD + 120)) "$BENCH" load --url "$URL" \
-            --version "$VERSION" --label "$setup" --chargers "$IDLE_CHARGERS" --ramp "$IDLE_RAMP/s" \
+            "${LOAD_ARGS[@]}" --label "$setup" --chargers "$IDLE_CHARGERS" --ramp "$IDLE_RAMP/s" \
             --scenario idle --heartbeat "$IDLE_HEARTBEAT" --duration "${IDLE_HOLD}s" --ready-file "$ready" \
             --json "$RESULTS/idle-$setup.json" >"$RESULTS/idle-$setup.txt" 2>"$RESULTS/idle-$setup.log" &
         LOAD_PID=$!

@@ -17,6 +17,8 @@ SETUPS = [
     ("nginx", "nginx (WebSocket proxy)"),
     ("proxy", "ocpp-proxy pass-through 1.6 → 1.6"),
     ("translation", "ocpp-proxy translation 1.6 → 2.0.1"),
+    # {soap}: the SOAP chargers' version (machine.json soapVersion, run.sh SOAP_VERSION)
+    ("soap", "ocpp-proxy SOAP {soap} chargers → 1.6-J"),
 ]
 
 
@@ -47,7 +49,9 @@ def main():
     resources = load(os.path.join(results, "resources.json")) or {}
     machine = load(os.path.join(results, "machine.json")) or {}
     rows = {}
-    for key, _ in SETUPS:
+    soap_version = machine.get("soapVersion", "ocpp1.5").replace("ocpp", "")
+    names = {key: name.format(soap=soap_version) for key, name in SETUPS}
+    for key in names:
         closed = load(os.path.join(results, f"closed-{key}.json"))
         half = load(os.path.join(results, f"half-{key}.json"))
         idle = load(os.path.join(results, f"idle-{key}.json"))
@@ -107,7 +111,7 @@ def main():
     def same_rate(a, b):
         return a is not None and b is not None and abs(a - b) <= 0.01 * max(a, b)
 
-    for key, name in SETUPS:
+    for key, name in names.items():
         r = rows[key]
         if len(r) == 1:
             continue  # not run
@@ -201,6 +205,16 @@ def main():
             notes.append(f"translation against the proxy's pass-through: throughput {translation['throughput'] / proxy['throughput']:.2f}×{extra}")
     elif "translation" in machine.get("setups", "translation"):
         targets.append("translation 1.6 → 2.0.1 throughput ≥ 0.6× nginx pass-through: not measured in this run")
+    soap = rows.get("soap", {})
+    if soap.get("throughput") and proxy.get("throughput"):
+        extra = ""
+        if proxy.get("cpuMicrosecondsPerCall") and soap.get("cpuMicrosecondsPerCall"):
+            extra = (f", CPU per CALL {soap['cpuMicrosecondsPerCall']:.1f} µs against "
+                     f"{proxy['cpuMicrosecondsPerCall']:.1f} µs ({soap['cpuMicrosecondsPerCall'] / proxy['cpuMicrosecondsPerCall']:.2f}×)")
+        errors = soap.get("errored", 0) + soap.get("bootRejected", 0)
+        notes.append(f"SOAP {soap_version} chargers against the same load over 1.6-J through the pass-through: throughput "
+                     f"{soap['throughput'] / proxy['throughput']:.2f}×{extra}"
+                     + (f"; {errors} CALLs errored, so not a valid run" if errors else ""))
 
     text = ["## ocpp-proxy benchmark", ""]
     if machine:

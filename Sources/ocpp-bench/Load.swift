@@ -13,10 +13,19 @@ struct Load: ParsableCommand {
             "Open N chargers ({url}/BENCH{n}), boot them, run a scenario for a duration, report throughput and latency."
     )
 
-    @Option(help: "ws://host:port/path; each charger connects to {url}/{identity}.")
+    @Option(
+        help:
+            "websocket: OCPP-J chargers on {url}/{identity}; soap: OCPP-S chargers POSTing SOAP 1.2 requests to {url}."
+    )
+    var transport: String = "websocket"
+
+    @Option(
+        help:
+            "websocket: ws://host:port/path, each charger connects to {url}/{identity}; soap: http://host:port/path."
+    )
     var url: String = "ws://127.0.0.1:8180/ocpp"
 
-    @Option(help: "ocpp1.6 or ocpp2.0.1 (the only subprotocol offered).")
+    @Option(help: "websocket: ocpp1.6 or ocpp2.0.1 (the only subprotocol offered); soap: ocpp1.5 or ocpp1.6.")
     var version: String = "ocpp1.6"
 
     @Option(help: "Number of chargers.")
@@ -56,7 +65,7 @@ struct Load: ParsableCommand {
     @Option(help: "Event loop threads (default: the number of cores).")
     var threads: Int = System.coreCount
 
-    @Option(help: "Seconds for TCP connect plus WebSocket upgrade.")
+    @Option(help: "Seconds for TCP connect plus WebSocket upgrade (soap: TCP connect).")
     var connectTimeout: Int = 10
 
     @Option(help: "Seconds a CALL may stay unanswered before it counts as timed out.")
@@ -68,8 +77,17 @@ struct Load: ParsableCommand {
     @Flag(help: "Print nothing but the final report.")
     var quiet = false
 
+    var soap: Bool { transport == "soap" }
+
     func validate() throws {
-        guard BenchVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.6 or ocpp2.0.1") }
+        guard ["websocket", "soap"].contains(transport) else { throw ValidationError("--transport: websocket or soap") }
+        if soap {
+            guard OCPPSVersion(rawValue: version) != nil else { throw ValidationError("--version: ocpp1.5 or ocpp1.6") }
+        } else {
+            guard BenchVersion(rawValue: version) != nil else {
+                throw ValidationError("--version: ocpp1.6 or ocpp2.0.1")
+            }
+        }
         guard (1...200_000).contains(chargers) else { throw ValidationError("--chargers: 1-200000") }
         guard let r = Self.perSecond(ramp), r > 0 else { throw ValidationError("--ramp: expected R/s, e.g. 500/s") }
         guard let d = Self.seconds(duration), d > 0, d <= 24 * 3600 else {
@@ -88,7 +106,10 @@ struct Load: ParsableCommand {
         guard threads >= 1, connectTimeout >= 1, callTimeout >= 1, drain >= 0 else {
             throw ValidationError("bad timeouts or threads")
         }
-        guard (try? BenchURL(url)) != nil else { throw ValidationError("--url: expected ws://host:port/path") }
+        guard (try? BenchURL(url, soap: soap)) != nil else {
+            throw ValidationError(
+                soap ? "--url: expected http://host:port/path" : "--url: expected ws://host:port/path")
+        }
     }
 
     static func perSecond(_ text: String) -> Double? {
@@ -112,9 +133,10 @@ struct Load: ParsableCommand {
     }
 
     func run() throws {
-        let target = try BenchURL(url)
+        let target = try BenchURL(url, soap: soap)
         let plan = LoadPlan(
-            version: BenchVersion(rawValue: version)!, scenario: ScenarioName(rawValue: scenario)!,
+            version: BenchVersion(rawValue: version) ?? .v16, soap: soap ? OCPPSVersion(rawValue: version) : nil,
+            scenario: ScenarioName(rawValue: scenario)!,
             openLoop: mode == "open", interval: mode == "open" ? 1 / Self.perSecond(rate!)! : 0,
             heartbeat: heartbeat, target: target, identityPrefix: identityPrefix,
             connectTimeout: .seconds(Int64(connectTimeout)), callTimeout: UInt64(callTimeout) * 1_000_000_000)
@@ -132,7 +154,11 @@ struct Load: ParsableCommand {
         }
 
         // Ramp: open connections at --ramp per second, spread over the event loops.
-        log("\(chargers) chargers → \(target.text)/\(identityPrefix){n} (\(version)), ramp \(rampRate)/s")
+        if soap {
+            log("\(chargers) SOAP chargers \(identityPrefix){n} → \(target.text) (\(version)), ramp \(rampRate)/s")
+        } else {
+            log("\(chargers) chargers → \(target.text)/\(identityPrefix){n} (\(version)), ramp \(rampRate)/s")
+        }
         let rampStart = monotonicNanos()
         var started = 0
         let rampBound = Double(chargers) / rampRate + 5
@@ -201,7 +227,7 @@ struct Load: ParsableCommand {
         for s in snapshots { total.add(s) }
         let windowSeconds = Double(windowEnd - windowStart) / 1e9
         let report = LoadReport(
-            label: label, url: target.text, version: version, chargers: chargers, rampPerSecond: rampRate,
+            label: label, url: target.text, version: version, soap: soap, chargers: chargers, rampPerSecond: rampRate,
             rampSeconds: rampSeconds, mode: mode, ratePerCharger: mode == "open" ? Self.perSecond(rate!) : nil,
             scenario: scenario, heartbeatSeconds: scenario == "idle" ? heartbeat : nil, threads: threads,
             durationSeconds: windowSeconds, snapshot: total, startedAt: Date(timeIntervalSinceNow: -windowSeconds))
@@ -214,30 +240,41 @@ struct Load: ParsableCommand {
     }
 }
 
+/// `ws://host:port/path` (WebSocket chargers: `{path}/{identity}`) or `http://host:port/path` (SOAP chargers:
+/// the central system's URL itself).
 struct BenchURL {
     var host: String
     var port: Int
     var path: String
     var text: String
+    var authority: String { "\(host):\(port)" }
 
-    init(_ text: String) throws {
+    init(_ text: String, soap: Bool = false) throws {
         struct Bad: Error {}
-        guard text.hasPrefix("ws://") else { throw Bad() }
-        let rest = text.dropFirst(5)
+        let scheme = soap ? "http://" : "ws://"
+        guard text.hasPrefix(scheme) else { throw Bad() }
+        let rest = text.dropFirst(scheme.count)
         let authority = rest.prefix { $0 != "/" }
         var path = String(rest.dropFirst(authority.count))
-        while path.hasSuffix("/") { path.removeLast() }
+        if soap {
+            if path.isEmpty { path = "/" }
+        } else {
+            while path.hasSuffix("/") { path.removeLast() }
+        }
         let parts = authority.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw Bad() }
         self.host = String(parts[0])
         self.port = port
         self.path = path
-        self.text = "ws://\(authority)\(path)"
+        self.text = "\(scheme)\(authority)\(path)"
     }
 }
 
 struct LoadPlan {
+    /// The OCPP-J version; SOAP chargers use the 1.6 action names, which 1.5 shares.
     var version: BenchVersion
+    /// Set for SOAP chargers: their OCPP-S version.
+    var soap: OCPPSVersion?
     var scenario: ScenarioName
     var openLoop: Bool
     /// Open loop: seconds between two CALLs of one charger.
@@ -292,7 +329,7 @@ final class LoopWorker {
     let plan: LoadPlan
     let clock = ClockText()
     var random: XorShift
-    private(set) var chargers: [ChargerHandler] = []
+    private(set) var chargers: [BenchCharger] = []
     private var sweeper: RepeatedTask?
     private(set) var measuring = false
     private(set) var stopping = false
@@ -324,52 +361,18 @@ final class LoopWorker {
     func connect(_ index: Int) {
         progress.attempts += 1
         let identity = "\(plan.identityPrefix)\(index)"
-        let charger = ChargerHandler(identity: identity, index: index, worker: self)
+        let charger: BenchCharger =
+            if let soap = plan.soap {
+                SOAPCharger(identity: identity, index: index, worker: self, version: soap)
+            } else {
+                ChargerHandler(identity: identity, index: index, worker: self)
+            }
         chargers.append(charger)
         guard let address else {
             charger.failed("resolve")
             return
         }
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "\(plan.target.path)/\(identity)")
-        head.headers.add(name: "Host", value: "\(plan.target.host):\(plan.target.port)")
-        head.headers.add(name: "Sec-WebSocket-Protocol", value: plan.version.rawValue)
-        let version = plan.version
-        let requester = UpgradeRequester(head: head, charger: charger)
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(plan.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 20, automaticErrorHandling: true) {
-                    channel, response in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard response.headers["sec-websocket-protocol"].first == version.rawValue else {
-                            charger.failed("subprotocol")
-                            channel.close(promise: nil)
-                            return
-                        }
-                        let ops = channel.pipeline.syncOperations
-                        ops.removeHandler(requester, promise: nil)
-                        try ops.addHandlers([
-                            NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                maxAccumulatedFrameSize: 1 << 20),
-                            charger,
-                        ])
-                    }
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                        withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
-                    try channel.pipeline.syncOperations.addHandler(requester)
-                }
-            }
-        let connecting = bootstrap.connect(to: address)
-        connecting.whenComplete { result in
-            switch result {
-            case .success(let channel): charger.attach(channel)
-            case .failure(let error): charger.failed(Self.classify(error))
-            }
-        }
+        charger.connect(to: address)
         loop.scheduleTask(in: plan.connectTimeout) {
             if charger.state == .connecting {
                 charger.failed("timeout")
@@ -472,6 +475,11 @@ struct WorkerSnapshot {
     var connectionsOpenAtEnd = 0
     var openLoopDelayed = 0
     var openLoopDropped = 0
+    /// SOAP answers (BootNotifications and those outside the window included) counted as errored: HTTP status other
+    /// than 200 without a SOAP Fault, a SOAP Fault, a 200 without the expected response element.
+    var soapHTTPErrors = 0
+    var soapFaults = 0
+    var soapMalformed = 0
     /// Nanoseconds from the write of a CALL to its answer.
     var latency: Histogram<UInt64>
 
@@ -498,339 +506,9 @@ struct WorkerSnapshot {
         connectionsOpenAtEnd += o.connectionsOpenAtEnd
         openLoopDelayed += o.openLoopDelayed
         openLoopDropped += o.openLoopDropped
+        soapHTTPErrors += o.soapHTTPErrors
+        soapFaults += o.soapFaults
+        soapMalformed += o.soapMalformed
         latency.add(o.latency)
     }
 }
-
-/// Sends the upgrade request once connected; reports an upgrade refused with an HTTP status or a hang-up.
-final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
-
-    private let head: HTTPRequestHead
-    private let charger: ChargerHandler
-
-    init(head: HTTPRequestHead, charger: ChargerHandler) {
-        self.head = head
-        self.charger = charger
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        context.fireChannelActive()
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { channelActive(context: context) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let response) = unwrapInboundIn(data) {
-            charger.failed("http_\(response.status.code)")
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        charger.failed("closed_during_upgrade")
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if ProcessInfo.processInfo.environment["OCPP_BENCH_DEBUG"] != nil {
-            FileHandle.standardError.write(Data("load: upgrade error: \(error)\n".utf8))
-        }
-        charger.failed("upgrade_error")
-        context.close(promise: nil)
-    }
-}
-
-/// One simulated charger: its WebSocket connection, the CALL it has outstanding, and its scenario.
-final class ChargerHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
-
-    enum State { case connecting, booting, booted, failed, closed }
-
-    private struct Outstanding {
-        var id: UInt64
-        var sentAt: UInt64
-        var kind: CallKind
-    }
-
-    let identity: String
-    private unowned let worker: LoopWorker
-    private(set) var state: State = .connecting
-    private var channel: Channel?
-    private var context: ChannelHandlerContext?
-    private var outstanding: Outstanding?
-    private var nextId: UInt64 = 0
-    private var scenario: ScenarioState
-    private var timer: RepeatedTask?
-    /// Open loop: ticks that found the previous CALL still unanswered (OCPP allows one at a time).
-    private var backlog = 0
-    private var running = false
-    private var closing = false
-
-    init(identity: String, index: Int, worker: LoopWorker) {
-        self.identity = identity
-        self.worker = worker
-        self.scenario = ScenarioState(start: index)
-    }
-
-    /// When the outstanding CALL of the scenario (not the BootNotification) was written.
-    var outstandingSentAt: UInt64? {
-        guard let o = outstanding, o.kind != .bootNotification else { return nil }
-        return o.sentAt
-    }
-
-    var hasOutstanding: Bool { outstanding != nil && (state == .booting || state == .booted) }
-    var isOpen: Bool { channel?.isActive ?? false }
-
-    func attach(_ channel: Channel) {
-        self.channel = channel
-        if state == .failed { channel.close(promise: nil) }
-    }
-
-    func abort() { channel?.close(promise: nil) }
-
-    /// The connection or its upgrade failed; counted once.
-    func failed(_ reason: String) {
-        guard state == .connecting else { return }
-        state = .failed
-        worker.progress.failed += 1
-        worker.stats.failures[reason, default: 0] += 1
-    }
-
-    // MARK: ChannelHandler
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        // The upgrade completed: the charger is connected.
-        guard state == .connecting else {
-            context.close(promise: nil)
-            return
-        }
-        self.context = context
-        channel = context.channel
-        state = .booting
-        worker.progress.established += 1
-        worker.stats.established += 1
-        worker.stats.bootsSent += 1
-        send(.bootNotification)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if (state == .booting || state == .booted) && !worker.stopping && !closing {
-            worker.stats.closedByPeer += 1
-        }
-        if state == .booting { worker.progress.bootFailed += 1 }
-        state = .closed
-        timer?.cancel()
-        timer = nil
-        self.context = nil
-        context.fireChannelInactive()
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.opcode {
-        case .text:
-            received(frame.unmaskedData, context: context)
-        case .ping:
-            context.writeAndFlush(
-                wrapOutboundOut(
-                    WebSocketFrame(
-                        fin: true, opcode: .pong, maskKey: .random(using: &worker.random), data: frame.unmaskedData)),
-                promise: nil)
-        case .connectionClose:
-            if !closing {
-                closing = true
-                var echo = context.channel.allocator.buffer(capacity: 2)
-                var data = frame.unmaskedData
-                if let code = data.readWebSocketErrorCode() { echo.write(webSocketErrorCode: code) }
-                context.writeAndFlush(
-                    wrapOutboundOut(
-                        WebSocketFrame(
-                            fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: echo))
-                )
-                .whenComplete { _ in context.close(promise: nil) }
-            } else {
-                context.close(promise: nil)
-            }
-        default:
-            break
-        }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        context.close(promise: nil)
-    }
-
-    // MARK: Frames
-
-    private func received(_ text: ByteBuffer, context: ChannelHandlerContext) {
-        let now = monotonicNanos()
-        // (type, id, transactionId of a StartTransaction.conf)
-        let parsed: (Int, UInt64?, Int?, Range<Int>)? = text.withUnsafeReadableBytes { p in
-            guard let head = FrameScanner.scan(p) else { return nil }
-            let id = FrameScanner.decimal(p, head.id)
-            var transaction: Int?
-            if head.type == 3, let o = outstanding, o.kind == .startTransaction, worker.plan.version == .v16 {
-                transaction = FrameScanner.integer(after: "\"transactionId\"", in: p, from: head.end)
-            }
-            return (head.type, id, transaction, head.id)
-        }
-        guard let (type, id, transaction, idRange) = parsed else { return }
-        switch type {
-        case 3, 4:
-            guard let o = outstanding, o.id == id else { return }  // late answer to a timed-out CALL
-            outstanding = nil
-            if o.kind == .bootNotification {
-                if type == 3 { worker.stats.bootsAccepted += 1 } else { worker.stats.bootsRejected += 1 }
-                worker.progress.booted += 1
-                state = .booted
-                if worker.measuring && !worker.stopping { startScenario() }
-                return
-            }
-            worker.recordAnswer(sentAt: o.sentAt, now: now, error: type == 4)
-            if let transaction { scenario.transactionId = transaction }
-            if o.kind == .stopTransaction { scenario.transactionId = 0 }
-            next()
-        case 2:
-            // The CSMS never calls in this benchmark; answer anything with an empty CALLRESULT anyway.
-            var reply = context.channel.allocator.buffer(capacity: 32)
-            reply.writeStaticString("[3,\"")
-            _ = text.withUnsafeReadableBytes { reply.writeBytes(UnsafeRawBufferPointer(rebasing: $0[idRange])) }
-            reply.writeStaticString("\",{}]")
-            context.writeAndFlush(
-                wrapOutboundOut(
-                    WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: reply)),
-                promise: nil)
-        default:
-            break
-        }
-    }
-
-    /// After an answer: closed loop sends the next CALL at once; open loop only if a tick is waiting.
-    private func next() {
-        guard running, !worker.stopping else { return }
-        if worker.plan.scenario == .idle { return }
-        if worker.plan.openLoop {
-            guard backlog > 0 else { return }
-            backlog -= 1
-        }
-        sendScenarioCall()
-    }
-
-    private func sendScenarioCall() {
-        let kind = scenario.next(worker.plan.scenario)
-        send(kind)
-    }
-
-    private func send(_ kind: CallKind) {
-        guard let context, state == .booting || state == .booted, !closing else { return }
-        nextId += 1
-        let version = worker.plan.version
-        let payload = scenario.payload(kind, version: version, identity: identity, now: worker.clock.now)
-        var buffer = context.channel.allocator.buffer(capacity: payload.utf8.count + 48)
-        buffer.writeStaticString("[2,\"")
-        buffer.writeString(String(nextId))
-        buffer.writeStaticString("\",\"")
-        buffer.writeString(kind.action(version))
-        buffer.writeStaticString("\",")
-        buffer.writeString(payload)
-        buffer.writeStaticString("]")
-        let now = monotonicNanos()
-        outstanding = Outstanding(id: nextId, sentAt: now, kind: kind)
-        if kind != .bootNotification { worker.recordSent(at: now) }
-        context.writeAndFlush(
-            wrapOutboundOut(
-                WebSocketFrame(fin: true, opcode: .text, maskKey: .random(using: &worker.random), data: buffer)),
-            promise: nil)
-    }
-
-    // MARK: Scenario
-
-    func startScenario() {
-        guard state == .booted, !running, context != nil else { return }
-        running = true
-        let plan = worker.plan
-        switch plan.scenario {
-        case .idle:
-            let interval = TimeAmount.nanoseconds(Int64(plan.heartbeat * 1e9))
-            let phase = TimeAmount.nanoseconds(
-                Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
-            timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
-                guard let self, self.outstanding == nil, !self.worker.stopping else { return }
-                self.send(.heartbeat)
-            }
-        case .mixed, .heartbeat:
-            if plan.openLoop {
-                let interval = TimeAmount.nanoseconds(Int64(plan.interval * 1e9))
-                let phase = TimeAmount.nanoseconds(
-                    Int64.random(in: 0..<max(1, interval.nanoseconds), using: &worker.random))
-                timer = worker.loop.scheduleRepeatedTask(initialDelay: phase, delay: interval) { [weak self] _ in
-                    self?.tick()
-                }
-            } else {
-                sendScenarioCall()
-            }
-        }
-    }
-
-    /// Open loop: one CALL is due. Sent at once when none is outstanding, else queued behind the answer.
-    private func tick() {
-        guard running, !worker.stopping else { return }
-        if outstanding == nil {
-            sendScenarioCall()
-        } else if backlog < 100 {
-            backlog += 1
-            worker.stats.openLoopDelayed += 1
-        } else {
-            worker.stats.openLoopDropped += 1
-        }
-    }
-
-    func stopScenario() {
-        running = false
-        timer?.cancel()
-        timer = nil
-        backlog = 0
-    }
-
-    func checkTimeout(now: UInt64, limit: UInt64) {
-        guard let o = outstanding, now &- o.sentAt > limit else { return }
-        outstanding = nil
-        if o.kind == .bootNotification {
-            worker.progress.bootFailed += 1
-            worker.stats.failures["boot_timeout", default: 0] += 1
-            return
-        }
-        worker.recordTimeout(sentAt: o.sentAt)
-        next()
-    }
-
-    /// Ends the run: a close frame (1000), then the TCP connection after the peer's echo or a second.
-    func close() {
-        stopScenario()
-        guard let context, !closing else {
-            if state == .connecting { state = .failed }
-            channel?.close(promise: nil)
-            return
-        }
-        closing = true
-        var data = context.channel.allocator.buffer(capacity: 2)
-        data.write(webSocketErrorCode: .normalClosure)
-        context.writeAndFlush(
-            wrapOutboundOut(
-                WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(using: &worker.random), data: data)
-            ), promise: nil)
-        let channel = context.channel
-        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
-    }
-}
-
-// Both live on one event loop (the charger's); the upgrade callbacks that capture them run there too.
-extension ChargerHandler: @unchecked Sendable {}
-extension UpgradeRequester: @unchecked Sendable {}

@@ -6,6 +6,8 @@ struct LoadReport {
     var label: String?
     var url: String
     var version: String
+    /// SOAP chargers (the JSON is the same; the text adds how the SOAP answers counted as errored were wrong).
+    var soap: Bool
     var chargers: Int
     var rampPerSecond: Double
     var rampSeconds: Double
@@ -118,13 +120,18 @@ struct LoadReport {
         var loop = mode == "closed" ? "closed loop" : "open loop at \(f(ratePerCharger ?? 0, 2))/s per charger"
         if scenario == "idle" { loop = "idle, a Heartbeat every \(f(heartbeatSeconds ?? 0)) s" }
         var lines = [
-            "ocpp-bench load\(label.map { " [\($0)]" } ?? ""): \(url) \(version), \(chargers) chargers (ramp \(f(rampPerSecond, 0))/s, \(f(rampSeconds)) s), \(loop), scenario \(scenario), \(f(durationSeconds)) s measured",
+            "ocpp-bench load\(label.map { " [\($0)]" } ?? ""): \(url) \(version)\(soap ? " over SOAP" : ""), \(chargers) chargers (ramp \(f(rampPerSecond, 0))/s, \(f(rampSeconds)) s), \(loop), scenario \(scenario), \(f(durationSeconds)) s measured",
             "  connections: \(s.established) established, \(failed) failed\(s.failures.isEmpty ? "" : " \(s.failures.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"), \(s.closedByPeer) closed by the peer",
             "  BootNotification: \(s.bootsSent) sent, \(s.bootsAccepted) answered, \(s.bootsRejected) CALLERROR",
             "  CALLs: \(s.sent) sent, \(s.answered) answered, \(s.errored) errored, \(s.timedOut) timed out, \(s.unanswered) unanswered at the end",
             "  throughput: \(f(throughput)) answered CALLs/s",
             "  latency (µs, write → answer): p50 \(f(l.p50))  p90 \(f(l.p90))  p99 \(f(l.p99))  p99.9 \(f(l.p99_9))  max \(f(l.max))  (n=\(l.count))",
         ]
+        if soap {
+            lines.append(
+                "  SOAP answers errored (whole run): \(s.soapHTTPErrors) HTTP status not 200, \(s.soapFaults) SOAP Fault, \(s.soapMalformed) without their response element"
+            )
+        }
         if mode == "open" {
             lines.append(
                 "  open loop: \(s.openLoopDelayed) CALLs waited for the previous answer, \(s.openLoopDropped) dropped")

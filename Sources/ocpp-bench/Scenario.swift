@@ -125,3 +125,57 @@ struct ScenarioState {
         }
     }
 }
+
+extension ScenarioState {
+    /// The SOAP body element of `kind`: the request element of the version's CentralSystemService WSDL, its fields
+    /// in the WSDL's order, with the version's namespace as the default one. The same calls and values as the
+    /// OCPP-J payloads; 1.5 has no `Preparing` (the connector is `Occupied`) and no stop `reason`, and carries meter
+    /// values as `values` with attribute-carrying `value` text.
+    mutating func soapBody(_ kind: CallKind, version: OCPPSVersion, identity: String, now: String) -> String {
+        let idTag = XMLText.escape("T\(identity.suffix(19))")
+        let ns = "xmlns=\"\(version.namespace)\""
+        switch kind {
+        case .bootNotification:
+            return "<bootNotificationRequest \(ns)><chargePointVendor>ocpp-bench</chargePointVendor>"
+                + "<chargePointModel>bench-s\(version == .v15 ? "1.5" : "1.6")</chargePointModel>"
+                + "<firmwareVersion>1.0</firmwareVersion></bootNotificationRequest>"
+        case .heartbeat:
+            return "<heartbeatRequest \(ns)/>"
+        case .statusNotification, .statusAvailable:
+            let status = kind == .statusAvailable ? "Available" : version == .v15 ? "Occupied" : "Preparing"
+            return "<statusNotificationRequest \(ns)><connectorId>1</connectorId><status>\(status)</status>"
+                + "<errorCode>NoError</errorCode><timestamp>\(now)</timestamp></statusNotificationRequest>"
+        case .authorize:
+            return "<authorizeRequest \(ns)><idTag>\(idTag)</idTag></authorizeRequest>"
+        case .startTransaction:
+            return "<startTransactionRequest \(ns)><connectorId>1</connectorId><idTag>\(idTag)</idTag>"
+                + "<timestamp>\(now)</timestamp><meterStart>\(meter)</meterStart></startTransactionRequest>"
+        case .meterValues, .transactionUpdated:
+            meter += 250
+            let transaction =
+                kind == .transactionUpdated && transactionId > 0
+                ? "<transactionId>\(transactionId)</transactionId>" : ""
+            let values: String
+            switch version {
+            case .v15:
+                values =
+                    "<values><timestamp>\(now)</timestamp>"
+                    + "<value context=\"Sample.Periodic\" measurand=\"Energy.Active.Import.Register\" unit=\"Wh\">\(meter)</value>"
+                    + "<value context=\"Sample.Periodic\" measurand=\"Power.Active.Import\" unit=\"W\">11000</value></values>"
+            case .v16:
+                values =
+                    "<meterValue><timestamp>\(now)</timestamp>"
+                    + "<sampledValue><value>\(meter)</value><context>Sample.Periodic</context>"
+                    + "<measurand>Energy.Active.Import.Register</measurand><unit>Wh</unit></sampledValue>"
+                    + "<sampledValue><value>11000</value><context>Sample.Periodic</context>"
+                    + "<measurand>Power.Active.Import</measurand><unit>W</unit></sampledValue></meterValue>"
+            }
+            return "<meterValuesRequest \(ns)><connectorId>1</connectorId>\(transaction)\(values)</meterValuesRequest>"
+        case .stopTransaction:
+            let reason = version == .v16 ? "<reason>Local</reason>" : ""
+            return
+                "<stopTransactionRequest \(ns)><transactionId>\(transactionId)</transactionId><idTag>\(idTag)</idTag>"
+                + "<timestamp>\(now)</timestamp><meterStop>\(meter)</meterStop>\(reason)</stopTransactionRequest>"
+        }
+    }
+}
