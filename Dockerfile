@@ -4,6 +4,9 @@
 # libxml2 is what FoundationXML reads SOAP with (SOAP chargers).
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
+# libxml2 (SOAP) and zlib (compressed SOAP bodies), found through pkg-config.
+RUN apt-get update && apt-get install -y --no-install-recommends libxml2-dev zlib1g-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Resolve dependencies in their own layer so that source changes do not fetch them again.
 COPY Package.swift ./

@@ -25,7 +25,7 @@ FRAMES ?= 1000000
 SEED ?= 20261130
 FUZZ_SECONDS ?= 300
 
-.PHONY: test build run interop venv clean fuzz libfuzzer
+.PHONY: syslibs test build run interop venv clean fuzz libfuzzer
 
 venv:
 	@if [ ! -x "$(VENV_PY)" ] || ! cmp -s "$(REQUIREMENTS)" "$(VENV_STAMP)"; then \
@@ -37,10 +37,18 @@ venv:
 		echo "==> $(VENV) is up to date"; \
 	fi
 
-build:
+# The system libraries the package links (SwiftPM's pkg-config lookups): libxml2 (OCPPSOAP) and zlib (request
+# decompression). Debian's Swift machines have both; a machine without them gets them when it can install.
+syslibs:
+	@if ! pkg-config --exists libxml-2.0 zlib 2>/dev/null; then \
+		echo "==> installing libxml2-dev zlib1g-dev pkg-config"; \
+		apt-get update -qq && apt-get install -y -qq libxml2-dev zlib1g-dev pkg-config; \
+	fi
+
+build: syslibs
 	swift build
 
-test: venv
+test: venv syslibs
 	swift build
 	swift test
 	"$(VENV_PY)" -m pytest Tests/Interop -q $(PYTEST_ARGS)

@@ -40,9 +40,12 @@ let package = Package(
             dependencies: ["OCPP", .product(name: "Yams", package: "Yams")]
         ),
         // OCPP-S: SOAP envelopes ⇄ OCPP payloads, a hardened XML reader and an escaping writer. Pure: no NIO, no files.
+        // libxml2 (Debian: libxml2-dev), the parser under FoundationXML, driven directly by OCPPSOAP's XMLReader.
+        .systemLibrary(
+            name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .target(
             name: "OCPPSOAP",
-            dependencies: ["OCPP", "OCPPRules", .product(name: "Yams", package: "Yams")],
+            dependencies: ["OCPP", "OCPPRules", "CLibXML2", .product(name: "Yams", package: "Yams")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.

@@ -1,8 +1,5 @@
+import CLibXML2
 import Foundation
-
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
 
 /// One element of a parsed document: what the SOAP codec needs of XML, nothing more. Comments and processing
 /// instructions are dropped; text and CDATA of an element are joined into ``text``.
@@ -81,9 +78,16 @@ public enum XMLReadError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A hardened reader over FoundationXML's `XMLParser` (libxml2): it refuses markup declarations before the
-/// parser sees the bytes, bounds size, depth and element count, and fails whenever the parser reports an error,
-/// even when `parse()` returned true (libxml2 runs in recover mode and returns true for a truncated document).
+/// A hardened reader over libxml2's SAX2 parser: it refuses markup declarations, processing instructions and
+/// anything but UTF-8 before the parser sees the bytes, bounds size, depth and element count, and fails at the
+/// parser's first error (no recovery: a truncated document is an error).
+///
+/// libxml2 is driven directly rather than through FoundationXML's `XMLParser`, which wraps the same parser: that
+/// wrapper leaks an error object for every error libxml2 reports (about 150 bytes for each malformed request,
+/// measured on the running proxy; `_structuredErrorFunc` never releases what `_CFErrorCreateFromXMLInterface`
+/// creates), and traps on an element name that is not UTF-8 and on a processing instruction without data. A
+/// charger sending malformed SOAP could have grown the proxy's memory without bound; now it costs nothing that
+/// outlives its request.
 public enum XMLReader {
     /// The bounds a document must stay within. The defaults fit every OCPP 1.5/1.6 message with room to spare
     /// (a SendLocalList of a few thousand entries) and keep a hostile one cheap.
@@ -109,31 +113,58 @@ public enum XMLReader {
         guard bytes.count <= limits.maxBytes else { throw .tooLarge(limit: limits.maxBytes) }
         let data = Data(bytes)
         try screen(data)
-        let parser = XMLParser(data: data)
-        parser.shouldProcessNamespaces = true
-        parser.shouldReportNamespacePrefixes = true  // to resolve prefixed attributes (`env:mustUnderstand`)
-        parser.shouldResolveExternalEntities = false
+        _ = initialized
         let builder = TreeBuilder(limits: limits)
-        parser.delegate = builder
-        let finished = parser.parse()
+        var handler = xmlSAXHandler()
+        handler.initialized = UInt32(XML_SAX2_MAGIC)
+        handler.startElementNs = { context, name, _, uri, _, _, count, _, attributes in
+            TreeBuilder.from(context).start(name: name, uri: uri, count: Int(count), attributes: attributes)
+        }
+        handler.endElementNs = { context, _, _, _ in TreeBuilder.from(context).end() }
+        handler.characters = { context, bytes, length in TreeBuilder.from(context).text(bytes, Int(length)) }
+        handler.cdataBlock = { context, bytes, length in TreeBuilder.from(context).text(bytes, Int(length)) }
+        // Errors and warnings come here, and only here: nothing is printed or allocated for them.
+        handler.serror = { context, error in
+            guard let context else { return }
+            TreeBuilder.from(context).error(error)
+        }
+        let context = Unmanaged.passUnretained(builder).toOpaque()
+        let finished: Bool = withExtendedLifetime(builder) {
+            guard let parser = xmlCreatePushParserCtxt(&handler, context, nil, 0, nil) else { return false }
+            defer { xmlFreeParserCtxt(parser) }
+            // No network, no DTD loading, predefined entities replaced in attribute values (no other entity can
+            // exist: declarations never get here).
+            _ = xmlCtxtUseOptions(
+                parser, Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOENT.rawValue | XML_PARSE_NOWARNING.rawValue))
+            builder.parser = parser
+            let status = data.withUnsafeBytes { raw -> Int32 in
+                guard let base = raw.bindMemory(to: CChar.self).baseAddress else {
+                    return xmlParseChunk(parser, "", 0, 1)
+                }
+                return xmlParseChunk(parser, base, Int32(raw.count), 1)
+            }
+            builder.parser = nil
+            return status == 0
+        }
         if let limit = builder.limitHit { throw limit }
-        if !finished || parser.parserError != nil || builder.failed {
-            throw .malformed(
-                line: parser.lineNumber, column: parser.columnNumber,
-                code: (parser.parserError as NSError?)?.code ?? 0)
+        if !finished || builder.failed {
+            let (line, column, code) = builder.firstError ?? (0, 0, 0)
+            throw .malformed(line: line, column: column, code: code)
         }
         guard let root = builder.root, builder.open.isEmpty else { throw .empty }
         return root
     }
+
+    /// libxml2's one-time set-up, before the first parse on any thread.
+    private static let initialized: Void = xmlInitParser()
 
     /// Refuses what must never reach the parser: markup declarations (`<!` that opens neither a comment nor a
     /// CDATA section: `<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`, `<!ATTLIST`) and bytes that are not UTF-8 text, in
     /// which such a declaration could hide from this scan. `<!` inside a comment or CDATA section is refused
     /// too; a SOAP message has no need of it.
     ///
-    /// The bytes must be valid UTF-8 and any encoding the XML declaration names must be UTF-8: FoundationXML traps
-    /// on an element name that is not valid UTF-8 (found by the `soap` fuzz target), and a document in another
-    /// encoding would reach the parser transcoded, past this scan.
+    /// The bytes must be valid UTF-8 and any encoding the XML declaration names must be UTF-8: names and text reach
+    /// the tree as they are, and a document in another encoding would reach the parser transcoded, past this scan.
     static func screen(_ data: Data) throws(XMLReadError) {
         let boms: [[UInt8]] = [[0xFE, 0xFF], [0xFF, 0xFE], [0x00, 0x00, 0xFE, 0xFF]]
         if boms.contains(where: { data.starts(with: $0) }) { throw .notUTF8 }
@@ -148,9 +179,8 @@ public enum XMLReader {
         while index < end {
             let byte = data[index]
             if byte == 0 { throw .notUTF8 }
-            // A processing instruction: SOAP forbids them (SOAP 1.2 part 1 §5), and FoundationXML traps on one
-            // without data (`<?x?>`, the soap fuzz target's second find). Only the XML declaration may open with
-            // `<?`, at the very start.
+            // A processing instruction: SOAP forbids them (SOAP 1.2 part 1 §5). Only the XML declaration may open
+            // with `<?`, at the very start.
             if byte == UInt8(ascii: "<"), index + 1 < end, data[index + 1] == UInt8(ascii: "?"),
                 !(index == first && isXMLDeclaration(data[index...]))
             {
@@ -186,64 +216,55 @@ extension XMLReader {
     }
 }
 
-/// The parser's delegate: builds the tree, resolves attribute prefixes, and stops the parser at a limit.
-private final class TreeBuilder: NSObject, XMLParserDelegate {
+/// The parser's SAX handler: builds the tree and stops the parser at a limit or the first error.
+private final class TreeBuilder {
     let limits: XMLReader.Limits
     var open: [XMLElementNode] = []
     var root: XMLElementNode?
     var elements = 0
     var limitHit: XMLReadError?
     var failed = false
-    /// Prefix → namespace URI, innermost declaration last. `xml` is bound without a declaration (Namespaces in
-    /// XML §3).
-    var prefixes: [String: [String]] = ["xml": ["http://www.w3.org/XML/1998/namespace"]]
+    var firstError: (line: Int, column: Int, code: Int)?
+    /// The parser while it runs, to stop it.
+    var parser: xmlParserCtxtPtr?
 
     init(limits: XMLReader.Limits) { self.limits = limits }
 
-    func parser(_ parser: XMLParser, didStartMappingPrefix prefix: String, toURI namespaceURI: String) {
-        prefixes[prefix, default: []].append(namespaceURI)
+    static func from(_ context: UnsafeMutableRawPointer?) -> TreeBuilder {
+        // The context is always the builder `read` passed in, alive for the whole parse.
+        Unmanaged<TreeBuilder>.fromOpaque(UnsafeRawPointer(context!)).takeUnretainedValue()
     }
 
-    func parser(_ parser: XMLParser, didEndMappingPrefix prefix: String) {
-        _ = prefixes[prefix]?.popLast()
-    }
-
-    func parser(
-        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-        attributes: [String: String] = [:]
+    func start(
+        name: UnsafePointer<xmlChar>?, uri: UnsafePointer<xmlChar>?, count: Int,
+        attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?
     ) {
-        guard limitHit == nil else { return }
+        guard limitHit == nil, !failed else { return }
         elements += 1
-        if elements > limits.maxElements {
-            stop(parser, .tooManyElements(limit: limits.maxElements))
-            return
-        }
-        if open.count >= limits.maxDepth {
-            stop(parser, .tooDeep(limit: limits.maxDepth))
-            return
-        }
+        if elements > limits.maxElements { return stop(.tooManyElements(limit: limits.maxElements)) }
+        if open.count >= limits.maxDepth { return stop(.tooDeep(limit: limits.maxDepth)) }
         var resolved: [XMLElementNode.Attribute] = []
-        // Sorted so that the tree does not depend on dictionary order.
-        for (qualified, value) in attributes.sorted(by: { $0.key < $1.key }) {
-            if qualified == "xmlns" || qualified.hasPrefix("xmlns:") { continue }
-            if let colon = qualified.firstIndex(of: ":") {
-                let prefix = String(qualified[..<colon])
-                let name = String(qualified[qualified.index(after: colon)...])
-                guard let uri = prefixes[prefix]?.last else {
-                    failed = true
-                    parser.abortParsing()
-                    return
-                }
-                resolved.append(.init(namespace: uri, name: name, value: value))
-            } else {
-                resolved.append(.init(namespace: nil, name: qualified, value: value))
+        if let attributes, count > 0 {
+            // Five pointers per attribute: local name, prefix, URI, value start, value end (not NUL-terminated).
+            for index in 0..<count {
+                let base = index * 5
+                guard let local = attributes[base], let start = attributes[base + 3], let end = attributes[base + 4],
+                    end >= start
+                else { continue }
+                let value = String(decoding: UnsafeBufferPointer(start: start, count: end - start), as: UTF8.self)
+                resolved.append(
+                    .init(namespace: attributes[base + 2].map(Self.string), name: Self.string(local), value: value))
             }
         }
-        open.append(XMLElementNode(namespace: namespaceURI ?? "", name: elementName, attributes: resolved))
+        // Sorted so that the tree does not depend on the document's attribute order.
+        resolved.sort { ($0.namespace ?? "", $0.name) < ($1.namespace ?? "", $1.name) }
+        open.append(
+            XMLElementNode(
+                namespace: uri.map(Self.string) ?? "", name: name.map(Self.string) ?? "", attributes: resolved))
     }
 
-    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-        guard limitHit == nil, let element = open.popLast() else { return }
+    func end() {
+        guard limitHit == nil, !failed, let element = open.popLast() else { return }
         if open.isEmpty {
             if root != nil { failed = true }
             root = element
@@ -252,33 +273,27 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         }
     }
 
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
-        guard limitHit == nil, !open.isEmpty else { return }
-        open[open.count - 1].text += string
+    func text(_ bytes: UnsafePointer<xmlChar>?, _ length: Int) {
+        guard limitHit == nil, !failed, !open.isEmpty, let bytes, length > 0 else { return }
+        open[open.count - 1].text += String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self)
     }
 
-    func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) {
-        guard limitHit == nil, !open.isEmpty else { return }
-        guard let text = String(data: CDATABlock, encoding: .utf8) else {
-            failed = true
-            parser.abortParsing()
-            return
+    func error(_ error: UnsafePointer<xmlError>?) {
+        // Warnings are not failures; anything else is, and the first one is the one reported.
+        guard let error, error.pointee.level.rawValue >= XML_ERR_ERROR.rawValue else { return }
+        if firstError == nil {
+            firstError = (Int(error.pointee.line), Int(error.pointee.int2), Int(error.pointee.code))
         }
-        open[open.count - 1].text += text
-    }
-
-    func parser(_ parser: XMLParser, parseErrorOccurred parseError: Error) { failed = true }
-
-    func parser(_ parser: XMLParser, validationErrorOccurred validationError: Error) { failed = true }
-
-    func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
-        // Never reached: declarations are refused before parsing. Answer nothing if it ever is.
         failed = true
-        return nil
+        if let parser { xmlStopParser(parser) }
     }
 
-    private func stop(_ parser: XMLParser, _ error: XMLReadError) {
+    private func stop(_ error: XMLReadError) {
         limitHit = error
-        parser.abortParsing()
+        if let parser { xmlStopParser(parser) }
+    }
+
+    private static func string(_ pointer: UnsafePointer<xmlChar>) -> String {
+        String(cString: pointer)
     }
 }

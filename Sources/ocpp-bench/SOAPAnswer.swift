@@ -15,8 +15,8 @@ enum SOAPAnswer: Equatable {
     case malformed
 }
 
-/// Reads a SOAP answer with OCPPSOAP's hardened `XMLReader` (FoundationXML's `XMLParser` behind a byte scan that
-/// refuses markup declarations, bounded size, depth and element count, and a `parserError` check), then checks
+/// Reads a SOAP answer with OCPPSOAP's hardened `XMLReader` (libxml2's SAX2 parser behind a byte scan that
+/// refuses markup declarations, bounded size, depth and element count, failing at the first error), then checks
 /// what a charger needs of it.
 enum SOAPAnswerReader {
     static let limits = XMLReader.Limits(maxBytes: SOAPCharger.maxBody, maxDepth: 32, maxElements: 4096)
