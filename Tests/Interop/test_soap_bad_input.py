@@ -137,6 +137,15 @@ async def test_gzip_body_over_the_limit_after_decompression_is_refused_and_reach
     await assert_nothing_reached_the_csms(csms, station)
 
 
+async def test_body_that_is_not_the_gzip_it_claims_is_refused_and_reaches_nothing_upstream(h):
+    proxy, csms, station = await bad_input_setup(h)
+    response = await post_soap(proxy, b"\x1f\x8b\x08\x00 this is not gzip" * 4,
+                               extra_headers={"Content-Encoding": "gzip"})
+    assert response.status == 400, f"HTTP {response.status}: {response.text[:600]}"
+    assert_fault(SoapMessage.parse(response.body), "Sender", "ProtocolError")
+    await assert_nothing_reached_the_csms(csms, station)
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_compressed_request_body_is_accepted(h, encoding):
     # OCPP-S 1.6 §6.1: both gzip and deflate MUST be supported

@@ -128,8 +128,11 @@ final class SOAPRequestHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // A body whose decompression passes soap.maxRequestBytes, or that is not valid gzip/deflate.
-        if let head, !answering {
+        // A body whose decompression passes soap.maxRequestBytes, or that is not valid gzip/deflate. (HTTP parse
+        // errors are answered by NIO's protocol error handler, before this one.)
+        let decompression =
+            error is NIOHTTPDecompression.DecompressionError || error is NIOHTTPDecompression.ExtraDecompressionError
+        if decompression, let head, !answering {
             self.head = nil
             let reply =
                 (error as? NIOHTTPDecompression.DecompressionError) == .limit
