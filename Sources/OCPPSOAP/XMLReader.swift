@@ -118,16 +118,13 @@ public enum XMLReader {
         var handler = xmlSAXHandler()
         handler.initialized = UInt32(XML_SAX2_MAGIC)
         handler.startElementNs = { context, name, _, uri, _, _, count, _, attributes in
-            TreeBuilder.from(context).start(name: name, uri: uri, count: Int(count), attributes: attributes)
+            TreeBuilder.from(context)?.start(name: name, uri: uri, count: Int(count), attributes: attributes)
         }
-        handler.endElementNs = { context, _, _, _ in TreeBuilder.from(context).end() }
-        handler.characters = { context, bytes, length in TreeBuilder.from(context).text(bytes, Int(length)) }
-        handler.cdataBlock = { context, bytes, length in TreeBuilder.from(context).text(bytes, Int(length)) }
+        handler.endElementNs = { context, _, _, _ in TreeBuilder.from(context)?.end() }
+        handler.characters = { context, bytes, length in TreeBuilder.from(context)?.text(bytes, Int(length)) }
+        handler.cdataBlock = { context, bytes, length in TreeBuilder.from(context)?.text(bytes, Int(length)) }
         // Errors and warnings come here, and only here: nothing is printed or allocated for them.
-        handler.serror = { context, error in
-            guard let context else { return }
-            TreeBuilder.from(context).error(error)
-        }
+        handler.serror = { context, error in TreeBuilder.from(context)?.error(error) }
         let context = Unmanaged.passUnretained(builder).toOpaque()
         let finished: Bool = withExtendedLifetime(builder) {
             guard let parser = xmlCreatePushParserCtxt(&handler, context, nil, 0, nil) else { return false }
@@ -230,9 +227,10 @@ private final class TreeBuilder {
 
     init(limits: XMLReader.Limits) { self.limits = limits }
 
-    static func from(_ context: UnsafeMutableRawPointer?) -> TreeBuilder {
-        // The context is always the builder `read` passed in, alive for the whole parse.
-        Unmanaged<TreeBuilder>.fromOpaque(UnsafeRawPointer(context!)).takeUnretainedValue()
+    /// The builder `read` passed as the parser's user data, alive for the whole parse (never nil there).
+    static func from(_ context: UnsafeMutableRawPointer?) -> TreeBuilder? {
+        guard let context else { return nil }
+        return Unmanaged<TreeBuilder>.fromOpaque(UnsafeRawPointer(context)).takeUnretainedValue()
     }
 
     func start(
