@@ -23,8 +23,7 @@ struct AdmittedCharger {
     var identity: ChargerIdentity
     var generation: UInt64
     var upstream: WebSocketLink
-    /// The charger's link (a WebSocket one is added to the pipeline once the upgrade is done).
-    var charger: FrameLink
+    /// Its session, whose charger link is the one the transport gave ``Admission/open(_:version:channel:charger:)``.
     var session: ChargerSession
     /// False when a newer connection claimed the identity meanwhile: this one is closed as replaced.
     var registered: Bool
@@ -182,7 +181,7 @@ final class Admission {
             responseHeaders.add(name: "Sec-WebSocket-Protocol", value: v.subprotocol)
         }
         let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
-        return open(identity, version: version, channel: channel) { _ in link }.map { outcome in
+        return open(identity, version: version, channel: channel, charger: link).map { outcome in
             switch outcome {
             case .admitted(let admitted): return .admit(admitted, link: link, headers: responseHeaders)
             case .refused(let refusal): return .refuse(refusal)
@@ -191,10 +190,9 @@ final class Admission {
     }
 
     /// After authentication, for any transport: the version, duplicate identities, the upstream link, and the
-    /// session with the charger link `makeLink` builds, registered.
+    /// session of `charger` (a link on `channel`'s event loop), registered.
     func open(
-        _ identity: ChargerIdentity, version: OCPPVersion, channel: Channel,
-        makeLink: @escaping (EventLoop) -> FrameLink
+        _ identity: ChargerIdentity, version: OCPPVersion, channel: Channel, charger link: FrameLink
     ) -> EventLoopFuture<AdmissionOutcome> {
         let eventLoop = channel.eventLoop
         logger[metadataKey: "version"] = "\(version)"
@@ -225,7 +223,6 @@ final class Admission {
                 runtime.connector.connect(identity, on: eventLoop)
             }.map { [self] upstream -> AdmissionOutcome in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
-                let link = makeLink(eventLoop)
                 let session = SessionFactory(proxy: runtime).makeSession(
                     identity: identity, version: version, generation: generation, listener: listener.name,
                     remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,
@@ -234,7 +231,7 @@ final class Admission {
                 session.onFinish = { registry.release($0.identity, generation: $0.generation) }
                 return .admitted(
                     AdmittedCharger(
-                        identity: identity, generation: generation, upstream: upstream, charger: link,
+                        identity: identity, generation: generation, upstream: upstream,
                         session: session, registered: registry.activate(session)))
             }.flatMapError { [self] error in
                 runtime.registry.release(identity, generation: generation)

@@ -106,11 +106,7 @@ extension ConfigurationReader {
                 identity: identity, securityProfile: profile, credential: credential,
                 upstreamPassword: upstreamPassword,
                 tolerance: string(map["tolerance"], "\(key).tolerance"),
-                soapEndpoint: map["soapEndpoint"].flatMap { node in
-                    string(node, "\(key).soapEndpoint", required: true).flatMap {
-                        httpURL($0, node, "\(key).soapEndpoint")
-                    }
-                })
+                soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") })
         }
         return valid ? chargers : nil
     }

@@ -83,8 +83,8 @@ extension ConfigurationReader {
             if let node = map["publicURL"] {
                 if transport != .soap {
                     fail("\(key).publicURL", node, "only a SOAP listener has a publicURL (transport: soap)")
-                } else if let text = string(node, "\(key).publicURL", required: true) {
-                    publicURL = httpURL(text, node, "\(key).publicURL")
+                } else {
+                    publicURL = httpURL(node, "\(key).publicURL")
                 }
             }
             if let name, let port, let versions, profile < 2 || tls != nil {

@@ -91,7 +91,8 @@ extension ConfigurationReader {
     }
 
     /// An http:// or https:// URL with a host.
-    mutating func httpURL(_ text: String, _ node: Node, _ key: String) -> String? {
+    mutating func httpURL(_ node: Node, _ key: String) -> String? {
+        guard let text = string(node, key, required: true) else { return nil }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
             let host = url.host, !host.isEmpty
         else {

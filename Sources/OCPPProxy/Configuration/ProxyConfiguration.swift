@@ -22,6 +22,9 @@ public struct ProxyConfiguration: Sendable {
     public var lockout: LockoutConfiguration
     /// SOAP chargers (listeners with `transport: soap`).
     public var soap = SOAPConfiguration()
+
+    /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
+    public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }
 }
 
 /// How a listener's chargers speak to it.

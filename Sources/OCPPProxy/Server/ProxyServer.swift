@@ -100,15 +100,15 @@ public final class ProxyServer: Service, Sendable {
         do {
             return try SOAPMessages(
                 rulesDirectory: directory,
-                maxBytes: configuration.soap.maxRequestBytes ?? configuration.limits.maxFrameBytes)
+                maxBytes: configuration.soapMaxBodyBytes)
         } catch {
             throw StartupError("rules: cannot read the SOAP layouts: \(error)")
         }
     }
 
-    private func soapClient(_ soap: SOAPConfiguration) throws -> SOAPClient {
-        let maxBytes = soap.maxRequestBytes ?? configuration.limits.maxFrameBytes
-        guard let ca = soap.endpointCA else { return SOAPClient(tls: nil, maxResponseBytes: maxBytes) }
+    private func soapClient() throws -> SOAPClient {
+        let maxBytes = configuration.soapMaxBodyBytes
+        guard let ca = configuration.soap.endpointCA else { return SOAPClient(tls: nil, maxResponseBytes: maxBytes) }
         do {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
@@ -125,6 +125,7 @@ public final class ProxyServer: Service, Sendable {
         let (runtime, store) = try await prepare()
 
         var channels: [Channel] = []
+        var soap: (SOAPMessages, SOAPClient)?
         for (index, listenerConfiguration) in configuration.listeners.enumerated() {
             do {
                 switch listenerConfiguration.transport {
@@ -132,9 +133,11 @@ public final class ProxyServer: Service, Sendable {
                     let listener = ChargerListener(configuration: listenerConfiguration, runtime: runtime)
                     channels.append(try await listener.bind(on: group).get())
                 case .soap:
+                    // Read and made once, for every SOAP listener.
+                    if soap == nil { soap = (try soapMessages(), try soapClient()) }
+                    guard let (messages, client) = soap else { break }
                     let chargers = SOAPChargers(
-                        listener: listenerConfiguration, runtime: runtime, messages: try soapMessages(),
-                        client: try soapClient(configuration.soap))
+                        listener: listenerConfiguration, runtime: runtime, messages: messages, client: client)
                     let listener = SOAPListener(
                         configuration: listenerConfiguration, runtime: runtime, chargers: chargers)
                     channels.append(try await listener.bind(on: group).get())

@@ -27,16 +27,10 @@ final class ChargerListener {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                if let tls = runtime.listenerTLS[listener.name] {
-                    do {
-                        // Each connection takes the context current at accept time (reloads swap it).
-                        try channel.pipeline.syncOperations.addHandlers([
-                            NIOSSLServerHandler(context: tls.context),
-                            TLSFailureObserver(listener: listener, runtime: runtime),
-                        ])
-                    } catch {
-                        return channel.eventLoop.makeFailedFuture(error)
-                    }
+                do {
+                    try TLSFailureObserver.addTLS(to: channel, listener: listener, runtime: runtime)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
                 }
                 let upgrade = ChargerUpgrade(listener: listener, runtime: runtime, channel: channel)
                 let upgrader = NIOWebSocketServerUpgrader(
@@ -74,6 +68,15 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
     init(listener: ListenerConfiguration, runtime: ProxyContext) {
         self.listener = listener
         self.runtime = runtime
+    }
+
+    /// TLS at the front of a new connection of a listener that has it, with this observer behind it; nothing
+    /// otherwise. Each connection takes the context current at accept time (reloads swap it).
+    static func addTLS(to channel: Channel, listener: ListenerConfiguration, runtime: ProxyContext) throws {
+        guard let tls = runtime.listenerTLS[listener.name] else { return }
+        try channel.pipeline.syncOperations.addHandlers([
+            NIOSSLServerHandler(context: tls.context), TLSFailureObserver(listener: listener, runtime: runtime),
+        ])
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

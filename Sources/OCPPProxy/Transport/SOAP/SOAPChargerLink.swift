@@ -9,8 +9,9 @@ import OCPP
 /// completes the HTTP exchange. A CALL the session sends the charger is POSTed to the charger's endpoint (by the
 /// ``SOAPCaller``), and what comes back becomes the charger's CALLRESULT or CALLERROR.
 ///
-/// The link is "open" while the charger is alive: it closes after the idle timeout without a request, which closes
-/// the session and its upstream link; the charger's next request opens new ones.
+/// The link is "open" while the charger is alive: it closes after the idle timeout without a request (counted from its
+/// first request, so a link made for an admission that is refused schedules nothing), which closes the session and
+/// its upstream link; the charger's next request opens new ones.
 final class SOAPChargerLink: FrameLink {
     /// What the session answered a charger's request with.
     enum Answer {
@@ -77,7 +78,6 @@ final class SOAPChargerLink: FrameLink {
         self.idleTimeout = idleTimeout ?? SOAPConfiguration.idleBeforeBoot
         self.logger = logger
         self.caller = caller
-        armIdleTimer()
     }
 
     // MARK: Requests from the charger

@@ -98,21 +98,20 @@ final class SOAPChargers: Sendable {
         _ identity: ChargerIdentity, request: SOAPRequest, admission: Admission, channel: Channel
     ) -> EventLoopFuture<LinkOutcome> {
         let eventLoop = channel.eventLoop
-        let promise = eventLoop.makePromise(of: Void.self)
-        let existing: Entry? = open.withLockedValue { table in
-            if let entry = table[identity] { return entry }
+        // The entry, or the promise of the admission this request starts (the entry until it completes).
+        let (existing, admitting): (Entry?, EventLoopPromise<Void>?) = open.withLockedValue { table in
+            if let entry = table[identity] { return (entry, nil) }
+            let promise = eventLoop.makePromise(of: Void.self)
             table[identity] = .opening(promise.futureResult)
-            return nil
+            return (nil, promise)
         }
         switch existing {
         case .opening(let admitting):
-            promise.succeed(())
             // Another request of this charger is being admitted: wait for it, then look again.
             return admitting.hop(to: eventLoop).flatMap { [self] in
                 link(identity, request: request, admission: admission, channel: channel)
             }
         case .open(let bound):
-            promise.succeed(())
             return bound.eventLoop.submit { () -> Bool in
                 bound.value.state == .open && bound.value.version == request.ocppVersion
             }.hop(to: eventLoop).flatMap { [self] usable in
@@ -125,7 +124,7 @@ final class SOAPChargers: Sendable {
             }
         case nil:
             return admit(identity, request: request, admission: admission, channel: channel).always { _ in
-                promise.succeed(())
+                admitting?.succeed(())
             }
         }
     }
@@ -143,31 +142,25 @@ final class SOAPChargers: Sendable {
         var linkLogger = logger
         linkLogger[metadataKey: "identity"] = "\(identity)"
         linkLogger[metadataKey: "version"] = "\(version)"
-        let sessionLogger = linkLogger
-        return admission.open(identity, version: version, channel: channel) { eventLoop in
-            SOAPChargerLink(
-                eventLoop: eventLoop, version: version, configuredEndpoint: configured, callTimeout: callTimeout,
-                idleTimeout: idleTimeout, logger: sessionLogger
-            ) { action, payload, messageId, endpoint, timeout in
-                Self.call(
-                    action: action, payload: payload, messageId: messageId, endpoint: endpoint, timeout: timeout,
-                    identity: identity, version: version, ownURL: ownURL, messages: messages, client: client,
-                    on: eventLoop)
-            }
-        }.map { [self] outcome -> LinkOutcome in
+        let eventLoop = channel.eventLoop
+        let link = SOAPChargerLink(
+            eventLoop: eventLoop, version: version, configuredEndpoint: configured, callTimeout: callTimeout,
+            idleTimeout: idleTimeout, logger: linkLogger
+        ) { action, payload, messageId, endpoint, timeout in
+            Self.call(
+                action: action, payload: payload, messageId: messageId, endpoint: endpoint, timeout: timeout,
+                identity: identity, version: version, ownURL: ownURL, messages: messages, client: client,
+                on: eventLoop)
+        }
+        let bound = NIOLoopBound(link, eventLoop: eventLoop)
+        return admission.open(identity, version: version, channel: channel, charger: link).map {
+            [self] outcome -> LinkOutcome in
             switch outcome {
             case .refused(let refusal):
                 open.withLockedValue { _ = $0.removeValue(forKey: identity) }
                 return .refused(refusal)
             case .admitted(let admitted):
                 let session = admitted.session
-                // Only SOAPChargerLinks are made above.
-                guard let link = admitted.charger as? SOAPChargerLink else {
-                    session.close(code: .unexpectedServerError, reason: "internal", text: "internal error")
-                    return .refused(
-                        AdmissionRefusal(status: .internalServerError, reason: "internal error", metric: "internal"))
-                }
-                let bound = NIOLoopBound(link, eventLoop: link.eventLoop)
                 open.withLockedValue { $0[identity] = .open(bound) }
                 session.closed.whenComplete { [self] _ in forget(identity, bound) }
                 session.start()

@@ -23,19 +23,14 @@ final class SOAPListener {
         let listener = configuration
         let runtime = self.runtime
         let chargers = self.chargers
-        let maxBytes = runtime.configuration.soap.maxRequestBytes ?? runtime.configuration.limits.maxFrameBytes
+        let maxBytes = runtime.configuration.soapMaxBodyBytes
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
-                    if let tls = runtime.listenerTLS[listener.name] {
-                        try channel.pipeline.syncOperations.addHandlers([
-                            NIOSSLServerHandler(context: tls.context),
-                            TLSFailureObserver(listener: listener, runtime: runtime),
-                        ])
-                    }
+                    try TLSFailureObserver.addTLS(to: channel, listener: listener, runtime: runtime)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandlers([
                         NIOHTTPRequestDecompressor(limit: .size(maxBytes)),
