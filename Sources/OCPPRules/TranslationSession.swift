@@ -84,9 +84,10 @@ public final class TranslationSession {
         self.messageIdPrefix = messageIdPrefix
     }
 
-    /// CALLs the proxy has sent on `side` and not had answered (0 or 1), and CALLs waiting behind it.
+    /// CALLs the proxy has sent on `side` and not had answered (0 or 1), and CALLs waiting behind it: its own
+    /// queued CALLs and the other side's CALLs waiting for that side's exchange in progress.
     public func pendingCount(on side: Side) -> (sent: Int, waiting: Int) {
-        (outstanding[side] == nil ? 0 : 1, queues[side]?.count ?? 0)
+        (outstanding[side] == nil ? 0 : 1, (queues[side]?.count ?? 0) + (waiting[side.other]?.count ?? 0))
     }
 
     public var exchangesInProgress: Int { exchanges.count }
