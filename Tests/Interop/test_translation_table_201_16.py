@@ -711,6 +711,37 @@ def test_csms_firmware_diagnostics_and_security_table(proxy_binary, tmp_path):
     run_table(proxy_binary, tmp_path, V16, rows, "the CSMS firmware/diagnostics/security table")
 
 
+def test_evse_layout_table(proxy_binary, tmp_path):
+    """With a layout (EVSE 1 has 1.6 connectors 1 and 2, EVSE 2 has connector 3) connectors map both ways."""
+    if not has_capability_option(proxy_binary):
+        pytest.skip("this ocpp-proxy has no translate --evses (engine of issue 13)")
+    layout = ("--evses", "[[1,2],[3]]")
+    (tmp_path / "station").mkdir()
+    (tmp_path / "csms").mkdir()
+    rows = [
+        station("evse1-connector2", "StatusNotification", {"timestamp": T0, "connectorStatus": "Available",
+                                                           "evseId": 1, "connectorId": 2},
+                "StatusNotification", {"timestamp": Instant(T0), "connectorId": 2, "status": "Available",
+                                       "errorCode": "NoError"}, {}, {}),
+        station("evse2-connector1", "StatusNotification", {"timestamp": T0, "connectorStatus": "Reserved",
+                                                           "evseId": 2, "connectorId": 1},
+                "StatusNotification", {"timestamp": Instant(T0), "connectorId": 3, "status": "Reserved",
+                                       "errorCode": "NoError"}, {}, {}),
+        station("meter-evse2", "MeterValues", {"evseId": 2, "meterValue": meter(T1, sv201(10))},
+                "MeterValues", {"connectorId": 3, "meterValue": [{"timestamp": Instant(T1),
+                                                                  "sampledValue": [sv16("10")]}]}, {}, {}),
+    ]
+    run_table(proxy_binary, tmp_path / "station", V201, rows, "the station layout table", options=layout)
+    rows = [
+        csms("availability-connector2", "ChangeAvailability", {"connectorId": 2, "type": "Inoperative"},
+             "ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 2}},
+             status("Accepted"), status("Accepted")),
+        csms("unlock-connector3", "UnlockConnector", {"connectorId": 3}, "UnlockConnector",
+             {"evseId": 2, "connectorId": 1}, status("Unlocked"), status("Unlocked")),
+    ]
+    run_table(proxy_binary, tmp_path / "csms", V16, rows, "the CSMS layout table", options=layout)
+
+
 # ---------------------------------------------------------------------------
 # transactions: conversations
 # ---------------------------------------------------------------------------
@@ -791,7 +822,7 @@ def test_transaction_started_updated_ended(proxy_binary, tmp_path):
 
     # the CSMS's id is bound: readings go with it
     out = c.station("s-2", "TransactionEvent", event(
-        "Updated", tx, 1, "MeterValuePeriodic", T1, meterValue=meter(T1, sv201(1500), sv201(16.5, "Current.Import",
+        "Updated", tx, 1, "MeterValuePeriodic", T1, offline=True, meterValue=meter(T1, sv201(1500), sv201(16.5, "Current.Import",
                                                                                           unit="A", phase="L1"))))
     assert_match(to_csms(out, "MeterValues"), {"connectorId": 1, "transactionId": 4711, "meterValue": [
         {"timestamp": Instant(T1), "sampledValue": [sv16("1500"), sv16("16.5", "Current.Import", unit="A",
