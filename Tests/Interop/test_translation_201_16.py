@@ -42,6 +42,7 @@ from translation_support import (
     assert_match,
     call_actions,
     calls,
+    wait_for_call,
 )
 
 PAIR_FILE = RULES_DIR / "ocpp2.0.1-ocpp1.6.yaml"
@@ -245,9 +246,10 @@ def sample16(value, measurand: str, context: str, unit: str, **extra) -> dict:
 
 
 def begin_values(wh, ts: str = T0, unit: str = "Wh") -> list:
-    """Transaction.Begin readings: a voltage first, so the register is not simply the first sample."""
+    """Transaction.Begin readings: a voltage and the register of phase L1 before the whole meter's register."""
     return [{"timestamp": ts, "sampled_value": [
         sample(230.1, "Voltage", "Transaction.Begin", "V", phase="L1-N"),
+        sample(wh / 4, "Energy.Active.Import.Register", "Transaction.Begin", unit, phase="L1"),
         sample(wh, "Energy.Active.Import.Register", "Transaction.Begin", unit),
     ]}]
 
@@ -269,11 +271,16 @@ def periodic_values16(wh, ts: str) -> list:
 
 
 def end_values(wh, ts: str = T3, unit: str = "Wh") -> list:
-    """Transaction.End readings: a current first (0 A), then the register."""
-    return [{"timestamp": ts, "sampled_value": [
-        sample(0, "Current.Import", "Transaction.End", "A", phase="L1"),
-        sample(wh, "Energy.Active.Import.Register", "Transaction.End", unit),
-    ]}]
+    """What an Ended event carries: a last periodic reading (a smaller register), then the Transaction.End
+    readings (a current first, then the register)."""
+    return [
+        {"timestamp": T2,
+         "sampled_value": [sample(wh * 0.9, "Energy.Active.Import.Register", "Sample.Periodic", unit)]},
+        {"timestamp": ts, "sampled_value": [
+            sample(0, "Current.Import", "Transaction.End", "A", phase="L1"),
+            sample(wh, "Energy.Active.Import.Register", "Transaction.End", unit),
+        ]},
+    ]
 
 
 def tx_started(tx: str, wh=1000, *, trigger: str = "Authorized", remote_start_id: int | None = None,
@@ -286,10 +293,14 @@ def tx_started(tx: str, wh=1000, *, trigger: str = "Authorized", remote_start_id
         id_token=id_token, evse={"id": 1, "connector_id": 1}, meter_value=begin_values(wh, ts, unit))
 
 
-def tx_updated(tx: str, seq_no: int, wh, ts: str):
+def tx_updated(tx: str, seq_no: int, wh, ts: str, charging_state: str | None = None):
+    """Readings; ``charging_state`` only when it changed (as stations report it)."""
+    info = {"transaction_id": tx}
+    if charging_state is not None:
+        info["charging_state"] = charging_state
     return call201.TransactionEvent(
         event_type="Updated", timestamp=ts, trigger_reason="MeterValuePeriodic", seq_no=seq_no,
-        transaction_info={"transaction_id": tx, "charging_state": "Charging"}, meter_value=periodic_values(wh, ts))
+        transaction_info=info, meter_value=periodic_values(wh, ts))
 
 
 def tx_ended(tx: str, seq_no: int, wh, *, reason: str = "Local", trigger: str = "StopAuthorized",
@@ -298,6 +309,10 @@ def tx_ended(tx: str, seq_no: int, wh, *, reason: str = "Local", trigger: str = 
         event_type="Ended", timestamp=ts, trigger_reason=trigger, seq_no=seq_no,
         transaction_info={"transaction_id": tx, "charging_state": "EVConnected", "stopped_reason": reason},
         id_token=id_token, evse={"id": 1, "connector_id": 1}, meter_value=end_values(wh, ts, unit))
+
+
+def status16(status: str, ts: str) -> dict:
+    return {"connectorId": 1, "errorCode": "NoError", "status": status, "timestamp": Instant(ts)}
 
 
 def expected_start(meter_start: int, ts: str = T0) -> dict:
@@ -366,20 +381,25 @@ async def test_whole_session_from_remote_start_to_remote_stop(h):
     assert_match(result_payload(station.recorder), ACCEPTED_TOKEN, "TransactionEvent(Started) result")
     assert_match(received(session, "StartTransaction"), [expected_start(1000)], "StartTransaction at the CSMS")
     [transaction_id] = session.cp.given_ids
+    # then (a `then` step, after the answer went back) the 1.6 status of the transaction's charging state
+    # (EVConnected: plugged in, nothing drawn)
+    statuses = await wait_for_call(session.recorder, "StatusNotification", 2)
+    assert_match(statuses[1:], [status16("SuspendedEV", T0)], "StatusNotification after the StartTransaction")
 
-    # a StatusNotification Occupied during the transaction
+    # a StatusNotification Occupied during the transaction: the 1.6 status of its charging state
     await station.cp.call(call201.StatusNotification(timestamp=T1, connector_status="Occupied", evse_id=1,
                                                      connector_id=1), suppress=False)
-    assert_match(received(session, "StatusNotification")[1:], [
-        {"connectorId": 1, "errorCode": "NoError", "status": AnyOf("Preparing", "Charging"),
-         "timestamp": Instant(T1)},
-    ], "StatusNotification(Occupied) at the CSMS")
+    assert_match(received(session, "StatusNotification")[2:], [status16("SuspendedEV", T1)],
+                 "StatusNotification(Occupied) at the CSMS")
 
-    # TransactionEvent(Updated) with meter values -> MeterValues with the CSMS's id and the true readings
-    await station.cp.call(tx_updated(tx, 1, 1250, T1), suppress=False)
+    # TransactionEvent(Updated) with meter values -> MeterValues with the CSMS's id and the true readings;
+    # its new charging state -> StatusNotification Charging
+    await station.cp.call(tx_updated(tx, 1, 1250, T1, "Charging"), suppress=False)
     assert result_payload(station.recorder) == {}
     assert_match(received(session, "MeterValues"), [expected_meter_values(transaction_id, 1250, T1)],
                  "MeterValues at the CSMS")
+    statuses = await wait_for_call(session.recorder, "StatusNotification", 4)
+    assert_match(statuses[3:], [status16("Charging", T1)], "StatusNotification after the MeterValues")
 
     # RemoteStopTransaction(that id) -> RequestStopTransaction(the UUID)
     remote_stop = await session.cp.call(call16.RemoteStopTransaction(transaction_id=transaction_id), suppress=False)
@@ -395,8 +415,8 @@ async def test_whole_session_from_remote_start_to_remote_stop(h):
                  "StopTransaction at the CSMS")
 
     assert call_actions(session.recorder.received_frames()) == [
-        "BootNotification", "StatusNotification", "StartTransaction", "StatusNotification", "MeterValues",
-        "StopTransaction"]
+        "BootNotification", "StatusNotification", "StartTransaction", "StatusNotification", "StatusNotification",
+        "MeterValues", "StatusNotification", "StopTransaction"]
     assert call_actions(station.recorder.received_frames()) == ["RequestStartTransaction", "RequestStopTransaction"]
 
 
