@@ -512,6 +512,42 @@ class Exchange:
     translated_id: str | None = None  # message id of the translated CALL, as translate printed it
 
 
+@lru_cache(maxsize=None)
+def _translate_has_charger_option(binary: str) -> bool:
+    """Whether ``translate`` can be told which side is the charger (``--charger VERSION``)."""
+    result = run_cli(Path(binary), "translate", "--help")
+    return "--charger" in (result.stdout + result.stderr)
+
+
+def _pair_direction(path: Path) -> tuple[str, str] | None:
+    """(from, to) of a pair file (its top-level ``from:`` and ``to:``), None for any other YAML file."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"^(from|to):\s*(\S+)", line)
+        if m:
+            found.setdefault(m.group(1), m.group(2))
+    return (found["from"], found["to"]) if set(found) == {"from", "to"} else None
+
+
+def rules_for_charger(workdir: Path, charger: str, other: str) -> Path:
+    """A copy of the Rules directory (symbolic links) that holds only the pair files leading from the charger's
+    side: with both ``ocpp1.6-ocpp2.0.1.yaml`` and ``ocpp2.0.1-ocpp1.6.yaml`` present, ``translate --from
+    ocpp2.0.1 --to ocpp1.6`` could mean a 2.0.1 CSMS's CALLs of the first or a 2.0.1 charger's CALLs of the
+    second; ``translate`` picks by the files it finds. Definitions, SOAP layouts and device-model files stay."""
+    charger_newer = VERSION_ORDER[charger] > VERSION_ORDER[other]
+    target = workdir / f"rules-{charger}-charger"
+    if target.exists():
+        return target
+    target.mkdir(parents=True)
+    for entry in sorted(RULES_DIR.iterdir()):
+        if entry.is_file() and entry.suffix == ".yaml":
+            direction = _pair_direction(entry)
+            if direction and (VERSION_ORDER[direction[0]] > VERSION_ORDER[direction[1]]) != charger_newer:
+                continue
+        (target / entry.name).symlink_to(entry)
+    return target
+
+
 @dataclass
 class TranslateRun:
     """Feeds frames to ``ocpp-proxy translate`` (one per line) and checks the output's shape.
@@ -535,12 +571,26 @@ class TranslateRun:
     outputs: list = field(default_factory=list)
     exchanges: list = field(default_factory=list)
     runs: int = 0
+    # the charger's version (source or target); None: the older of the two (a 1.6 charger on a 2.0.1 CSMS)
+    charger: str | None = None
+    # more options for translate (``--capability``, ``--evses``)
+    options: tuple = ()
+
+    def __post_init__(self):
+        if self.charger is None:
+            self.charger = self.source if VERSION_ORDER[self.source] < VERSION_ORDER[self.target] else self.target
+        assert self.charger in (self.source, self.target), f"charger {self.charger} is neither side"
 
     @property
     def toward(self) -> str:
-        # rule files lead from a charger's older version to a CSMS's newer one: the older version's CALLs are
-        # the charger's
-        return "csms" if VERSION_ORDER[self.source] < VERSION_ORDER[self.target] else "charger"
+        # the charger's CALLs go to the CSMS, the CSMS's to the charger
+        return "csms" if self.source == self.charger else "charger"
+
+    def _rules_arguments(self) -> list[str]:
+        other = self.target if self.charger == self.source else self.source
+        if _translate_has_charger_option(str(self.binary)):
+            return ["--rules", str(RULES_DIR), "--charger", self.charger]
+        return ["--rules", str(rules_for_charger(self.workdir, self.charger, other))]
 
     def add(self, frame: list) -> int:
         assert not self.exchanges, "add() and converse() do not mix in one TranslateRun"
@@ -551,8 +601,8 @@ class TranslateRun:
         self.runs += 1
         path = self.workdir / f"translate-{self.source}-{self.target}-{self.runs}.jsonl"
         path.write_text("".join(json.dumps(frame) + "\n" for frame in self.lines))
-        result = run_cli(self.binary, "translate", "--rules", str(RULES_DIR), "--from", self.source, "--to",
-                         self.target, "--now", TRANSLATE_NOW, str(path), cwd=REPO_ROOT)
+        result = run_cli(self.binary, "translate", *self._rules_arguments(), "--from", self.source, "--to",
+                         self.target, "--now", TRANSLATE_NOW, *self.options, str(path), cwd=REPO_ROOT)
         assert result.returncode == 0, (
             f"translate exited with {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         outputs = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
