@@ -512,42 +512,6 @@ class Exchange:
     translated_id: str | None = None  # message id of the translated CALL, as translate printed it
 
 
-@lru_cache(maxsize=None)
-def _translate_has_charger_option(binary: str) -> bool:
-    """Whether ``translate`` can be told which side is the charger (``--charger VERSION``)."""
-    result = run_cli(Path(binary), "translate", "--help")
-    return "--charger" in (result.stdout + result.stderr)
-
-
-def _pair_direction(path: Path) -> tuple[str, str] | None:
-    """(from, to) of a pair file (its top-level ``from:`` and ``to:``), None for any other YAML file."""
-    found = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^(from|to):\s*(\S+)", line)
-        if m:
-            found.setdefault(m.group(1), m.group(2))
-    return (found["from"], found["to"]) if set(found) == {"from", "to"} else None
-
-
-def rules_for_charger(workdir: Path, charger: str, other: str) -> Path:
-    """A copy of the Rules directory (symbolic links) that holds only the pair files leading from the charger's
-    side: with both ``ocpp1.6-ocpp2.0.1.yaml`` and ``ocpp2.0.1-ocpp1.6.yaml`` present, ``translate --from
-    ocpp2.0.1 --to ocpp1.6`` could mean a 2.0.1 CSMS's CALLs of the first or a 2.0.1 charger's CALLs of the
-    second; ``translate`` picks by the files it finds. Definitions, SOAP layouts and device-model files stay."""
-    charger_newer = VERSION_ORDER[charger] > VERSION_ORDER[other]
-    target = workdir / f"rules-{charger}-charger"
-    if target.exists():
-        return target
-    target.mkdir(parents=True)
-    for entry in sorted(RULES_DIR.iterdir()):
-        if entry.is_file() and entry.suffix == ".yaml":
-            direction = _pair_direction(entry)
-            if direction and (VERSION_ORDER[direction[0]] > VERSION_ORDER[direction[1]]) != charger_newer:
-                continue
-        (target / entry.name).symlink_to(entry)
-    return target
-
-
 @dataclass
 class TranslateRun:
     """Feeds frames to ``ocpp-proxy translate`` (one per line) and checks the output's shape.
@@ -587,10 +551,9 @@ class TranslateRun:
         return "csms" if self.source == self.charger else "charger"
 
     def _rules_arguments(self) -> list[str]:
-        other = self.target if self.charger == self.source else self.source
-        if _translate_has_charger_option(str(self.binary)):
-            return ["--rules", str(RULES_DIR), "--charger", self.charger]
-        return ["--rules", str(rules_for_charger(self.workdir, self.charger, other))]
+        # --charger: with rule files both ways (ocpp1.6-ocpp2.0.1 and ocpp2.0.1-ocpp1.6), --from and --to alone
+        # do not say whether a 2.0.1 frame is a station's or a CSMS's
+        return ["--rules", str(RULES_DIR), "--charger", self.charger]
 
     def add(self, frame: list) -> int:
         assert not self.exchanges, "add() and converse() do not mix in one TranslateRun"
