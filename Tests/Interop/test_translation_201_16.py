@@ -442,6 +442,53 @@ async def test_start_and_stop_read_the_energy_register_in_kwh_as_wh(h):
                  "StopTransaction at the CSMS")
 
 
+def tx_started_without_token(tx: str, wh=1000, ts: str = T0):
+    """A station whose transactions start when the cable is plugged in (TxStartPoint EVConnected): no idToken."""
+    return call201.TransactionEvent(
+        event_type="Started", timestamp=ts, trigger_reason="CablePluggedIn", seq_no=0,
+        transaction_info={"transaction_id": tx, "charging_state": "EVConnected"},
+        evse={"id": 1, "connector_id": 1}, meter_value=begin_values(wh, ts))
+
+
+async def test_transaction_started_before_authorization_starts_at_the_csms_when_the_token_comes(h):
+    _, _, station, session = await started(h, "ST201PLUGFIRST")
+    tx = str(uuid.uuid4())
+    await station.cp.call(tx_started_without_token(tx, 1000), suppress=False)
+    assert result_payload(station.recorder) == {}
+    # the CSMS hears of it when the token comes (an Updated with triggerReason Authorized)
+    await station.cp.call(call201.TransactionEvent(
+        event_type="Updated", timestamp=T1, trigger_reason="Authorized", seq_no=1,
+        transaction_info={"transaction_id": tx, "charging_state": "Charging"}, id_token=ID_TOKEN), suppress=False)
+    assert_match(result_payload(station.recorder), ACCEPTED_TOKEN, "TransactionEvent(Updated, Authorized) result")
+    assert_match(received(session, "StartTransaction"), [
+        {"connectorId": 1, "idTag": TAG, "meterStart": 1000, "timestamp": AnyOf(Instant(T0), Instant(T1))},
+    ], "StartTransaction at the CSMS")
+    [transaction_id] = session.cp.given_ids
+    await station.cp.call(tx_updated(tx, 2, 1250, T2), suppress=False)
+    assert_match(received(session, "MeterValues"), [expected_meter_values(transaction_id, 1250, T2)],
+                 "MeterValues at the CSMS")
+    await station.cp.call(tx_ended(tx, 3, 1800, id_token=None), suppress=False)
+    assert_match(received(session, "StopTransaction"), [expected_stop(transaction_id, 1800, "Local")],
+                 "StopTransaction at the CSMS")
+    actions = call_actions(session.recorder.received_frames())
+    transaction_actions = [a for a in actions if a != "StatusNotification"]
+    assert transaction_actions == ["StartTransaction", "MeterValues", "StopTransaction"], actions
+
+
+async def test_transaction_authorized_only_at_its_end_is_started_and_stopped_at_the_csms(h):
+    _, _, station, session = await started(h, "ST201AUTHEND")
+    tx = str(uuid.uuid4())
+    await station.cp.call(tx_started_without_token(tx, 1000), suppress=False)
+    await station.cp.call(tx_ended(tx, 1, 1800), suppress=False)
+    assert_match(result_payload(station.recorder), {"idTokenInfo": Opt({"status": "Accepted"})},
+                 "TransactionEvent(Ended) result")
+    assert call_actions(session.recorder.received_frames()) == ["StartTransaction", "StopTransaction"]
+    assert_match(received(session, "StartTransaction"), [expected_start(1000)], "StartTransaction at the CSMS")
+    [transaction_id] = session.cp.given_ids
+    assert_match(received(session, "StopTransaction"), [expected_stop(transaction_id, 1800, "Local")],
+                 "StopTransaction at the CSMS")
+
+
 # ---------------------------------------------------------------------------
 # 2. CSMS commands
 # ---------------------------------------------------------------------------
