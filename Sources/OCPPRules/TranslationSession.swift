@@ -334,6 +334,11 @@ public final class TranslationSession {
                 exchange.variables[binding.name] = try evaluator.evaluate(
                     binding.expression, scope(exchange, payload: payload, element: element))
             }
+            if let warning = variant.warning {
+                let text = try evaluator.evaluate(
+                    warning.expression, scope(exchange, payload: payload, element: element))
+                log(.warning, "\(exchange.action): \(Evaluator.string(text) ?? "")")
+            }
             return variant
         }
         throw EvaluationError(kind: .rule, message: "no alternative of the rule applies")

@@ -957,3 +957,52 @@ def test_transaction_token_before_reading_and_ended_never_started(proxy_binary, 
                                                      meterValue=meter(T2, sv201(1, context="Transaction.Begin"))))
     assert_match(to_station(out, "q-7"), {"idTokenInfo": {"status": AnyOf("Invalid", "Unknown")}})
     assert not c.pending
+
+
+def test_an_event_of_a_transaction_with_no_known_connector_is_acknowledged_and_logged(proxy_binary, tmp_path):
+    """An Updated or Ended of a transaction the proxy never saw start (state lost, or the station moved behind
+    the proxy mid-transaction) that names no EVSE: a 1.6 CSMS cannot place it on a connector. It is acknowledged
+    (the station would otherwise retry it and then drop it) and logged with the event, never an InternalError."""
+    c = Conversation(proxy_binary, tmp_path)
+    unknown = "0c2f7b8e-1d44-4f4a-a1a9-7a0d6b7e9c01"
+    for number, payload in enumerate([
+        event("Updated", unknown, 5, "MeterValuePeriodic", T1, meterValue=meter(T1, sv201(1500))),
+        event("Ended", unknown, 6, "StopAuthorized", T2, info={"stoppedReason": "Local"},
+              idToken=token(TAG, "ISO14443"), meterValue=meter(T2, sv201(1800, context="Transaction.End"))),
+    ]):
+        out = c.station(f"u-{number}", "TransactionEvent", payload)
+        assert to_station(out, f"u-{number}") == {}, out
+        assert [line for line in out["log"] if unknown in line and "no 1.6 connector" in line], out["log"]
+        assert not [line for line in out["log"] if line.startswith("error")], out["log"]
+    assert not c.pending
+
+
+def test_a_charging_state_is_sent_to_the_csms_when_it_changes(proxy_binary, tmp_path):
+    """A station that puts its chargingState into every Updated: the 1.6 CSMS gets a StatusNotification when
+    the state changes, not one per meter reading."""
+    c = Conversation(proxy_binary, tmp_path)
+    tx = "7d1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+    c.station("s-1", "TransactionEvent", event(
+        "Started", tx, 0, "Authorized", T0, evse={"id": 1, "connectorId": 1}, idToken=token(TAG, "ISO14443"),
+        info={"chargingState": "Charging"}, meterValue=meter(T0, sv201(1000, context="Transaction.Begin"))))
+    out = c.csms_answers({"transactionId": 99, "idTagInfo": {"status": "Accepted"}})
+    assert [frame[2:] for to, frame in frames(out) if to == "csms"] == [
+        ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": T0}]]
+    c.csms_answers({})
+    # the same state with the readings: MeterValues only
+    c.station("s-2", "TransactionEvent", event("Updated", tx, 1, "MeterValuePeriodic", T1,
+                                               info={"chargingState": "Charging"}, meterValue=meter(T1, sv201(1200))))
+    out = c.csms_answers({})
+    assert frames(out) == [("charger", [3, "s-2", {}])], frames(out)
+    # the same state, no readings: nothing for the CSMS
+    out = c.station("s-3", "TransactionEvent", event("Updated", tx, 2, "Trigger", T1,
+                                                     info={"chargingState": "Charging"}))
+    assert frames(out) == [("charger", [3, "s-3", {}])], frames(out)
+    # a new state with the readings: MeterValues, then the status
+    c.station("s-4", "TransactionEvent", event("Updated", tx, 3, "ChargingStateChanged", T2,
+                                               info={"chargingState": "SuspendedEV"}, meterValue=meter(T2, sv201(1300))))
+    out = c.csms_answers({})
+    assert [frame[2:] for to, frame in frames(out) if to == "csms"] == [
+        ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV", "timestamp": T2}]]
+    c.csms_answers({})
+    assert not c.pending
