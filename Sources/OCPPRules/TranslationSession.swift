@@ -267,7 +267,8 @@ public final class TranslationSession {
             action: String, result: Template, sent: JSONValue,
             bindings: [(name: String, expression: Expression, line: Int)])
         case fanout(Fanout)
-        case followUp(index: Int, action: String, side: Side)
+        /// A `then` step's CALL in flight: its payload (sent again on failure) and which attempt this is.
+        case followUp(index: Int, action: String, side: Side, payload: JSONValue, attempt: Int)
     }
 
     struct Fanout {
@@ -494,24 +495,37 @@ public final class TranslationSession {
                     exchange, .internalError,
                     "\(pending.action): the \(target == .charger ? "charging station" : "CSMS") did not answer in time")
             }
-        case .followUp(let index, let action, let side):
+        case .followUp(let index, let action, let side, let sent, let attempt):
             exchange.stage = .idle
+            let failure: String
             switch answer {
             case .result(let payload):
                 commit(exchange)
                 if let name = exchange.followUps[index].name { exchange.variables[name] = payload }
                 runFollowUps(exchange, from: index + 1, now: now)
+                return
             case .error(let code, let description, _):
-                log(
-                    .warning,
-                    "\(exchange.action): the follow-up \(action) to the \(side) failed: \(code) \(description)")
-                close(exchange)
+                failure = "failed: \(code) \(description)"
             case .timeout:
+                failure = "got no answer"
+            }
+            // The proxy sends its own CALLs as a station sends transaction messages: again, with the same content
+            // (a seqNo it used stays its own), a few times; the exchange's next steps and the side's next CALL
+            // wait for it.
+            guard attempt < Self.followUpAttempts else {
                 log(
                     .warning,
-                    "\(exchange.action): the follow-up \(action) to the \(side) got no answer; later steps skipped")
+                    "\(exchange.action): the follow-up \(action) to the \(side) \(failure) (attempt \(attempt) of \(Self.followUpAttempts)); not sent again, later steps skipped: \(Self.excerpt(sent))"
+                )
                 close(exchange)
+                return
             }
+            log(
+                .warning,
+                "\(exchange.action): the follow-up \(action) to the \(side) \(failure) (attempt \(attempt) of \(Self.followUpAttempts)); sending it again"
+            )
+            exchange.stage = .followUp(index: index, action: action, side: side, payload: sent, attempt: attempt + 1)
+            enqueue(Outstanding(id: nextMessageId(), action: action, payload: sent, exchange: exchange), on: side)
         case .idle:
             break
         }
@@ -547,7 +561,10 @@ public final class TranslationSession {
                 close(exchange)
                 return
             }
-            exchange.stage = .followUp(index: index, action: step.action, side: step.side)
+            // What building the step changed takes effect as it is sent: nobody else sends this CALL again, so a
+            // seqNo it took must never go to another message (a CSMS that got it would drop that one).
+            commit(exchange)
+            exchange.stage = .followUp(index: index, action: step.action, side: step.side, payload: payload, attempt: 1)
             enqueue(
                 Outstanding(id: nextMessageId(), action: step.action, payload: payload, exchange: exchange),
                 on: step.side)
@@ -602,6 +619,9 @@ public final class TranslationSession {
             return
         }
     }
+
+    /// How many times the proxy sends a `then` step's CALL before it gives up on it.
+    static let followUpAttempts = 3
 
     private func nextMessageId() -> String {
         messageCounter &+= 1
