@@ -37,7 +37,9 @@ let package = Package(
         // Rule model, loader, checker and engine for translating between versions. Pure: no NIO, no files.
         .target(
             name: "OCPPRules",
-            dependencies: ["OCPP", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "OCPP", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // OCPP-S: SOAP envelopes ⇄ OCPP payloads, a hardened XML reader and an escaping writer. Pure: no NIO, no files.
         // libxml2 (Debian: libxml2-dev), the parser under FoundationXML, driven directly by OCPPSOAP's XMLReader.

@@ -57,7 +57,8 @@ public struct DateTimeText: Sendable, Equatable {
         return DateTimeText(seconds: seconds, fraction: fraction)
     }
 
-    /// The same instant in UTC: `YYYY-MM-DDTHH:MM:SS[.fff]Z`.
+    /// The same instant in UTC: `YYYY-MM-DDTHH:MM:SS[.fff]Z`, with at most three fraction digits (OCPP 2.0.1 allows
+    /// no more; the rest is cut, never rounded up into the next second).
     public var utcText: String {
         let days = Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
         let rest = Int(seconds - Int64(days) * 86400)
@@ -65,7 +66,7 @@ public struct DateTimeText: Sendable, Equatable {
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         var text = "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
         text += "T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))"
-        if !fraction.isEmpty { text += ".\(fraction)" }
+        if !fraction.isEmpty { text += ".\(fraction.prefix(3))" }
         return text + "Z"
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import OCPP
 
 /// Why an expression could not produce a value.
@@ -26,25 +27,45 @@ struct Scope {
 /// Gives new transaction ids; the proxy uses random UUIDs, tests and `translate` a counter.
 public protocol IdentifierSource: AnyObject {
     func newUUID() -> String
+    /// The same id for the same name, every time: a transaction a charger starts again (a retried
+    /// StartTransaction) gets the id it got the first time.
+    func uuid(named name: String) -> String
 }
 
 public final class RandomIdentifiers: IdentifierSource {
     public init() {}
     public func newUUID() -> String { UUIDText.random() }
+    public func uuid(named name: String) -> String { UUIDText.named(name) }
 }
 
 /// `00000000-0000-4000-8000-000000000001`, `…002`, …: reproducible ids for tests and the `translate` command.
 public final class CountingIdentifiers: IdentifierSource {
     private var next = 1
+    private var named: [String: String] = [:]
     public init() {}
     public func newUUID() -> String {
         defer { next += 1 }
         let digits = String(next)
         return "00000000-0000-4000-8000-" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits
     }
+    /// The next counting id the first time a name is seen, that one again later.
+    public func uuid(named name: String) -> String {
+        if let known = named[name] { return known }
+        let id = newUUID()
+        named[name] = id
+        return id
+    }
 }
 
 enum UUIDText {
+    /// A name-based UUID (RFC 9562 version 8): the first 16 bytes of the name's SHA-256.
+    static func named(_ name: String) -> String {
+        var bytes = Array(SHA256.hash(data: Array(name.utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x80
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return text(bytes)
+    }
+
     static func random() -> String {
         // Two draws of 8 bytes: the system generator makes one getrandom call per draw, not per byte.
         var generator = SystemRandomNumberGenerator()
@@ -58,6 +79,10 @@ enum UUIDText {
         }
         bytes[6] = (bytes[6] & 0x0F) | 0x40
         bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return text(bytes)
+    }
+
+    static func text(_ bytes: [UInt8]) -> String {
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for (i, b) in bytes.enumerated() {
@@ -78,24 +103,39 @@ final class Evaluator {
     var changes: [StateChange] = []
     let now: String
     let ids: IdentifierSource
+    let profile: ChargerProfile
+    /// When the charger's connection began (RFC 3339), for `connectedAt()`; nil in `translate` unless given.
+    let connectedAt: String?
 
-    init(rules: RuleSet, state: TranslationState, now: String, ids: IdentifierSource) {
+    init(
+        rules: RuleSet, state: TranslationState, now: String, ids: IdentifierSource, profile: ChargerProfile,
+        connectedAt: String? = nil
+    ) {
         self.rules = rules
         self.state = state
         self.now = now
         self.ids = ids
+        self.profile = profile
+        self.connectedAt = connectedAt
     }
+
+    /// `now` in seconds since 1970 (0 if it is not a date-time, which the proxy never passes).
+    lazy var nowSeconds: Int64 = DateTimeText.parse(now)?.seconds ?? 0
+    /// The charger's capabilities and EVSE layout, its model's when it has none of its own.
+    lazy var effective = profile.effective(model: state.memos[ChargerProfile.modelMemo]?.stringValue)
 
     /// Every function a rule may call, with the number of arguments it takes (nil: any number).
     static let functions: [String: Int?] = [
         "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
         "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
         "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil, "flatten": 2,
-        "append": nil, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
-        "round": 2, "tx.ongoing": 1, "tx.begin": 1, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
-        "tx.end": 1, "tx.active": 1,
-        "remoteStart.remember": 3, "remoteStart.take": 2,
-        "evse.id": 1, "evse.connector": 1, "evse.toConnector": 1,
+        "append": nil, "sortBy": 2, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
+        "round": 2, "seconds": 2,
+        "tx.ongoing": 1, "tx.begin": nil, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
+        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "connectedAt": 0, "tx.known": 2, "tx.ended": 1, "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
+        "remoteStart.remember": nil, "remoteStart.take": 2,
+        "memo.set": 2, "memo.get": 1, "memo.take": 1, "counter.next": 1, "capability": 1,
+        "evse.id": 1, "evse.connector": 1, "evse.toConnector": nil, "evse.connectors": 1, "evse.layout": 0,
         "requestId.remember": 2, "requestId.recall": 1,
         "dm.key": 2, "dm.component": 1, "dm.variable": 1, "dm.fixed": 2, "dm.report": 1,
     ]
@@ -325,6 +365,13 @@ final class Evaluator {
             guard rounded.isFinite else { throw dataError("round(): \(first.jsonText) is out of range") }
             if digits <= 0, abs(rounded) < 9e15, let i = Int64(exactly: rounded) { return .integer(i) }
             return .number(rounded)
+        case "seconds":
+            // seconds(t1, t2): t2 − t1 in seconds, fractions included
+            guard case .string(let a) = first, case .string(let b) = values[1], let t1 = DateTimeText.parse(a),
+                let t2 = DateTimeText.parse(b)
+            else { return .null }
+            func fraction(_ t: DateTimeText) -> Double { Double("0." + t.fraction.prefix(9)) ?? 0 }
+            return .number(Double(t2.seconds - t1.seconds) + fraction(t2) - fraction(t1))
         case "flatten":
             // flatten(list, 'field'): the lists in each element's field, one after another (a single value is one)
             guard case .array(let a) = first, case .string(let field) = values[1] else { return .null }
@@ -562,29 +609,75 @@ final class Evaluator {
     }
 
     func stateful(_ name: String, _ values: [JSONValue]) throws(EvaluationError) -> JSONValue {
+        func value(_ i: Int) -> JSONValue { i < values.count ? values[i] : .null }
         func int(_ i: Int) -> Int64? {
-            switch values[i] {
+            switch value(i) {
             case .integer(let v): return v
             case .number(let d): return Int64(exactly: d)
             case .string(let s): return Int64(s)
             default: return nil
             }
         }
-        func text(_ i: Int) -> String? { values[i].stringValue }
+        func text(_ i: Int) -> String? { value(i).stringValue }
         switch name {
         case "tx.begin":
             guard let connector = int(0) else { return .null }
-            return .string(beginTransaction(localId: nil, connectorId: connector).uuid)
+            guard let key = text(1) else {
+                return .string(beginTransaction(localId: nil, connectorId: connector).uuid)
+            }
+            if let known = findTransaction(connector, key) { return .string(known.uuid) }
+            // Name-based: a StartTransaction the charger sends again (its first got a CALLERROR or no answer, so the
+            // transaction was never kept and the next 1.6 id did not move) gets the UUID the first one was sent
+            // with; a later start with the same key (a charger whose clock stands still) gets another.
+            let uuid = ids.uuid(named: "\(profile.identity)\u{1F}\(connector)\u{1F}\(key)\u{1F}\(state.nextLocalId)")
+            var transaction = beginTransaction(localId: nil, connectorId: connector, uuid: uuid)
+            transaction.startKey = key
+            record(.transaction(transaction))
+            return .string(transaction.uuid)
+        case "tx.find":
+            guard let connector = int(0), let key = text(1) else { return .null }
+            return findTransaction(connector, key).map { .string($0.uuid) } ?? .null
+        case "tx.count":
+            return .integer(Int64(state.transactions.values.reduce(0) { $0 + ($1.ended ? 0 : 1) }))
+        case "connectedAt":
+            return connectedAt.map(JSONValue.string) ?? .null
         case "tx.adopt":
             guard let localId = int(0) else { return .null }
             if let known = state.transaction(localId: localId) { return .string(known.uuid) }
             return .string(beginTransaction(localId: localId, connectorId: int(1) ?? 0).uuid)
+        case "tx.known":
+            guard let localId = int(0), let known = state.transaction(localId: localId) else { return .null }
+            if let connector = int(1), known.connectorId != connector { return .null }
+            return .string(known.uuid)
         case "tx.uuid":
             return int(0).flatMap { state.transaction(localId: $0) }.map { .string($0.uuid) } ?? .null
         case "tx.ongoing":
             return .bool(text(0).flatMap { state.transaction(uuid: $0) }.map { !$0.ended } ?? false)
+        case "tx.ended":
+            return .bool(text(0).flatMap { state.transaction(uuid: $0) }?.ended ?? false)
         case "tx.int":
-            return text(0).flatMap { state.transaction(uuid: $0) }.map { .integer($0.localId) } ?? .null
+            return text(0).flatMap { state.transaction(uuid: $0) }?.localId.map(JSONValue.integer) ?? .null
+        case "tx.connector":
+            return text(0).flatMap { state.transaction(uuid: $0) }.map { .integer($0.connectorId) } ?? .null
+        case "tx.open":
+            guard let uuid = text(0), !uuid.isEmpty else { return .null }
+            if state.transaction(uuid: uuid) == nil {
+                _ = beginTransaction(localId: nil, connectorId: int(1) ?? 0, uuid: uuid, numbered: false)
+            }
+            return .string(uuid)
+        case "tx.bind":
+            guard let uuid = text(0), var t = state.transaction(uuid: uuid), let id = int(1) else { return value(1) }
+            if t.localId != id {
+                // A CSMS that gives an id twice means the newer transaction: the older one no longer owns it.
+                if let other = state.transaction(localId: id), other.uuid != uuid {
+                    var older = other
+                    older.localId = nil
+                    record(.transaction(older))
+                }
+                t.localId = id
+                record(.transaction(t))
+            }
+            return .integer(id)
         case "tx.seqNo":
             guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
             let seqNo = t.nextSeqNo
@@ -596,7 +689,7 @@ final class Evaluator {
             record(.transaction(t))
             return .integer(seqNo)
         case "tx.end":
-            guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return values[0] }
+            guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return value(0) }
             if !t.ended {
                 t.ended = true
                 record(.transaction(t))
@@ -608,32 +701,81 @@ final class Evaluator {
                 .max { $0.serial < $1.serial }.map { .string($0.uuid) } ?? .null
         case "remoteStart.remember":
             guard let token = text(1), let id = int(2) else { return .null }
-            var list = state.remoteStarts.filter { !($0.idToken == token && $0.evseId == int(0)) }
-            list.append(.init(evseId: int(0), idToken: token, remoteStartId: id))
+            let evse = int(0)
+            var list = state.remoteStarts.filter { !($0.idToken == token && $0.evseId == evse) && live($0) }
+            list.append(
+                .init(evseId: evse, idToken: token, remoteStartId: id, idTokenType: text(3), acceptedAt: nowSeconds))
             // A CSMS that starts remotely and never sees the start must not grow this without bound.
             record(.remoteStarts(Array(list.suffix(8))))
             return .integer(id)
         case "remoteStart.take":
             guard let token = text(1) else { return .null }
-            let evse = int(0).map(evseId)
+            let evse = int(0).flatMap { effective.layout.place($0)?.evse }
             guard
                 let index = state.remoteStarts.lastIndex(where: {
-                    $0.idToken == token && ($0.evseId == nil || $0.evseId == evse)
+                    $0.idToken == token && ($0.evseId == nil || $0.evseId == evse) && live($0)
                 })
             else { return .null }
-            var list = state.remoteStarts
-            let taken = list.remove(at: index)
+            var list = state.remoteStarts.filter(live)
+            let taken = state.remoteStarts[index]
+            list.removeAll { $0 == taken }
             record(.remoteStarts(list))
-            return .integer(taken.remoteStartId)
+            var result: [String: JSONValue] = ["remoteStartId": .integer(taken.remoteStartId)]
+            if let type = taken.idTokenType { result["idTokenType"] = .string(type) }
+            return .object(result)
+        case "memo.set":
+            guard let key = text(0) else { return .null }
+            let stored = value(1)
+            if stored == .null {
+                if state.memos[key] != nil { record(.memo(name: key, value: nil)) }
+                return .null
+            }
+            guard stored.jsonText.utf8.count <= TranslationState.memoBytes else {
+                throw dataError("memo.set('\(key)'): the value is larger than \(TranslationState.memoBytes) bytes")
+            }
+            guard state.memos[key] != nil || state.memos.count < TranslationState.memosKept else {
+                throw EvaluationError(
+                    kind: .rule, message: "memo.set('\(key)'): a charger keeps at most \(TranslationState.memosKept) memos")
+            }
+            if state.memos[key] != stored { record(.memo(name: key, value: stored)) }
+            return stored
+        case "memo.get":
+            return text(0).flatMap { state.memos[$0] } ?? .null
+        case "memo.take":
+            guard let key = text(0), let stored = state.memos[key] else { return .null }
+            record(.memo(name: key, value: nil))
+            return stored
+        case "counter.next":
+            guard let key = text(0) else { return .null }
+            let last = state.counters[key] ?? 0
+            // Wraps to 1 past Int32's range: OCPP ids are 32-bit integers in most implementations.
+            let next = last >= Int64(Int32.max) || last < 0 ? 1 : last + 1
+            record(.counter(name: key, value: next))
+            return .integer(next)
+        case "capability":
+            return .bool(text(0).map { effective.capabilities.contains($0) } ?? false)
         case "evse.id":
-            return int(0).map { .integer(evseId($0)) } ?? .null
+            return int(0).flatMap { effective.layout.place($0) }.map { .integer($0.evse) } ?? .null
         case "evse.connector":
-            guard let connector = int(0) else { return .null }
-            return connector == 0 ? .null : .integer(1)
+            return int(0).flatMap { effective.layout.place($0)?.connector }.map(JSONValue.integer) ?? .null
         case "evse.toConnector":
-            return int(0).map { .integer($0) } ?? .null
+            guard let evse = int(0) else { return .null }
+            return effective.layout.connector16(evse: evse, connector: int(1)).map(JSONValue.integer) ?? .null
+        case "evse.connectors":
+            return effective.layout.connectors16(evse: int(0) ?? 0).map { .array($0.map(JSONValue.integer)) } ?? .null
+        case "evse.layout":
+            return .array(
+                effective.layout.evses.enumerated().map { index, connectors in
+                    .object([
+                        "evseId": .integer(Int64(index + 1)),
+                        "connectors": .array(
+                            connectors.enumerated().map { c, id in
+                                .object(["connectorId": .integer(Int64(c + 1)), "connector16": .integer(id)])
+                            }),
+                    ])
+                })
         case "requestId.remember":
-            guard let kind = text(0), let id = int(1) else { return values[1] }
+            guard let kind = text(0), let id = int(1) else { return value(1) }
             record(.requestId(kind: kind, id: id))
             return .integer(id)
         case "requestId.recall":
@@ -665,8 +807,16 @@ final class Evaluator {
         return n >= 0 ? result : 1 / result
     }
 
-    /// One connector per EVSE: 1.6 connector n is EVSE n, connector 1; connector 0 is the station (evseId 0).
-    func evseId(_ connectorId: Int64) -> Int64 { connectorId }
+    /// A kept, not ended transaction on `connector` that `tx.begin` started with `key`.
+    func findTransaction(_ connector: Int64, _ key: String) -> TranslationState.Transaction? {
+        state.transactions.values.first { !$0.ended && $0.connectorId == connector && $0.startKey == key }
+    }
+
+    /// Whether a remembered remote start may still be taken (older entries, from before expiry existed, may).
+    func live(_ start: TranslationState.RemoteStart) -> Bool {
+        guard let at = start.acceptedAt else { return true }
+        return nowSeconds - at <= TranslationState.remoteStartLifetime
+    }
 
     static let legacyComponent = "OCPP16LegacyCtrlr"
 
@@ -732,15 +882,28 @@ final class Evaluator {
         return .array(entries)
     }
 
-    func beginTransaction(localId: Int64?, connectorId: Int64) -> TranslationState.Transaction {
+    /// The lowest 1.6 transaction id the proxy gives at time `now`: the seconds since 2024-01-01. So ids keep
+    /// growing when the state is lost (a new disk, a deleted file) instead of starting again at 1 and landing a
+    /// charger's late frames for an old transaction on a new one. Fits a 32-bit integer until 2092.
+    static func idFloor(_ now: Int64) -> Int64 { max(1, now - 1_704_067_200) }
+
+    /// Records a new transaction. `numbered`: the proxy gives it a 1.6 id (`localId`, or the next one); otherwise it
+    /// waits for one (`tx.bind`). `uuid`: its 2.0.1 id (a station's, or a name-based one), else a new random one.
+    func beginTransaction(
+        localId: Int64?, connectorId: Int64, uuid: String? = nil, numbered: Bool = true
+    ) -> TranslationState.Transaction {
         var nextLocal = state.nextLocalId
-        let id = localId ?? nextLocal
+        var id: Int64? = localId
+        if numbered, id == nil {
+            let next = max(nextLocal, Self.idFloor(nowSeconds))
+            id = next
+        }
         // Saturating: ids come from chargers and from the stored state, and neither may stop the node.
-        nextLocal = max(nextLocal, id.addingReportingOverflow(1).overflow ? id : id + 1)
+        if let id { nextLocal = max(nextLocal, id.addingReportingOverflow(1).overflow ? id : id + 1) }
         let serial = state.lastSerial.addingReportingOverflow(1).overflow ? state.lastSerial : state.lastSerial + 1
         let transaction = TranslationState.Transaction(
-            localId: id, uuid: ids.newUUID(), connectorId: connectorId, nextSeqNo: 0, remoteStartId: nil, ended: false,
-            serial: serial)
+            localId: id, uuid: uuid ?? ids.newUUID(), connectorId: connectorId, nextSeqNo: 0, remoteStartId: nil,
+            ended: false, serial: serial)
         if nextLocal != state.nextLocalId { record(.nextLocalId(nextLocal)) }
         record(.transaction(transaction))
         if state.endedCount > TranslationState.endedKept {

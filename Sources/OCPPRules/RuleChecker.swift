@@ -84,6 +84,7 @@ struct RuleChecker {
             }
             check(requestTemplate, base, target: message.request, what: "\(action) → \(to).request")
             let answer = Context(payload: message.response, element: element, call: request, sent: message.request)
+            for binding in variant.resultBindings { check(binding.expression, answer, line: binding.line) }
             check(result, answer, target: element == nil ? response : nil, what: "\(action) ← \(to).result")
         case .fanout(let list, let item, let result):
             check(list, base, line: variant.line)

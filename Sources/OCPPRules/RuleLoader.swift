@@ -417,11 +417,23 @@ struct RuleFileReader {
         }
         checkKeys(
             node, what,
-            allowed: ["when", "let", "to", "request", "result", "answer", "foreach", "item", "then", "drop", "note"])
+            allowed: [
+                "when", "let", "to", "request", "onResult", "result", "answer", "foreach", "item", "then", "drop",
+                "note",
+            ])
         let condition = node["when"].flatMap { expression($0, "\(what).when") }
         var bindings: [(String, Expression, Int)] = []
         for (name, _, value) in pairs(node["let"], "\(what).let") {
             if let e = expression(value, "\(what).let.\(name)") { bindings.append((name, e, value.mark?.line ?? 0)) }
+        }
+        var resultBindings: [(String, Expression, Int)] = []
+        for (name, _, value) in pairs(node["onResult"], "\(what).onResult") {
+            if let e = expression(value, "\(what).onResult.\(name)") {
+                resultBindings.append((name, e, value.mark?.line ?? 0))
+            }
+        }
+        if node["onResult"] != nil, node["to"] == nil {
+            issue(node, "\(what): onResult belongs to a rule with 'to' (it reads the forwarded CALL's answer)")
         }
         let kind: RuleVariant.Kind
         let forms = [node["to"] != nil, node["answer"] != nil, node["foreach"] != nil].filter { $0 }.count
@@ -482,7 +494,7 @@ struct RuleFileReader {
         }
         return RuleVariant(
             condition: condition, conditionLine: node["when"]?.mark?.line ?? node.mark?.line ?? 0, bindings: bindings,
-            kind: kind, followUps: followUps, dropped: dropped,
+            resultBindings: resultBindings, kind: kind, followUps: followUps, dropped: dropped,
             line: node.mark?.line ?? 0)
     }
 

@@ -40,6 +40,9 @@ public struct RuleVariant: Sendable {
     public var condition: Expression?
     public var conditionLine: Int
     public var bindings: [(name: String, expression: Expression, line: Int)]
+    /// `onResult`: evaluated when the forwarded CALL's CALLRESULT arrives, before `result` (which reads them as
+    /// `%name`); their state changes take effect with the answer.
+    public var resultBindings: [(name: String, expression: Expression, line: Int)] = []
     public var kind: Kind
     public var followUps: [FollowUp]
     /// Source fields this rule deliberately loses, with the reason.

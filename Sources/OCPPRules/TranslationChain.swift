@@ -25,7 +25,7 @@ public final class TranslationChain {
     /// proxy wrote.
     public init(
         ruleSets: [RuleSet], state: ChainState, ids: IdentifierSource, chargerTolerance: Tolerance = .strict,
-        messageIdPrefix: String
+        messageIdPrefix: String, profile: ChargerProfile = ChargerProfile(), connectedAt: String? = nil
     ) {
         precondition(!ruleSets.isEmpty, "a chain has at least one rule set")
         self.ruleSets = ruleSets
@@ -35,7 +35,8 @@ public final class TranslationChain {
                 rules: ruleSets[index], state: state[edge: Self.edgeName(ruleSets, index)], ids: ids,
                 chargerTolerance: index == 0 ? chargerTolerance : .strict,
                 // Edge 0 keeps the prefix a single rule set had; inner ids are never seen by a peer but read in logs.
-                messageIdPrefix: index == 0 ? messageIdPrefix : messageIdPrefix + "\(index).")
+                messageIdPrefix: index == 0 ? messageIdPrefix : messageIdPrefix + "\(index).", profile: profile,
+                connectedAt: connectedAt)
         }
     }
 

@@ -31,10 +31,22 @@ public struct TranslationOutput: Sendable {
 /// The translating half of one charger's session, without any I/O: CALLs and answers go in, frames to send
 /// and state to persist come out. It keeps the exchanges in progress and sends at most one CALL per link at a
 /// time (OCPP-J 1.6 §4.1.1, 2.0.1 part 4 §4.1.1): a CALL that would be the second waits for the first's answer.
+///
+/// Two rules make transaction messages safe to retry:
+/// - A side's CALLs are translated one at a time, in the order they came: a CALL that arrives while an exchange the
+///   same side started is in progress waits for it (it is checked at once, and answered at once when invalid). So a
+///   MeterValues that follows a StartTransaction is translated with what StartTransaction's answer taught.
+/// - What building a CALL changes in the state (a new transaction, a seqNo, a remote start taken) takes effect when
+///   the peer answers that CALL with a CALLRESULT; a CALLERROR, a timeout or a failed translation drops it. So a
+///   StartTransaction the CSMS refused leaves no transaction behind, and the charger's retry is sent with the same
+///   seqNo (and, through `tx.begin`'s key, the same UUID). Changes made while answering take effect at once.
 public final class TranslationSession {
     public let rules: RuleSet
     public private(set) var state: TranslationState
     private let ids: IdentifierSource
+    private let profile: ChargerProfile
+    /// When the charger's connection began, for `connectedAt()`.
+    private let connectedAt: String?
     private let chargerTolerance: Tolerance
     private let messageIdPrefix: String
     private var messageCounter = 0
@@ -42,6 +54,9 @@ public final class TranslationSession {
     private var exchanges: [ExchangeKey: Exchange] = [:]
     private var outstanding: [Side: Outstanding] = [:]
     private var queues: [Side: [Outstanding]] = [:]
+    /// The exchange each side's CALLs are in, and the CALLs of that side waiting for it to finish.
+    private var running: [Side: Exchange] = [:]
+    private var waiting: [Side: [(exchange: Exchange, variants: [RuleVariant])]] = [:]
     private var output = TranslationOutput()
 
     struct ExchangeKey: Hashable {
@@ -58,11 +73,13 @@ public final class TranslationSession {
 
     public init(
         rules: RuleSet, state: TranslationState, ids: IdentifierSource, chargerTolerance: Tolerance = .strict,
-        messageIdPrefix: String
+        messageIdPrefix: String, profile: ChargerProfile = ChargerProfile(), connectedAt: String? = nil
     ) {
         self.rules = rules
         self.state = state
         self.ids = ids
+        self.profile = profile
+        self.connectedAt = connectedAt
         self.chargerTolerance = chargerTolerance
         self.messageIdPrefix = messageIdPrefix
     }
@@ -102,6 +119,7 @@ public final class TranslationSession {
                 .warning,
                 "dropped a \(frame.messageType) frame from the \(side): \(rules.version(of: side)) has no such frame")
         }
+        startWaiting(now: now)
         return take()
     }
 
@@ -118,6 +136,7 @@ public final class TranslationSession {
                     code: RPCErrorCode.protocolError.name(in: rules.version(of: call.exchange.origin)),
                     description: description, details: .object([:])), now: now, alreadyMapped: true)
         }
+        startWaiting(now: now)
         return take()
     }
 
@@ -129,6 +148,7 @@ public final class TranslationSession {
             finishOutstanding(on: side)
             continueExchange(call.exchange, with: .timeout, now: now)
         }
+        startWaiting(now: now)
         return take()
     }
 
@@ -171,7 +191,25 @@ public final class TranslationSession {
         }
         let exchange = Exchange(origin: side, originId: id, action: action, call: request)
         exchanges[key] = exchange
-        start(exchange, variants: rule.variants, now: now)
+        waiting[side, default: []].append((exchange, rule.variants))
+    }
+
+    /// Starts the next waiting CALL of each side whose previous exchange is finished (and the next, when that one
+    /// finishes at once).
+    private func startWaiting(now: String) {
+        for side in [Side.charger, .csms] {
+            while running[side].map({ exchanges[ExchangeKey(origin: side, id: $0.originId)] !== $0 }) ?? true,
+                var queue = waiting[side], !queue.isEmpty
+            {
+                let next = queue.removeFirst()
+                waiting[side] = queue.isEmpty ? nil : queue
+                running[side] = next.exchange
+                start(next.exchange, variants: next.variants, now: now)
+            }
+            if let current = running[side], exchanges[ExchangeKey(origin: side, id: current.originId)] !== current {
+                running[side] = nil
+            }
+        }
     }
 
     private func receiveAnswer(id: String, from side: Side, _ answer: Answer, now: String) {
@@ -209,6 +247,8 @@ public final class TranslationSession {
         var stage: Stage = .idle
         var followUps: [FollowUp] = []
         var answered = false
+        /// State changes made while building the CALL in flight: kept when it is answered with a CALLRESULT.
+        var staged: [StateChange] = []
 
         init(origin: Side, originId: String, action: String, call: JSONValue) {
             self.origin = origin
@@ -222,7 +262,9 @@ public final class TranslationSession {
     enum Stage {
         case idle
         /// Waiting for the answer to a forwarded CALL; `element` is set inside a fanout.
-        case forwarded(action: String, result: Template, sent: JSONValue)
+        case forwarded(
+            action: String, result: Template, sent: JSONValue,
+            bindings: [(name: String, expression: Expression, line: Int)])
         case fanout(Fanout)
         case followUp(index: Int, action: String, side: Side)
     }
@@ -237,19 +279,18 @@ public final class TranslationSession {
         var pending: (action: String, result: Template, sent: JSONValue)?
     }
 
-    private func evaluator(now: String) -> Evaluator {
-        Evaluator(rules: rules, state: state, now: now, ids: ids)
-    }
-
-    /// Runs `body` against the translation state and keeps its changes only when it succeeds.
+    /// Runs `body` against the translation state as `exchange` sees it (with the changes it has staged) and stages
+    /// its changes with the exchange only when it succeeds; ``commit(_:)`` or ``discard(_:)`` decides their fate.
     private func attempt<T>(
         _ exchange: Exchange, now: String, _ body: (Evaluator) throws(EvaluationError) -> T
     ) -> T? {
-        let evaluator = self.evaluator(now: now)
+        var view = state
+        for change in exchange.staged { view.apply(change) }
+        let evaluator = Evaluator(
+            rules: rules, state: view, now: now, ids: ids, profile: profile, connectedAt: connectedAt)
         do {
             let value = try body(evaluator)
-            state = evaluator.state
-            output.changes += evaluator.changes
+            exchange.staged += evaluator.changes
             return value
         } catch {
             let code: RPCErrorCode = error.kind == .data ? .propertyConstraintViolation : .internalError
@@ -260,6 +301,19 @@ public final class TranslationSession {
             fail(exchange, code, "\(exchange.action) could not be translated: \(error.message)")
             return nil
         }
+    }
+
+    /// The exchange's staged changes take effect: they are applied and go to the state store.
+    private func commit(_ exchange: Exchange) {
+        guard !exchange.staged.isEmpty else { return }
+        for change in exchange.staged { state.apply(change) }
+        output.changes += exchange.staged
+        exchange.staged = []
+    }
+
+    /// The CALL the staged changes were made for was refused, not answered, or not sent: they never happened.
+    private func discard(_ exchange: Exchange) {
+        exchange.staged = []
     }
 
     private func scope(_ exchange: Exchange, payload: JSONValue, element: JSONValue? = nil) -> Scope {
@@ -287,7 +341,7 @@ public final class TranslationSession {
     private func start(_ exchange: Exchange, variants: [RuleVariant], now: String) {
         enum Step {
             case answer(JSONValue, [FollowUp])
-            case forward(String, JSONValue, Template, [FollowUp])
+            case forward(String, JSONValue, Template, [FollowUp], [(name: String, expression: Expression, line: Int)])
             case fanout([JSONValue], [RuleVariant], Template, [FollowUp])
         }
         let step = attempt(exchange, now: now) { evaluator throws(EvaluationError) -> Step in
@@ -297,7 +351,8 @@ public final class TranslationSession {
             case .answer(let template):
                 return .answer(try evaluator.build(template, s), variant.followUps)
             case .forward(let action, let request, let result):
-                return .forward(action, try evaluator.build(request, s), result, variant.followUps)
+                return .forward(
+                    action, try evaluator.build(request, s), result, variant.followUps, variant.resultBindings)
             case .fanout(let list, let item, let result):
                 let items = try evaluator.evaluate(list, s)
                 guard case .array(let elements) = items else {
@@ -312,9 +367,9 @@ public final class TranslationSession {
         case .answer(let payload, let followUps):
             exchange.followUps = followUps
             answer(exchange, payload, now: now)
-        case .forward(let action, let payload, let result, let followUps):
+        case .forward(let action, let payload, let result, let followUps, let bindings):
             exchange.followUps = followUps
-            exchange.stage = .forwarded(action: action, result: result, sent: payload)
+            exchange.stage = .forwarded(action: action, result: result, sent: payload, bindings: bindings)
             call(exchange, action: action, payload: payload)
         case .fanout(let items, let item, let result, let followUps):
             exchange.followUps = followUps
@@ -378,16 +433,21 @@ public final class TranslationSession {
     private func continueExchange(_ exchange: Exchange, with answer: Answer, now: String, alreadyMapped: Bool = false) {
         let target = exchange.origin.other
         switch exchange.stage {
-        case .forwarded(let action, let result, let sent):
+        case .forwarded(let action, let result, let sent, let bindings):
             exchange.stage = .idle
             switch answer {
             case .result(let payload):
+                commit(exchange)
                 exchange.variables["sent"] = sent
                 guard
                     let built = attempt(
                         exchange, now: now,
                         { e throws(EvaluationError) in
-                            try e.build(result, scope(exchange, payload: payload))
+                            for binding in bindings {
+                                exchange.variables[binding.name] = try e.evaluate(
+                                    binding.expression, scope(exchange, payload: payload))
+                            }
+                            return try e.build(result, scope(exchange, payload: payload))
                         })
                 else { return }
                 self.answer(exchange, built, now: now)
@@ -404,6 +464,7 @@ public final class TranslationSession {
             fanout.pending = nil
             switch answer {
             case .result(let payload):
+                commit(exchange)
                 exchange.variables["sent"] = pending.sent
                 let element = fanout.items[fanout.index]
                 guard
@@ -431,6 +492,7 @@ public final class TranslationSession {
             exchange.stage = .idle
             switch answer {
             case .result(let payload):
+                commit(exchange)
                 if let name = exchange.followUps[index].name { exchange.variables[name] = payload }
                 runFollowUps(exchange, from: index + 1, now: now)
             case .error(let code, let description, _):
@@ -550,6 +612,7 @@ public final class TranslationSession {
             fail(exchange, .internalError, "the proxy could not build a valid answer to \(exchange.action)")
             return
         }
+        commit(exchange)
         exchange.answered = true
         output.frames.append(.init(side: exchange.origin, frame: .callResult(id: exchange.originId, payload: payload)))
         runFollowUps(exchange, from: 0, now: now)
@@ -573,6 +636,8 @@ public final class TranslationSession {
     }
 
     private func close(_ exchange: Exchange) {
+        // Whatever is still staged belongs to a CALL that failed or was never sent.
+        discard(exchange)
         exchange.answered = true
         exchanges.removeValue(forKey: ExchangeKey(origin: exchange.origin, id: exchange.originId))
     }

@@ -1,11 +1,13 @@
 import OCPP
 
 /// What translation must remember about one charger: its transactions under both ids, the seqNo of each,
-/// remote starts waiting for their transaction, and request ids of running log and firmware jobs.
+/// remote starts waiting for their transaction, request ids of running log and firmware jobs, and what rules keep
+/// with `memo.*` and `counter.next`.
 public struct TranslationState: Sendable, Equatable {
     public struct Transaction: Sendable, Equatable, Codable {
-        /// The charger's (1.6) integer id.
-        public var localId: Int64
+        /// The 1.6 integer id: made by the proxy for a 1.6 charger; given by a 1.6 CSMS for a 2.0.1 station, and nil
+        /// until it has (a transaction the station started and the CSMS has not answered yet).
+        public var localId: Int64?
         /// The CSMS's (2.0.1) string id.
         public var uuid: String
         public var connectorId: Int64
@@ -14,9 +16,12 @@ public struct TranslationState: Sendable, Equatable {
         public var ended: Bool
         /// Order of creation, to forget the oldest ended transactions first.
         public var serial: Int64
+        /// What `tx.begin` was given to tell this start from another (a 1.6 StartTransaction's timestamp, meterStart
+        /// and idTag): the same StartTransaction sent again finds it with `tx.find`.
+        public var startKey: String? = nil
 
         public init(
-            localId: Int64, uuid: String, connectorId: Int64, nextSeqNo: Int64, remoteStartId: Int64?, ended: Bool,
+            localId: Int64?, uuid: String, connectorId: Int64, nextSeqNo: Int64, remoteStartId: Int64?, ended: Bool,
             serial: Int64
         ) {
             self.localId = localId
@@ -33,11 +38,19 @@ public struct TranslationState: Sendable, Equatable {
         public var evseId: Int64?
         public var idToken: String
         public var remoteStartId: Int64
+        /// The 2.0.1 idToken type the CSMS gave, for the Started event of the start it asked for.
+        public var idTokenType: String?
+        /// When the charger accepted it (seconds since 1970): a remote start the charger never acted on expires.
+        public var acceptedAt: Int64?
 
-        public init(evseId: Int64?, idToken: String, remoteStartId: Int64) {
+        public init(
+            evseId: Int64?, idToken: String, remoteStartId: Int64, idTokenType: String? = nil, acceptedAt: Int64? = nil
+        ) {
             self.evseId = evseId
             self.idToken = idToken
             self.remoteStartId = remoteStartId
+            self.idTokenType = idTokenType
+            self.acceptedAt = acceptedAt
         }
     }
 
@@ -46,6 +59,10 @@ public struct TranslationState: Sendable, Equatable {
     public var nextLocalId: Int64 = 1
     public var remoteStarts: [RemoteStart] = []
     public var requestIds: [String: Int64] = [:]
+    /// Values rules keep with `memo.set` (bounded: ``memosKept`` names, ``memoBytes`` bytes of JSON each).
+    public var memos: [String: JSONValue] = [:]
+    /// `counter.next` counters: the last value given, by name.
+    public var counters: [String: Int64] = [:]
     /// The highest `serial` of any transaction, and how many have ended: kept so that starting a transaction
     /// does not scan them all.
     public private(set) var lastSerial: Int64 = 0
@@ -57,6 +74,11 @@ public struct TranslationState: Sendable, Equatable {
     public static let endedKept = 20
     /// How many transactions are kept at most, ended or not (the oldest are forgotten first).
     public static let transactionsKept = 64
+    /// How many `memo.set` names a charger's state holds, and how large each value may be as JSON.
+    public static let memosKept = 64
+    public static let memoBytes = 4096
+    /// Seconds a remote start the charger accepted waits for its transaction.
+    public static let remoteStartLifetime: Int64 = 600
 
     public func transaction(uuid: String) -> Transaction? { transactions[uuid] }
 
@@ -64,18 +86,18 @@ public struct TranslationState: Sendable, Equatable {
 
     public mutating func put(_ transaction: Transaction) {
         if let old = transactions[transaction.uuid] {
-            if old.localId != transaction.localId { byLocalId.removeValue(forKey: old.localId) }
+            if let oldId = old.localId, oldId != transaction.localId { byLocalId.removeValue(forKey: oldId) }
             if old.ended { endedCount -= 1 }
         }
         transactions[transaction.uuid] = transaction
-        byLocalId[transaction.localId] = transaction.uuid
+        if let id = transaction.localId { byLocalId[id] = transaction.uuid }
         if transaction.ended { endedCount += 1 }
         lastSerial = max(lastSerial, transaction.serial)
     }
 
     public mutating func remove(uuid: String) {
         if let old = transactions.removeValue(forKey: uuid) {
-            byLocalId.removeValue(forKey: old.localId)
+            if let id = old.localId, byLocalId[id] == uuid { byLocalId.removeValue(forKey: id) }
             if old.ended { endedCount -= 1 }
         }
     }
@@ -88,6 +110,8 @@ public struct TranslationState: Sendable, Equatable {
         case .nextLocalId(let n): nextLocalId = n
         case .remoteStarts(let list): remoteStarts = list
         case .requestId(let kind, let id): requestIds[kind] = id
+        case .memo(let name, let value): memos[name] = value
+        case .counter(let name, let value): counters[name] = value
         }
     }
 }
@@ -99,6 +123,9 @@ public enum StateChange: Sendable, Equatable {
     case nextLocalId(Int64)
     case remoteStarts([TranslationState.RemoteStart])
     case requestId(kind: String, id: Int64)
+    /// A `memo.set` value; nil forgets the name.
+    case memo(name: String, value: JSONValue?)
+    case counter(name: String, value: Int64)
 
     /// The key a store keeps this change under: a later change with the same key replaces it.
     public var key: String {
@@ -108,6 +135,8 @@ public enum StateChange: Sendable, Equatable {
         case .nextLocalId: return "nextLocalId"
         case .remoteStarts: return "remoteStarts"
         case .requestId(let kind, _): return "requestId:\(kind)"
+        case .memo(let name, _): return "memo:\(name)"
+        case .counter(let name, _): return "counter:\(name)"
         }
     }
 }
@@ -118,9 +147,11 @@ extension StateChange {
         switch self {
         case .transaction(let t):
             var members: [String: JSONValue] = [
-                "localId": .integer(t.localId), "uuid": .string(t.uuid), "connectorId": .integer(t.connectorId),
+                "uuid": .string(t.uuid), "connectorId": .integer(t.connectorId),
                 "nextSeqNo": .integer(t.nextSeqNo), "ended": .bool(t.ended), "serial": .integer(t.serial),
             ]
+            if let id = t.localId { members["localId"] = .integer(id) }
+            if let key = t.startKey { members["startKey"] = .string(key) }
             if let r = t.remoteStartId { members["remoteStartId"] = .integer(r) }
             return .object(["transaction": .object(members)])
         case .forgetTransaction(let uuid):
@@ -135,11 +166,19 @@ extension StateChange {
                             "idToken": .string(start.idToken), "remoteStartId": .integer(start.remoteStartId),
                         ]
                         if let evse = start.evseId { members["evseId"] = .integer(evse) }
+                        if let type = start.idTokenType { members["idTokenType"] = .string(type) }
+                        if let at = start.acceptedAt { members["acceptedAt"] = .integer(at) }
                         return .object(members)
                     })
             ])
         case .requestId(let kind, let id):
             return .object(["requestId": .object(["kind": .string(kind), "id": .integer(id)])])
+        case .memo(let name, let value):
+            var members: [String: JSONValue] = ["name": .string(name)]
+            if let value { members["value"] = value }
+            return .object(["memo": .object(members)])
+        case .counter(let name, let value):
+            return .object(["counter": .object(["name": .string(name), "value": .integer(value)])])
         }
     }
 
@@ -156,15 +195,16 @@ extension StateChange {
         }
         switch key {
         case "transaction":
-            guard let localId = int(field(value, "localId")), let uuid = field(value, "uuid")?.stringValue,
+            guard let uuid = field(value, "uuid")?.stringValue,
                 let connector = int(field(value, "connectorId")), let next = int(field(value, "nextSeqNo")),
                 case .bool(let ended)? = field(value, "ended")
             else { return nil }
-            self = .transaction(
-                .init(
-                    localId: localId, uuid: uuid, connectorId: connector, nextSeqNo: next,
+            var transaction = TranslationState.Transaction(
+                    localId: int(field(value, "localId")), uuid: uuid, connectorId: connector, nextSeqNo: next,
                     remoteStartId: int(field(value, "remoteStartId")), ended: ended,
-                    serial: int(field(value, "serial")) ?? 0))
+                    serial: int(field(value, "serial")) ?? 0)
+            transaction.startKey = field(value, "startKey")?.stringValue
+            self = .transaction(transaction)
         case "forgetTransaction":
             guard let uuid = value.stringValue else { return nil }
             self = .forgetTransaction(uuid: uuid)
@@ -177,11 +217,19 @@ extension StateChange {
                 items.compactMap { item in
                     guard let token = field(item, "idToken")?.stringValue, let id = int(field(item, "remoteStartId"))
                     else { return nil }
-                    return .init(evseId: int(field(item, "evseId")), idToken: token, remoteStartId: id)
+                    return .init(
+                        evseId: int(field(item, "evseId")), idToken: token, remoteStartId: id,
+                        idTokenType: field(item, "idTokenType")?.stringValue, acceptedAt: int(field(item, "acceptedAt")))
                 })
         case "requestId":
             guard let kind = field(value, "kind")?.stringValue, let id = int(field(value, "id")) else { return nil }
             self = .requestId(kind: kind, id: id)
+        case "memo":
+            guard let name = field(value, "name")?.stringValue else { return nil }
+            self = .memo(name: name, value: field(value, "value"))
+        case "counter":
+            guard let name = field(value, "name")?.stringValue, let n = int(field(value, "value")) else { return nil }
+            self = .counter(name: name, value: n)
         default:
             return nil
         }

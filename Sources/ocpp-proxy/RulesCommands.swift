@@ -59,6 +59,18 @@ struct Translate: ParsableCommand {
     @Option(name: .long, help: "The time now() returns, RFC 3339 (default: the current time).")
     var now: String?
 
+    @Option(name: .long, help: "When the charger connected, RFC 3339 (connectedAt() in the rules; default: unknown).")
+    var connected: String?
+
+    @Option(name: .long, help: "The charger's identity (names its transaction ids).")
+    var identity: String = "translate"
+
+    @Option(name: .long, help: "A capability the charger has (capability(name) in the rules); repeatable.")
+    var capability: [String] = []
+
+    @Option(name: .long, help: "The charger's EVSE layout as JSON: the 1.6 connector ids of each EVSE, e.g. [[1,2],[3]].")
+    var evses: String?
+
     @Argument(help: "A file of frames, or - for standard input.")
     var file: String = "-"
 
@@ -67,6 +79,34 @@ struct Translate: ParsableCommand {
             throw ValidationError("--from and --to take \(OCPPVersion.allNames)")
         }
         if let now, DateTimeText.parse(now) == nil { throw ValidationError("--now: not an RFC 3339 date-time: \(now)") }
+        if let connected, DateTimeText.parse(connected) == nil {
+            throw ValidationError("--connected: not an RFC 3339 date-time: \(connected)")
+        }
+        for name in capability where !ChargerProfile.knownCapabilities.contains(name) {
+            throw ValidationError(
+                "--capability: unknown capability \(name); expected one of \(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))")
+        }
+        var layout: EVSELayout?
+        if let evses {
+            guard case .array(let items)? = JSONValue(parsing: Array(evses.utf8)) else {
+                throw ValidationError("--evses: expected a JSON list of lists of connector ids, e.g. [[1,2],[3]]")
+            }
+            var ids: [[Int64]] = []
+            for item in items {
+                guard case .array(let connectors) = item else {
+                    throw ValidationError("--evses: expected a JSON list of lists of connector ids, e.g. [[1,2],[3]]")
+                }
+                ids.append(
+                    try connectors.map { connector throws(ValidationError) -> Int64 in
+                        guard case .integer(let id) = connector else {
+                            throw ValidationError("--evses: connector ids are integers, got \(connector.jsonText)")
+                        }
+                        return id
+                    })
+            }
+            if let problem = EVSELayout.problem(ids) { throw ValidationError("--evses: \(problem)") }
+            layout = EVSELayout(ids)
+        }
         let library = try loadRuleDirectory(rules)
         // A CALL comes from the --from side: the charger's when a path of rule files leads from --from to --to
         // (one file, or several in a row: ocpp1.5 → ocpp1.6 → ocpp2.0.1), else the CSMS's of the reverse path.
@@ -91,7 +131,9 @@ struct Translate: ParsableCommand {
             input = text
         }
         let session = TranslationChain(
-            ruleSets: ruleSets, state: ChainState(), ids: CountingIdentifiers(), messageIdPrefix: "t")
+            ruleSets: ruleSets, state: ChainState(), ids: CountingIdentifiers(), messageIdPrefix: "t",
+            profile: ChargerProfile(identity: identity, capabilities: Set(capability), layout: layout),
+            connectedAt: connected.flatMap(DateTimeText.parse)?.utcText)
         let clock =
             now.flatMap(DateTimeText.parse)?.utcText
             ?? DateTimeText(seconds: Int64(Date().timeIntervalSince1970)).utcText

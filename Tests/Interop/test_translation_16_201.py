@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from ocpp.exceptions import (
@@ -49,10 +50,10 @@ from translation_support import (
 
 TAG = "04A1B2C3D4E5F6"  # 14 hex digits: a 7-byte ISO 14443 UID
 ID_TOKEN = {"idToken": TAG, "type": "ISO14443"}
-T0 = "2026-01-01T10:00:00Z"
-T1 = "2026-01-01T10:15:00Z"
-T2 = "2026-01-01T10:30:00Z"
-T3 = "2026-01-01T10:45:00Z"
+# A charger online now: its events are dated after the connection began (an event dated before it was queued while
+# the charger was offline, and is flagged so, E04.FR.03). A day ahead, so that no test run is slow enough to pass it.
+_BASE = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
+T0, T1, T2, T3 = ((_BASE + timedelta(minutes=15 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(4))
 WH = AnyOf({"unit": "Wh"}, {"unit": "Wh", "multiplier": 0})
 
 

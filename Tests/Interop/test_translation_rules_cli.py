@@ -267,10 +267,12 @@ def test_translate_is_deterministic_for_message_ids_and_transaction_ids(proxy_bi
     first = run.run()
     frame = only_call(first[0], "csms", "TransactionEvent")
     assert_match(frame[3]["transactionInfo"], {"transactionId": IS_UUID, "chargingState": Opt(ANY)})
-    assert first[0]["state"], "StartTransaction made a transaction but the output shows no state change"
+    # the transaction is kept when the CSMS acknowledges the Started event, not before
+    assert not first[0]["state"], "StartTransaction wrote state before the CSMS acknowledged it"
     run.run()  # the same file again: TranslateRun compares every line's output with the first run's
     run.add([3, frame[1], {"idTokenInfo": {"status": "Accepted"}}])
     out = run.run()
+    assert any("transaction" in change for change in out[1]["state"]), "the acknowledged start was not kept"
     result = only_result(out[1], "charger", "c-1")
     assert_match(result, {"transactionId": IS_INT, "idTagInfo": {"status": "Accepted"}})
     assert_schema_valid(V16, "StartTransaction", "response", result)

@@ -491,7 +491,10 @@ def test_transaction_table(proxy_binary, tmp_path):
     assert len(set(ints)) == len(ints), f"integer transaction ids repeat: {ints}"
     assert len(set(uuids)) == len(uuids), f"transaction UUIDs repeat: {uuids}"
     for name in starts:
-        assert ctx[name]["call_output"]["state"], f"{name}: a new transaction but no state change in the output"
+        # A transaction is kept once the CSMS acknowledged its Started event, before the charger gets its id.
+        assert not ctx[name]["call_output"]["state"], f"{name}: state written before the CSMS acknowledged it"
+        assert any("transaction" in change for change in ctx[name]["result_output"]["state"]), \
+            f"{name}: a new transaction but no state change with its answer"
 
 
 # ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from translation_support import (
     Exchange,
     Instant,
     Problems,
+    FIRST_TX_ID,
     TRANSLATE_NOW,
     TranslateRun,
     assert_match,
@@ -307,14 +308,14 @@ def test_charger_operations_from_1_5_to_2_0_1_through_the_chain(proxy_binary, tm
         Row("start", [2, "s1", "StartTransaction", {"connectorId": 2, "idTag": TAG, "timestamp": T0,
                                                     "meterStart": 1000}],
             "TransactionEvent", {"eventType": "Started", "timestamp": Instant(T0), "triggerReason": "Authorized",
-                                 "seqNo": 0, "transactionInfo": {"transactionId": IS_UUID},
+                                 "seqNo": 0, "transactionInfo": {"transactionId": IS_UUID, "chargingState": "Charging"},
                                  "evse": {"id": 2, "connectorId": 1},
                                  "idToken": {"idToken": TAG, "type": "ISO14443"},
                                  "meterValue": [{"timestamp": Instant(T0), "sampledValue": [
                                      {"value": 1000, "context": "Transaction.Begin",
                                       "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}]}]},
-            {"idTokenInfo": {"status": "Accepted"}}, {"transactionId": 1, "idTagInfo": {"status": "Accepted"}}),
-        Row("meter-values", [2, "m1", "MeterValues", {"connectorId": 2, "transactionId": 1, "values": [
+            {"idTokenInfo": {"status": "Accepted"}}, {"transactionId": FIRST_TX_ID, "idTagInfo": {"status": "Accepted"}}),
+        Row("meter-values", [2, "m1", "MeterValues", {"connectorId": 2, "transactionId": FIRST_TX_ID, "values": [
             {"timestamp": T1, "value": [reading("16", unit="Amp", measurand="Current.Import",
                                                 context="Sample.Periodic")]}]}],
             "TransactionEvent", {"eventType": "Updated", "timestamp": Instant(T1),
@@ -323,7 +324,7 @@ def test_charger_operations_from_1_5_to_2_0_1_through_the_chain(proxy_binary, tm
                                  "meterValue": [{"timestamp": Instant(T1), "sampledValue": [
                                      {"value": 16, "measurand": "Current.Import", "context": "Sample.Periodic",
                                       "unitOfMeasure": {"unit": "A"}}]}]}, {}, {}),
-        Row("stop", [2, "e1", "StopTransaction", {"transactionId": 1, "timestamp": T1, "meterStop": 2500,
+        Row("stop", [2, "e1", "StopTransaction", {"transactionId": FIRST_TX_ID, "timestamp": T1, "meterStop": 2500,
                                                   "transactionData": [{"values": [
                                                       {"timestamp": T1, "value": [reading("230", unit="Volt",
                                                                                           measurand="Voltage")]}]}]}],

@@ -494,6 +494,9 @@ class TranslationCharger16(ChargePoint16):
 # ---------------------------------------------------------------------------
 
 TRANSLATE_NOW = "2026-01-01T00:00:00Z"
+# The first 1.6 transaction id the proxy gives at TRANSLATE_NOW with no state: the seconds since 2024-01-01, so
+# that ids keep growing when the state is lost instead of starting again at 1.
+FIRST_TX_ID = 63158400
 VERSION_ORDER = {"ocpp1.5": 0, V16: 1, V201: 2}
 OUTPUT_KEYS = {"line", "input", "send", "state", "log"}
 

@@ -99,7 +99,7 @@ struct ConfigurationReader {
             top, "",
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
-                "logging", "shutdown", "chargers", "lockout", "soap",
+                "logging", "shutdown", "chargers", "lockout", "soap", "models",
             ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
@@ -119,6 +119,7 @@ struct ConfigurationReader {
         let chargers = readChargers(top["chargers"])
         let lockout = readLockout(top["lockout"])
         let soap = readSOAP(top["soap"])
+        let models = readModels(top["models"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -133,7 +134,7 @@ struct ConfigurationReader {
         return ProxyConfiguration(
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
-            shutdown: shutdown, chargers: chargers, lockout: lockout, soap: soap)
+            shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap)
     }
 
 }

@@ -57,6 +57,7 @@ extension ConfigurationReader {
                 map, key,
                 allowed: [
                     "identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance", "soapEndpoint",
+                    "capabilities", "evses",
                 ])
             var identity: ChargerIdentity?
             if let text = string(map["identity"], "\(key).identity", required: true) {
@@ -106,9 +107,81 @@ extension ConfigurationReader {
                 identity: identity, securityProfile: profile, credential: credential,
                 upstreamPassword: upstreamPassword,
                 tolerance: string(map["tolerance"], "\(key).tolerance"),
-                soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") })
+                soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") },
+                capabilities: capabilities(map["capabilities"], "\(key).capabilities"),
+                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") })
         }
         return valid ? chargers : nil
+    }
+
+    /// `models:` — what chargers of a model have (layout, capabilities), for chargers whose entry does not say.
+    mutating func readModels(_ node: Node?) -> [String: ModelProfile] {
+        guard let node else { return [:] }
+        guard case .sequence(let sequence) = node else {
+            fail("models", node, "expected a list of {model, evses, capabilities}, got \(describe(node))")
+            return [:]
+        }
+        var models: [String: ModelProfile] = [:]
+        for (index, item) in sequence.enumerated() {
+            let key = "models[\(index)]"
+            guard let map = mapping(item, key) else { continue }
+            checkKeys(map, key, allowed: ["model", "evses", "capabilities"])
+            guard let name = string(map["model"], "\(key).model", required: true) else { continue }
+            if models[name] != nil { fail("\(key).model", map["model"], "model \(name) is listed twice") }
+            models[name] = ModelProfile(
+                capabilities: capabilities(map["capabilities"], "\(key).capabilities"),
+                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") })
+        }
+        return models
+    }
+
+    /// A list of capability names, each one the rule files know.
+    mutating func capabilities(_ node: Node?, _ key: String) -> Set<String>? {
+        guard let node else { return nil }
+        guard case .sequence(let items) = node else {
+            fail(key, node, "expected a list of capabilities (\(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))), got \(describe(node))")
+            return nil
+        }
+        var names = Set<String>()
+        for (index, item) in items.enumerated() {
+            guard let name = string(item, "\(key)[\(index)]", required: true) else { continue }
+            guard ChargerProfile.knownCapabilities.contains(name) else {
+                fail(
+                    "\(key)[\(index)]", item,
+                    "unknown capability \(quoted(name, node: item)); expected one of \(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))"
+                )
+                continue
+            }
+            names.insert(name)
+        }
+        return names
+    }
+
+    /// `evses: [[1, 2], [3]]`: the 1.6 connector ids on each EVSE, EVSE 1 first.
+    mutating func evseLayout(_ node: Node, _ key: String) -> EVSELayout? {
+        let expected = "expected a list of EVSEs, each a list of 1.6 connector ids, e.g. [[1, 2], [3]]"
+        guard case .sequence(let evses) = node, !evses.isEmpty else {
+            fail(key, node, "\(expected), got \(describe(node))")
+            return nil
+        }
+        var ids: [[Int64]] = []
+        for (e, evse) in evses.enumerated() {
+            guard case .sequence(let connectors) = evse else {
+                fail("\(key)[\(e)]", evse, "\(expected), got \(describe(evse))")
+                return nil
+            }
+            var list: [Int64] = []
+            for (c, connector) in connectors.enumerated() {
+                guard let id = integer(connector, "\(key)[\(e)][\(c)]", range: 1...999) else { return nil }
+                list.append(Int64(id))
+            }
+            ids.append(list)
+        }
+        if let problem = EVSELayout.problem(ids) {
+            fail(key, node, problem)
+            return nil
+        }
+        return EVSELayout(ids)
     }
 
     mutating func readLockout(_ node: Node?) -> LockoutConfiguration {

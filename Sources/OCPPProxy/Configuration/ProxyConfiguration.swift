@@ -1,5 +1,6 @@
 import NIOCore
 import OCPP
+import OCPPRules
 
 /// The whole validated configuration of one proxy process. Built only by ``ConfigurationLoader``,
 /// so that every instance has passed validation.
@@ -19,6 +20,8 @@ public struct ProxyConfiguration: Sendable {
     public var shutdown: ShutdownConfiguration
     /// The registered chargers, by identity.
     public var chargers: [ChargerIdentity: ChargerRegistration]
+    /// By model name (BootNotification's model).
+    public var models: [String: ModelProfile] = [:]
     public var lockout: LockoutConfiguration
     /// SOAP chargers (listeners with `transport: soap`).
     public var soap = SOAPConfiguration()
@@ -114,7 +117,12 @@ public struct ChargerRegistration: Sendable {
     public var tolerance: String? = nil
     /// A SOAP charger's own endpoint (its ChargePointService URL): overrides the `wsa:From` of its requests.
     public var soapEndpoint: String? = nil
+    /// Optional OCPP features it has (`capability(name)` in the rules); nil: its model's, else none.
+    public var capabilities: Set<String>? = nil
+    /// Its 1.6 connectors on 2.0.1 EVSEs; nil: its model's, else one connector per EVSE.
+    public var layout: EVSELayout? = nil
 }
+
 
 public enum ChargerCredential: Sendable {
     case hash(PasswordHash)

@@ -11,6 +11,7 @@ final class TranslatingPath: FramePath {
     /// The rule sets from the charger's version to the CSMS's, in order.
     let ruleSets: [RuleSet]
     private let tolerance: Tolerance
+    private let profile: ChargerProfile
     private let store: StateStore
     private var engine: TranslationChain?
     /// Frames wait behind state writes, so that nothing overtakes the write it depends on.
@@ -25,11 +26,15 @@ final class TranslatingPath: FramePath {
         let id: String
     }
 
-    init(context: SessionContext, ruleSets: [RuleSet], tolerance: Tolerance, store: StateStore) {
+    init(
+        context: SessionContext, ruleSets: [RuleSet], tolerance: Tolerance, profile: ChargerProfile,
+        store: StateStore
+    ) {
         precondition(!ruleSets.isEmpty, "a translating path needs a rule set")
         self.context = context
         self.ruleSets = ruleSets
         self.tolerance = tolerance
+        self.profile = profile
         self.store = store
         self.limit = PendingCallLimit(maximum: context.limits.maxPendingCalls)
     }
@@ -43,7 +48,7 @@ final class TranslatingPath: FramePath {
             let prefix = String(UUID().uuidString.prefix(8).lowercased()) + "-"
             engine = TranslationChain(
                 ruleSets: ruleSets, state: state, ids: RandomIdentifiers(), chargerTolerance: tolerance,
-                messageIdPrefix: prefix)
+                messageIdPrefix: prefix, profile: profile, connectedAt: now)
         }
     }
 

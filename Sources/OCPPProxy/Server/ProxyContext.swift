@@ -47,6 +47,14 @@ final class ProxyContext: Sendable {
     }
 
     /// The vendor quirks accepted from a translated charger: its own tolerance profile, else its listener's.
+    /// What translation needs to know of a charger from the configuration: its capabilities and EVSE layout.
+    func profile(for identity: ChargerIdentity) -> ChargerProfile {
+        let registration = configuration.chargers[identity]
+        return ChargerProfile(
+            identity: identity.value, capabilities: registration?.capabilities, layout: registration?.layout,
+            models: configuration.models)
+    }
+
     func tolerance(for identity: ChargerIdentity, listener: String, ruleSet: RuleSet) -> Tolerance {
         let name =
             configuration.chargers[identity]?.tolerance

@@ -25,7 +25,7 @@ struct SessionFactory {
         return TranslatingPath(
             context: context, ruleSets: ruleSets,
             tolerance: proxy.tolerance(for: context.identity, listener: listener, ruleSet: first),
-            store: proxy.stateStore)
+            profile: proxy.profile(for: context.identity), store: proxy.stateStore)
     }
 
     func makeSession(
