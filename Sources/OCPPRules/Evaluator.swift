@@ -132,7 +132,8 @@ final class Evaluator {
         "append": nil, "sortBy": 2, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
         "round": 2, "seconds": 2,
         "tx.ongoing": 1, "tx.begin": nil, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
-        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "connectedAt": 0, "tx.known": 2, "tx.ended": 1, "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
+        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "connectedAt": 0, "tx.known": 2, "tx.ended": 1,
+        "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
         "remoteStart.remember": nil, "remoteStart.take": 2,
         "memo.set": 2, "memo.get": 1, "memo.take": 1, "counter.next": 1, "capability": 1,
         "evse.id": 1, "evse.connector": 1, "evse.toConnector": nil, "evse.connectors": 1, "evse.layout": 0,
@@ -395,6 +396,19 @@ final class Evaluator {
                 }
             }
             return .array(joined)
+        case "sortBy":
+            // sortBy(list, 'field'): the elements ordered by their field (numbers by value, texts by their
+            // characters; an element without it last), equal ones in their order
+            guard case .array(let a) = first, case .string(let field) = values[1] else { return first }
+            let keyed = a.enumerated().map { (offset: $0.offset, key: Self.lookup($0.element, [.field(field)])) }
+            let order = keyed.sorted { x, y in
+                if x.key == .null || y.key == .null {
+                    return x.key != .null && y.key == .null || (x.key == y.key && x.offset < y.offset)
+                }
+                let c = Self.compare(x.key, y.key) ?? 0
+                return c != 0 ? c < 0 : x.offset < y.offset
+            }
+            return .array(order.map { a[$0.offset] })
         case "pairSigned":
             guard case .array(let samples) = first else { return first }
             return .array(Self.pairSigned(samples, endReading: values[1]))
@@ -735,7 +749,8 @@ final class Evaluator {
             }
             guard state.memos[key] != nil || state.memos.count < TranslationState.memosKept else {
                 throw EvaluationError(
-                    kind: .rule, message: "memo.set('\(key)'): a charger keeps at most \(TranslationState.memosKept) memos")
+                    kind: .rule,
+                    message: "memo.set('\(key)'): a charger keeps at most \(TranslationState.memosKept) memos")
             }
             if state.memos[key] != stored { record(.memo(name: key, value: stored)) }
             return stored

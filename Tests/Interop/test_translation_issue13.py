@@ -8,6 +8,7 @@ peers (translation_support.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from ocpp.v16 import call as call16
@@ -165,9 +166,9 @@ HASH2 = {**HASH, "serialNumber": "02"}
 
 
 def drive(binary, workdir, source, target, frames, answers=None):
-    """Feed ``frames`` (CALLs of ``source``) to translate and answer every CALL it sends: toward the other version's
-    peer with the next payload of ``answers[action]`` (a list), toward the side ``frames`` came from... never (the
-    proxy only answers that side). Returns (every CALL sent, as [to, frame], every answer sent back, outputs)."""
+    """Feed ``frames`` (CALLs of ``source``) to translate and answer every CALL it sends, in turn, with the next
+    payload of ``answers[action]`` (a list; ``{}`` when none is left). Returns (every CALL sent, as (to, frame),
+    every answer sent back to the side ``frames`` came from, the outputs)."""
     workdir.mkdir(parents=True, exist_ok=True)
     queues = {k: list(v) for k, v in (answers or {}).items()}
     run = TranslateRun(binary, workdir, source, target)
@@ -190,38 +191,6 @@ def drive(binary, workdir, source, target, frames, answers=None):
     for to, frame in calls_sent:
         assert_schema_valid(target if to != back else source, frame[2], "request", frame[3], f"{frame[2]} sent")
     return calls_sent, answers_back, outputs
-
-
-def run_certificate_ids(binary, workdir, payload, answers):
-    calls_sent, results, _ = drive(binary, workdir, V201, V16, [[2, "gic", "GetInstalledCertificateIds", payload]],
-                                   {"GetInstalledCertificateIds": answers})
-    return [f[3] for _, f in calls_sent], results
-
-
-def test_get_installed_certificate_ids_asks_for_every_type(proxy_binary, tmp_path):
-    asked, results = run_certificate_ids(
-        proxy_binary, tmp_path, {"certificateType": ["V2GRootCertificate", "CSMSRootCertificate",
-                                                     "ManufacturerRootCertificate"]},
-        [{"status": "Accepted", "certificateHashData": [HASH]}, {"status": "Accepted", "certificateHashData": [HASH2]}])
-    assert asked == [{"certificateType": "CentralSystemRootCertificate"},
-                     {"certificateType": "ManufacturerRootCertificate"}], asked
-    [result] = results
-    assert result[0] == 3, result
-    assert_schema_valid(V201, "GetInstalledCertificateIds", "response", result[2])
-    assert_match(result[2], {"status": "Accepted", "certificateHashDataChain": [
-        {"certificateType": "CSMSRootCertificate", "certificateHashData": HASH},
-        {"certificateType": "ManufacturerRootCertificate", "certificateHashData": HASH2}]})
-
-    asked, results = run_certificate_ids(proxy_binary, tmp_path / "none", {},
-                                         [{"status": "NotFound"}, {"status": "Accepted",
-                                                                   "certificateHashData": [HASH2]}])
-    assert len(asked) == 2, asked
-    assert_match(results[0][2], {"status": "Accepted", "certificateHashDataChain": [
-        {"certificateType": "ManufacturerRootCertificate", "certificateHashData": HASH2}]})
-
-    asked, results = run_certificate_ids(proxy_binary, tmp_path / "v2g", {"certificateType": ["MORootCertificate"]},
-                                         [])
-    assert asked == [] and results[0][2] == {"status": "NotFound"}, (asked, results)
 
 
 def config(*entries):
@@ -287,3 +256,240 @@ async def test_get_transaction_status_says_not_ongoing_once_the_transaction_ende
                           suppress=False)
     ended = await session.cp.call(call201.GetTransactionStatus(transaction_id=uuid_), suppress=False)
     assert (ended.ongoing_indicator, ended.messages_in_queue) == (False, False), ended  # E14.FR.03
+
+
+# ---------------------------------------------------------------------------
+# per-charger settings: capabilities (14) and EVSE layouts (15), with real peers
+# ---------------------------------------------------------------------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from ocpp.routing import on  # noqa: E402
+from ocpp.v16 import call_result as result16  # noqa: E402
+from ocpp.v16.enums import Action as Action16  # noqa: E402
+
+from ocpp.v201 import call_result as result201  # noqa: E402
+from ocpp.v201.enums import Action as Action201  # noqa: E402
+
+from translation_support import TranslationCharger16, TranslationCsms201, call_actions  # noqa: E402
+
+
+class Csms201(TranslationCsms201):
+    @on(Action201.reservation_status_update)
+    def on_reservation_status_update(self, reservation_id, reservation_update_status, **_):
+        return result201.ReservationStatusUpdate()
+
+
+class Charger16(TranslationCharger16):
+    """Also answers the 1.6 security extension's messages and reservations."""
+
+    @on(Action16.signed_update_firmware)
+    async def on_signed_update_firmware(self, request_id, firmware, **_):
+        return result16.SignedUpdateFirmware(status="Accepted")
+
+    @on(Action16.update_firmware)
+    async def on_update_firmware(self, location, retrieve_date, **_):
+        return result16.UpdateFirmware()
+
+    @on(Action16.get_installed_certificate_ids)
+    async def on_get_installed_certificate_ids(self, certificate_type, **_):
+        chain = {"CentralSystemRootCertificate": [HASH], "ManufacturerRootCertificate": [HASH2]}[certificate_type]
+        return result16.GetInstalledCertificateIds(status="Accepted", certificate_hash_data=chain)
+
+    @on(Action16.get_log)
+    async def on_get_log(self, log, log_type, request_id, **_):
+        return result16.GetLog(status="Accepted", filename="security.log")
+
+    @on(Action16.extended_trigger_message)
+    async def on_extended_trigger_message(self, requested_message, **_):
+        return result16.ExtendedTriggerMessage(status="Accepted")
+
+    @on(Action16.reserve_now)
+    async def on_reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, **_):
+        return result16.ReserveNow(status="Accepted")
+
+    @on(Action16.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id, **_):
+        return result16.CancelReservation(status="Accepted")
+
+
+async def with_charger(h, identity, capabilities=None, evses=None):
+    entry = {"identity": identity, "securityProfile": 0}
+    if capabilities is not None:
+        entry["capabilities"] = capabilities
+    if evses is not None:
+        entry["evses"] = evses
+    proxy, csms = await h.pair(V201, cp_factory=Csms201, translate=True, overrides={"chargers": [entry]})
+    charger = await h.charger(proxy, identity, V16, cp_factory=Charger16)
+    session = await csms.next_session()
+    return charger, session
+
+
+FIRMWARE = {"location": "https://fw.example/fw.bin", "retrieveDateTime": T0, "installDateTime": T1,
+            "signingCertificate": "-----BEGIN CERTIFICATE-----x", "signature": "c2ln"}
+
+
+async def barrier(session, charger):
+    await session.cp.call(call201.ClearCache(), suppress=False)
+
+
+async def test_signed_firmware_goes_as_signed_update_firmware_with_the_security_extension(h):
+    charger, session = await with_charger(h, "CPSECEXT", capabilities=["securityExtension"])
+    result = await session.cp.call(call201.UpdateFirmware(request_id=5, firmware=FIRMWARE), suppress=False)
+    assert result.status == "Accepted"
+    assert calls(charger.recorder.received_frames(), "SignedUpdateFirmware") == [{
+        "requestId": 5, "firmware": FIRMWARE}]
+    log = await session.cp.call(call201.GetLog(log_type="SecurityLog", request_id=6,
+                                               log={"remoteLocation": "ftp://logs.example/"}), suppress=False)
+    assert (log.status, log.filename) == ("Accepted", "security.log")
+    assert calls(charger.recorder.received_frames(), "GetLog") == [{
+        "logType": "SecurityLog", "requestId": 6, "log": {"remoteLocation": "ftp://logs.example/"}}]
+    trigger = await session.cp.call(call201.TriggerMessage(requested_message="SignChargingStationCertificate"),
+                                    suppress=False)
+    assert trigger.status == "Accepted"
+    assert calls(charger.recorder.received_frames(), "ExtendedTriggerMessage") == [
+        {"requestedMessage": "SignChargePointCertificate"}]
+    # 11. every certificate type asked for, one 1.6 call each, the answers joined
+    ids = await session.cp.call(call201.GetInstalledCertificateIds(), suppress=False)
+    assert ids.status == "Accepted"
+    assert calls(charger.recorder.received_frames(), "GetInstalledCertificateIds") == [
+        {"certificateType": "CentralSystemRootCertificate"}, {"certificateType": "ManufacturerRootCertificate"}]
+    assert_match(ids.certificate_hash_data_chain, [
+        {"certificate_type": "CSMSRootCertificate", "certificate_hash_data": ANY},
+        {"certificate_type": "ManufacturerRootCertificate", "certificate_hash_data": ANY}])
+
+
+async def test_without_the_security_extension_signed_firmware_and_security_messages_are_answered_by_the_proxy(h):
+    charger, session = await with_charger(h, "CPPLAIN")
+    result = await session.cp.call(call201.UpdateFirmware(request_id=5, firmware=FIRMWARE), suppress=False)
+    assert result.status == "Rejected"  # the charger could not verify the signature
+    unsigned = {k: v for k, v in FIRMWARE.items() if k not in ("signingCertificate", "signature")}
+    result = await session.cp.call(call201.UpdateFirmware(request_id=6, firmware=unsigned), suppress=False)
+    assert result.status == "Accepted"
+    # installDateTime: the download (after which a 1.6 charger installs) waits for it
+    assert_match(calls(charger.recorder.received_frames(), "UpdateFirmware"), [
+        {"location": FIRMWARE["location"], "retrieveDate": Instant(T1)}])
+    for request, expected in (
+            (call201.GetLog(log_type="SecurityLog", request_id=7, log={"remoteLocation": "ftp://x/"}), "Rejected"),
+            (call201.TriggerMessage(requested_message="SignChargingStationCertificate"), "Rejected"),
+            (call201.InstallCertificate(certificate_type="CSMSRootCertificate", certificate="x"), "Rejected"),
+            (call201.CertificateSigned(certificate_chain="x"), "Rejected"),
+            (call201.GetInstalledCertificateIds(), "NotFound"),
+            (call201.DeleteCertificate(certificate_hash_data=HASH), "NotFound")):
+        answer = await session.cp.call(request, suppress=False)
+        assert answer.status == expected, (request, answer)
+    await barrier(session, charger)
+    assert call_actions(charger.recorder.received_frames()) == ["UpdateFirmware", "ClearCache"]
+
+
+async def test_an_evse_of_two_connectors(h):
+    charger, session = await with_charger(h, "CPLAYOUT", evses=[[1, 2], [3]])
+    result = await session.cp.call(call201.ChangeAvailability(operational_status="Inoperative", evse={"id": 1}),
+                                   suppress=False)
+    assert result.status == "Accepted"
+    assert calls(charger.recorder.received_frames(), "ChangeAvailability") == [
+        {"connectorId": 1, "type": "Inoperative"}, {"connectorId": 2, "type": "Inoperative"}]
+    await session.cp.call(call201.ChangeAvailability(operational_status="Operative", evse={"id": 1, "connector_id": 2}),
+                          suppress=False)
+    await session.cp.call(call201.UnlockConnector(evse_id=1, connector_id=2), suppress=False)
+    await session.cp.call(call201.TriggerMessage(requested_message="StatusNotification",
+                                                 evse={"id": 2, "connector_id": 1}), suppress=False)
+    received = [f[2:] for f in charger.recorder.received_frames() if f[0] == 2]
+    assert received[2:] == [["ChangeAvailability", {"connectorId": 2, "type": "Operative"}],
+                            ["UnlockConnector", {"connectorId": 2}],
+                            ["TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 3}]], received
+    # the layout in the full report
+    await session.cp.call(call201.GetBaseReport(request_id=9, report_base="FullInventory"), suppress=False)
+    [report] = await wait_for_call(session.recorder, "NotifyReport")
+    layout = [(e["component"]["name"], e["component"].get("evse")) for e in report["reportData"]
+              if e["component"]["name"] in ("EVSE", "Connector")]
+    assert layout == [("EVSE", {"id": 1}), ("Connector", {"id": 1, "connectorId": 1}),
+                      ("Connector", {"id": 1, "connectorId": 2}), ("EVSE", {"id": 2}),
+                      ("Connector", {"id": 2, "connectorId": 1})], layout
+
+
+# ---------------------------------------------------------------------------
+# 12. BootNotification reason; 13. ReservationStatusUpdate
+# ---------------------------------------------------------------------------
+
+
+async def test_boot_after_an_accepted_trigger_says_triggered(h):
+    charger, session = await with_charger(h, "CPBOOTTRIG")
+    result = await session.cp.call(call201.TriggerMessage(requested_message="BootNotification"), suppress=False)
+    assert result.status == "Accepted"
+    await charger.cp.call(call16.BootNotification(charge_point_vendor="V", charge_point_model="M"), suppress=False)
+    await charger.cp.call(call16.BootNotification(charge_point_vendor="V", charge_point_model="M"), suppress=False)
+    assert [c["reason"] for c in calls(session.recorder.received_frames(), "BootNotification")] == [
+        "Triggered", "PowerUp"]
+
+
+async def test_an_expired_reservation_is_reported_at_the_next_heartbeat(h):
+    charger, session = await with_charger(h, "CPRESERVE")
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+    token = {"idToken": TAG, "type": "ISO14443"}
+    for id_, expiry, evse in ((1, soon, 1), (2, later, 2), (3, later, 3)):
+        result = await session.cp.call(call201.ReserveNow(id=id_, expiry_date_time=expiry, id_token=token,
+                                                          evse_id=evse), suppress=False)
+        assert result.status == "Accepted"
+    await session.cp.call(call201.CancelReservation(reservation_id=3), suppress=False)
+    await charger.cp.call(call16.Heartbeat(), suppress=False)  # nothing expired yet
+    await asyncio.sleep(4)  # past the expiry, also by the proxy's clock, which may count whole seconds
+    await charger.cp.call(call16.Heartbeat(), suppress=False)
+    await charger.cp.call(call16.StatusNotification(connector_id=2, error_code="NoError", status="Faulted"),
+                          suppress=False)
+    await charger.cp.call(call16.Heartbeat(), suppress=False)
+    await wait_for_call(session.recorder, "ReservationStatusUpdate", 2, timeout=15)
+    await asyncio.sleep(0.3)
+    assert calls(session.recorder.received_frames(), "ReservationStatusUpdate") == [
+        {"reservationId": 1, "reservationUpdateStatus": "Expired"},
+        {"reservationId": 2, "reservationUpdateStatus": "Removed"}]
+
+
+# ---------------------------------------------------------------------------
+# 10. a connector's fault as NotifyEvent; 12. boot after a firmware installation; 8. trigger without a transaction
+# ---------------------------------------------------------------------------
+
+
+def test_a_connector_fault_goes_on_as_a_notify_event(proxy_binary, tmp_path):
+    calls_sent, _, _ = drive(proxy_binary, tmp_path, V16, V201, [
+        [2, "sn-f", "StatusNotification", {"connectorId": 2, "errorCode": "GroundFailure", "status": "Faulted",
+                                           "timestamp": T0, "info": "RCD tripped", "vendorId": "org.example",
+                                           "vendorErrorCode": "E42"}],
+        [2, "sn-0", "StatusNotification", {"connectorId": 0, "errorCode": "NoError", "status": "Available"}],
+        [2, "sn-v", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available",
+                                           "vendorErrorCode": "W7"}],
+        [2, "sn-ok", "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Available"}]])
+    actions = [f[2] for _, f in calls_sent]
+    assert actions == ["StatusNotification", "NotifyEvent", "NotifyEvent", "StatusNotification", "NotifyEvent",
+                       "StatusNotification"], actions
+    events = [f[3]["eventData"][0] for _, f in calls_sent if f[2] == "NotifyEvent"]
+    assert_match(events[0], {
+        "eventId": 1, "timestamp": Instant(T0), "trigger": "Delta", "actualValue": "Faulted",
+        "techCode": "GroundFailure", "techInfo": "RCD tripped (org.example E42)",
+        "component": {"name": "Connector", "evse": {"id": 2, "connectorId": 1}},
+        "variable": {"name": "AvailabilityState"}, "eventNotificationType": "HardWiredNotification"})
+    assert events[1]["eventId"] == 2 and events[1]["component"] == {"name": "ChargingStation"}, events[1]
+    assert_match(events[2], {"eventId": 3, "timestamp": ANY_DATETIME, "trigger": "Delta", "actualValue": "Available",
+                             "techCode": "W7", "techInfo": "(vendor W7)",
+                             "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                             "variable": {"name": "AvailabilityState"}, "eventNotificationType": ANY})
+
+
+def test_the_boot_after_a_firmware_installation_says_firmware_update(proxy_binary, tmp_path):
+    boot = {"chargePointVendor": "V", "chargePointModel": "M"}
+    calls_sent, _, _ = drive(proxy_binary, tmp_path, V16, V201, [
+        [2, "f-1", "FirmwareStatusNotification", {"status": "Installing"}],
+        [2, "b-1", "BootNotification", boot],
+        [2, "b-2", "BootNotification", boot]],
+        {"BootNotification": [{"currentTime": T0, "interval": 300, "status": "Accepted"}] * 2})
+    reasons = [f[3]["reason"] for _, f in calls_sent if f[2] == "BootNotification"]
+    assert reasons == ["FirmwareUpdate", "PowerUp"], reasons
+
+
+def test_trigger_transaction_event_without_a_transaction_is_rejected(proxy_binary, tmp_path):
+    rows = [answered("trigger-tx-idle-evse", "TriggerMessage", {"requestedMessage": "TransactionEvent",
+                                                                "evse": {"id": 1}}, status_201("Rejected"))]
+    run_table(proxy_binary, tmp_path, V201, V16, [rows], "issue 13: TriggerMessage(TransactionEvent)")
