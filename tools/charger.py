@@ -204,15 +204,15 @@ async def session201(cp, args, deadline) -> int:
     meter = 10_000.0
     seq = 0
 
-    def energy(wh):
+    def energy(wh, context="Sample.Periodic"):
         return [{"timestamp": now(), "sampled_value": [{
-            "value": wh, "measurand": "Energy.Active.Import.Register", "context": "Sample.Periodic",
+            "value": wh, "measurand": "Energy.Active.Import.Register", "context": context,
             "unit_of_measure": {"unit": "Wh"}}]}]
 
     await call(cp, call201.TransactionEvent(
         event_type="Started", timestamp=now(), trigger_reason="Authorized", seq_no=seq,
         transaction_info={"transaction_id": tx, "charging_state": "Charging"}, id_token=id_token,
-        evse={"id": 1, "connector_id": 1}, meter_value=energy(meter)))
+        evse={"id": 1, "connector_id": 1}, meter_value=energy(meter, "Transaction.Begin")))
     say(f"** transaction {tx} started")
     for _ in range(args.meter_values):
         await asyncio.sleep(args.meter_interval)
@@ -226,7 +226,7 @@ async def session201(cp, args, deadline) -> int:
     await call(cp, call201.TransactionEvent(
         event_type="Ended", timestamp=now(), trigger_reason="StopAuthorized", seq_no=seq,
         transaction_info={"transaction_id": tx, "stopped_reason": "Local"}, id_token=id_token,
-        meter_value=energy(meter)))
+        meter_value=energy(meter, "Transaction.End")))
     say(f"** transaction {tx} ended at {meter} Wh")
     await call(cp, call201.StatusNotification(timestamp=now(), connector_status="Available", evse_id=1,
                                               connector_id=1))

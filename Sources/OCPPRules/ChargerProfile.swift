@@ -88,7 +88,8 @@ public struct EVSELayout: Sendable, Equatable {
     /// not name is nil; without a layout, connector n is EVSE n's connector 1.
     public func place(_ connector16: Int64) -> (evse: Int64, connector: Int64?)? {
         if connector16 == 0 { return (0, nil) }
-        if evses.isEmpty { return connector16 > 0 ? (connector16, 1) : nil }
+        // No layout: connector n is EVSE n (any n: a number no EVSE has is the CSMS's to refuse).
+        if evses.isEmpty { return (connector16, 1) }
         return placement[connector16].map { ($0.evse, $0.connector) }
     }
 
@@ -96,7 +97,8 @@ public struct EVSELayout: Sendable, Equatable {
     public func connector16(evse: Int64, connector: Int64?) -> Int64? {
         if evse == 0 { return connector == nil || connector == 0 ? 0 : nil }
         if evses.isEmpty {
-            guard evse > 0, connector == nil || connector == 1 else { return nil }
+            // No layout: EVSE n is 1.6 connector n (any n: a number no connector has is the charger's to refuse).
+            guard connector == nil || connector == 1 else { return nil }
             return evse
         }
         guard evse > 0, evse <= Int64(evses.count) else { return nil }

@@ -108,7 +108,8 @@ final class Evaluator {
     let connectedAt: String?
 
     init(
-        rules: RuleSet, state: TranslationState, now: String, ids: IdentifierSource, profile: ChargerProfile,
+        rules: RuleSet, state: TranslationState, now: String, ids: IdentifierSource,
+        profile: ChargerProfile = ChargerProfile(),
         connectedAt: String? = nil
     ) {
         self.rules = rules
@@ -132,8 +133,8 @@ final class Evaluator {
         "append": nil, "sortBy": 2, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
         "round": 2, "seconds": 2,
         "tx.ongoing": 1, "tx.begin": nil, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
-        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "connectedAt": 0, "tx.known": 2, "tx.ended": 1,
-        "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
+        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "tx.note": 2, "tx.noted": 1, "connectedAt": 0,
+        "tx.known": 2, "tx.ended": 1, "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
         "remoteStart.remember": nil, "remoteStart.take": 2,
         "memo.set": 2, "memo.get": 1, "memo.take": 1, "counter.next": 1, "capability": 1,
         "evse.id": 1, "evse.connector": 1, "evse.toConnector": nil, "evse.connectors": 1, "evse.layout": 0,
@@ -651,6 +652,19 @@ final class Evaluator {
         case "tx.find":
             guard let connector = int(0), let key = text(1) else { return .null }
             return findTransaction(connector, key).map { .string($0.uuid) } ?? .null
+        case "tx.note":
+            guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
+            let note = value(1)
+            guard note.jsonText.utf8.count <= TranslationState.memoBytes else {
+                throw dataError("tx.note(): the value is larger than \(TranslationState.memoBytes) bytes")
+            }
+            if t.note != note {
+                t.note = note
+                record(.transaction(t))
+            }
+            return note
+        case "tx.noted":
+            return text(0).flatMap { state.transaction(uuid: $0)?.note } ?? .null
         case "tx.count":
             return .integer(Int64(state.transactions.values.reduce(0) { $0 + ($1.ended ? 0 : 1) }))
         case "connectedAt":
@@ -741,7 +755,7 @@ final class Evaluator {
             guard let key = text(0) else { return .null }
             let stored = value(1)
             if stored == .null {
-                if state.memos[key] != nil { record(.memo(name: key, value: nil)) }
+                if state.memos[key] != nil { record(.memo(name: key, value: .null)) }
                 return .null
             }
             guard stored.jsonText.utf8.count <= TranslationState.memoBytes else {
@@ -758,7 +772,7 @@ final class Evaluator {
             return text(0).flatMap { state.memos[$0] } ?? .null
         case "memo.take":
             guard let key = text(0), let stored = state.memos[key] else { return .null }
-            record(.memo(name: key, value: nil))
+            record(.memo(name: key, value: .null))
             return stored
         case "counter.next":
             guard let key = text(0) else { return .null }

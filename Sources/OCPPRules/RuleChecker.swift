@@ -59,6 +59,7 @@ struct RuleChecker {
         let base = Context(payload: request, element: element, call: request, sent: nil)
         if let condition = variant.condition { check(condition, base, line: variant.conditionLine) }
         for binding in variant.bindings { check(binding.expression, base, line: binding.line) }
+        if let warning = variant.warning { check(warning.expression, base, line: warning.line) }
         for drop in variant.dropped {
             // A dropped field's path goes through lists without naming the element: `list.field`.
             var shape: Shape? = request

@@ -419,7 +419,7 @@ struct RuleFileReader {
             node, what,
             allowed: [
                 "when", "let", "to", "request", "onResult", "result", "answer", "foreach", "item", "then", "drop",
-                "note",
+                "warn", "note",
             ])
         let condition = node["when"].flatMap { expression($0, "\(what).when") }
         var bindings: [(String, Expression, Int)] = []
@@ -494,8 +494,9 @@ struct RuleFileReader {
         }
         return RuleVariant(
             condition: condition, conditionLine: node["when"]?.mark?.line ?? node.mark?.line ?? 0, bindings: bindings,
-            resultBindings: resultBindings, kind: kind, followUps: followUps, dropped: dropped,
-            line: node.mark?.line ?? 0)
+            resultBindings: resultBindings,
+            warning: node["warn"].flatMap { n in expression(n, "\(what).warn").map { ($0, n.mark?.line ?? 0) } },
+            kind: kind, followUps: followUps, dropped: dropped, line: node.mark?.line ?? 0)
     }
 
     mutating func expression(_ node: Node, _ what: String) -> Expression? {

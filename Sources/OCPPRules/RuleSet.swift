@@ -43,6 +43,9 @@ public struct RuleVariant: Sendable {
     /// `onResult`: evaluated when the forwarded CALL's CALLRESULT arrives, before `result` (which reads them as
     /// `%name`); their state changes take effect with the answer.
     public var resultBindings: [(name: String, expression: Expression, line: Int)] = []
+    /// `warn`: an expression whose text goes to the proxy's log as a warning when this variant is used (a frame
+    /// the rules acknowledge without passing it on, say).
+    public var warning: (expression: Expression, line: Int)? = nil
     public var kind: Kind
     public var followUps: [FollowUp]
     /// Source fields this rule deliberately loses, with the reason.

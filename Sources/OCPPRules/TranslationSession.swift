@@ -84,9 +84,10 @@ public final class TranslationSession {
         self.messageIdPrefix = messageIdPrefix
     }
 
-    /// CALLs the proxy has sent on `side` and not had answered (0 or 1), and CALLs waiting behind it.
+    /// CALLs the proxy has sent on `side` and not had answered (0 or 1), and CALLs waiting behind it: its own
+    /// queued CALLs and the other side's CALLs waiting for that side's exchange in progress.
     public func pendingCount(on side: Side) -> (sent: Int, waiting: Int) {
-        (outstanding[side] == nil ? 0 : 1, queues[side]?.count ?? 0)
+        (outstanding[side] == nil ? 0 : 1, (queues[side]?.count ?? 0) + (waiting[side.other]?.count ?? 0))
     }
 
     public var exchangesInProgress: Int { exchanges.count }
@@ -332,6 +333,11 @@ public final class TranslationSession {
             for binding in variant.bindings {
                 exchange.variables[binding.name] = try evaluator.evaluate(
                     binding.expression, scope(exchange, payload: payload, element: element))
+            }
+            if let warning = variant.warning {
+                let text = try evaluator.evaluate(
+                    warning.expression, scope(exchange, payload: payload, element: element))
+                log(.warning, "\(exchange.action): \(Evaluator.string(text) ?? "")")
             }
             return variant
         }

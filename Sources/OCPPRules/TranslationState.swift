@@ -4,7 +4,7 @@ import OCPP
 /// remote starts waiting for their transaction, request ids of running log and firmware jobs, and what rules keep
 /// with `memo.*` and `counter.next`.
 public struct TranslationState: Sendable, Equatable {
-    public struct Transaction: Sendable, Equatable, Codable {
+    public struct Transaction: Sendable, Equatable {
         /// The 1.6 integer id: made by the proxy for a 1.6 charger; given by a 1.6 CSMS for a 2.0.1 station, and nil
         /// until it has (a transaction the station started and the CSMS has not answered yet).
         public var localId: Int64?
@@ -19,6 +19,8 @@ public struct TranslationState: Sendable, Equatable {
         /// What `tx.begin` was given to tell this start from another (a 1.6 StartTransaction's timestamp, meterStart
         /// and idTag): the same StartTransaction sent again finds it with `tx.find`.
         public var startKey: String? = nil
+        /// What a rule keeps with the transaction (`tx.note`), e.g. the CSMS's answer to its start.
+        public var note: JSONValue = .null
 
         public init(
             localId: Int64?, uuid: String, connectorId: Int64, nextSeqNo: Int64, remoteStartId: Int64?, ended: Bool,
@@ -34,7 +36,7 @@ public struct TranslationState: Sendable, Equatable {
         }
     }
 
-    public struct RemoteStart: Sendable, Equatable, Codable {
+    public struct RemoteStart: Sendable, Equatable {
         public var evseId: Int64?
         public var idToken: String
         public var remoteStartId: Int64
@@ -110,7 +112,7 @@ public struct TranslationState: Sendable, Equatable {
         case .nextLocalId(let n): nextLocalId = n
         case .remoteStarts(let list): remoteStarts = list
         case .requestId(let kind, let id): requestIds[kind] = id
-        case .memo(let name, let value): memos[name] = value
+        case .memo(let name, let value): memos[name] = value == .null ? nil : value
         case .counter(let name, let value): counters[name] = value
         }
     }
@@ -123,8 +125,8 @@ public enum StateChange: Sendable, Equatable {
     case nextLocalId(Int64)
     case remoteStarts([TranslationState.RemoteStart])
     case requestId(kind: String, id: Int64)
-    /// A `memo.set` value; nil forgets the name.
-    case memo(name: String, value: JSONValue?)
+    /// A `memo.set` value; null forgets the name.
+    case memo(name: String, value: JSONValue)
     case counter(name: String, value: Int64)
 
     /// The key a store keeps this change under: a later change with the same key replaces it.
@@ -152,6 +154,7 @@ extension StateChange {
             ]
             if let id = t.localId { members["localId"] = .integer(id) }
             if let key = t.startKey { members["startKey"] = .string(key) }
+            if t.note != .null { members["note"] = t.note }
             if let r = t.remoteStartId { members["remoteStartId"] = .integer(r) }
             return .object(["transaction": .object(members)])
         case .forgetTransaction(let uuid):
@@ -175,7 +178,7 @@ extension StateChange {
             return .object(["requestId": .object(["kind": .string(kind), "id": .integer(id)])])
         case .memo(let name, let value):
             var members: [String: JSONValue] = ["name": .string(name)]
-            if let value { members["value"] = value }
+            if value != .null { members["value"] = value }
             return .object(["memo": .object(members)])
         case .counter(let name, let value):
             return .object(["counter": .object(["name": .string(name), "value": .integer(value)])])
@@ -200,10 +203,11 @@ extension StateChange {
                 case .bool(let ended)? = field(value, "ended")
             else { return nil }
             var transaction = TranslationState.Transaction(
-                    localId: int(field(value, "localId")), uuid: uuid, connectorId: connector, nextSeqNo: next,
-                    remoteStartId: int(field(value, "remoteStartId")), ended: ended,
-                    serial: int(field(value, "serial")) ?? 0)
+                localId: int(field(value, "localId")), uuid: uuid, connectorId: connector, nextSeqNo: next,
+                remoteStartId: int(field(value, "remoteStartId")), ended: ended,
+                serial: int(field(value, "serial")) ?? 0)
             transaction.startKey = field(value, "startKey")?.stringValue
+            transaction.note = field(value, "note") ?? .null
             self = .transaction(transaction)
         case "forgetTransaction":
             guard let uuid = value.stringValue else { return nil }
@@ -219,14 +223,15 @@ extension StateChange {
                     else { return nil }
                     return .init(
                         evseId: int(field(item, "evseId")), idToken: token, remoteStartId: id,
-                        idTokenType: field(item, "idTokenType")?.stringValue, acceptedAt: int(field(item, "acceptedAt")))
+                        idTokenType: field(item, "idTokenType")?.stringValue, acceptedAt: int(field(item, "acceptedAt"))
+                    )
                 })
         case "requestId":
             guard let kind = field(value, "kind")?.stringValue, let id = int(field(value, "id")) else { return nil }
             self = .requestId(kind: kind, id: id)
         case "memo":
             guard let name = field(value, "name")?.stringValue else { return nil }
-            self = .memo(name: name, value: field(value, "value"))
+            self = .memo(name: name, value: field(value, "value") ?? .null)
         case "counter":
             guard let name = field(value, "name")?.stringValue, let n = int(field(value, "value")) else { return nil }
             self = .counter(name: name, value: n)

@@ -56,6 +56,15 @@ struct Translate: ParsableCommand {
     @Option(name: .long, help: "The rules directory.")
     var rules: String = "Rules"
 
+    @Option(
+        name: .long,
+        help: """
+            The charger's version, --from or --to (default: --from when rule files lead from it to --to). Needed when \
+            files lead both ways: with ocpp1.6-ocpp2.0.1.yaml and ocpp2.0.1-ocpp1.6.yaml, --from ocpp2.0.1 --to \
+            ocpp1.6 reads a 2.0.1 station's CALLs unless --charger ocpp1.6 says they are a 2.0.1 CSMS's.
+            """)
+    var charger: String?
+
     @Option(name: .long, help: "The time now() returns, RFC 3339 (default: the current time).")
     var now: String?
 
@@ -68,7 +77,8 @@ struct Translate: ParsableCommand {
     @Option(name: .long, help: "A capability the charger has (capability(name) in the rules); repeatable.")
     var capability: [String] = []
 
-    @Option(name: .long, help: "The charger's EVSE layout as JSON: the 1.6 connector ids of each EVSE, e.g. [[1,2],[3]].")
+    @Option(
+        name: .long, help: "The charger's EVSE layout as JSON: the 1.6 connector ids of each EVSE, e.g. [[1,2],[3]].")
     var evses: String?
 
     @Argument(help: "A file of frames, or - for standard input.")
@@ -84,7 +94,8 @@ struct Translate: ParsableCommand {
         }
         for name in capability where !ChargerProfile.knownCapabilities.contains(name) {
             throw ValidationError(
-                "--capability: unknown capability \(name); expected one of \(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))")
+                "--capability: unknown capability \(name); expected one of \(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))"
+            )
         }
         var layout: EVSELayout?
         if let evses {
@@ -112,7 +123,21 @@ struct Translate: ParsableCommand {
         // (one file, or several in a row: ocpp1.5 → ocpp1.6 → ocpp2.0.1), else the CSMS's of the reverse path.
         let callSide: Side
         let ruleSets: [RuleSet]
-        if let sets = library.chain(charger: fromVersion, csms: toVersion) {
+        let chargerVersion = try charger.map { name throws(ValidationError) -> OCPPVersion in
+            guard let version = OCPPVersion(rawValue: name), version == fromVersion || version == toVersion else {
+                throw ValidationError("--charger: expected \(from) or \(to), got \(name)")
+            }
+            return version
+        }
+        if let chargerVersion {
+            let csmsVersion = chargerVersion == fromVersion ? toVersion : fromVersion
+            guard let sets = library.chain(charger: chargerVersion, csms: csmsVersion) else {
+                FileHandle.standardError.write(
+                    Data("error: no rule files translate \(chargerVersion) chargers to a \(csmsVersion) CSMS\n".utf8))
+                throw ExitCode(1)
+            }
+            (ruleSets, callSide) = (sets, chargerVersion == fromVersion ? .charger : .csms)
+        } else if let sets = library.chain(charger: fromVersion, csms: toVersion) {
             (ruleSets, callSide) = (sets, .charger)
         } else if let sets = library.chain(charger: toVersion, csms: fromVersion) {
             (ruleSets, callSide) = (sets, .csms)

@@ -4,6 +4,7 @@ proxy, and the walkthrough configurations (Config/*.yaml) pass check-config."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +113,27 @@ async def test_walkthrough_through_the_proxy(h, csms_tool, version):
     assert_whole_session(version, result.stdout, csms.output(), "CPWALK")
 
 
+async def test_2_0_1_walkthrough_through_the_proxy_to_a_1_6_csms(h, csms_tool):
+    # README: "A 2.0.1 station on a 1.6 CSMS" (Rules/ocpp2.0.1-ocpp1.6.yaml)
+    csms = await csms_tool("ocpp1.6")
+    proxy = await h.proxy(f"ws://{LOCALHOST}:{csms.port}/ocpp", "ocpp1.6", translate=True)
+    result = await run_charger(proxy.url("CPWALK201"), "ocpp2.0.1")
+    assert result.returncode == 0, result.stdout + proxy.describe()
+    out, csms_out = result.stdout, csms.output()
+    assert "!!" not in out and "done after" in out, out
+    assert "[CPWALK201] connected" in csms_out and "subprotocol ocpp1.6" in csms_out, csms_out
+    for action in ("BootNotification", "StatusNotification", "Authorize", "StartTransaction", "MeterValues",
+                   "StopTransaction", "Heartbeat"):
+        assert f'"{action}"' in csms_out, f"{action} missing from the CSMS log\n{csms_out}"
+    assert "GetConfiguration answered" in csms_out, csms_out
+    assert "GetConfiguration failed" not in csms_out, csms_out
+    # the station's registers (10000 Wh at the start, two readings of +250 Wh) become meterStart/meterStop,
+    # with the integer id the CSMS gave
+    started = re.search(r"transaction (\d+) started on connector 1 at 10000 Wh", csms_out)
+    assert started, csms_out
+    assert f"transaction {started.group(1)} stopped at 10500 Wh" in csms_out, csms_out
+
+
 async def test_charger_tool_exits_1_when_nothing_listens():
     result = await run_charger(f"ws://{LOCALHOST}:{free_port()}/ocpp/CPNONE", "ocpp1.6", duration=1)
     assert result.returncode == 1
@@ -160,7 +182,7 @@ async def test_soap_charger_tool_exits_1_when_nothing_listens():
     assert "!! BootNotification" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml"])
+@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml", "ocpp201-on-16.yaml"])
 def test_shipped_configurations_pass_check_config(proxy_binary, name):
     result = subprocess.run([str(proxy_binary), "check-config", "--config", str(REPO_ROOT / "Config" / name)],
                             capture_output=True, text=True, timeout=60)

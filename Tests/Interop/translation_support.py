@@ -535,12 +535,25 @@ class TranslateRun:
     outputs: list = field(default_factory=list)
     exchanges: list = field(default_factory=list)
     runs: int = 0
+    # the charger's version (source or target); None: the older of the two (a 1.6 charger on a 2.0.1 CSMS)
+    charger: str | None = None
+    # more options for translate (``--capability``, ``--evses``)
+    options: tuple = ()
+
+    def __post_init__(self):
+        if self.charger is None:
+            self.charger = self.source if VERSION_ORDER[self.source] < VERSION_ORDER[self.target] else self.target
+        assert self.charger in (self.source, self.target), f"charger {self.charger} is neither side"
 
     @property
     def toward(self) -> str:
-        # rule files lead from a charger's older version to a CSMS's newer one: the older version's CALLs are
-        # the charger's
-        return "csms" if VERSION_ORDER[self.source] < VERSION_ORDER[self.target] else "charger"
+        # the charger's CALLs go to the CSMS, the CSMS's to the charger
+        return "csms" if self.source == self.charger else "charger"
+
+    def _rules_arguments(self) -> list[str]:
+        # --charger: with rule files both ways (ocpp1.6-ocpp2.0.1 and ocpp2.0.1-ocpp1.6), --from and --to alone
+        # do not say whether a 2.0.1 frame is a station's or a CSMS's
+        return ["--rules", str(RULES_DIR), "--charger", self.charger]
 
     def add(self, frame: list) -> int:
         assert not self.exchanges, "add() and converse() do not mix in one TranslateRun"
@@ -551,8 +564,8 @@ class TranslateRun:
         self.runs += 1
         path = self.workdir / f"translate-{self.source}-{self.target}-{self.runs}.jsonl"
         path.write_text("".join(json.dumps(frame) + "\n" for frame in self.lines))
-        result = run_cli(self.binary, "translate", "--rules", str(RULES_DIR), "--from", self.source, "--to",
-                         self.target, "--now", TRANSLATE_NOW, str(path), cwd=REPO_ROOT)
+        result = run_cli(self.binary, "translate", *self._rules_arguments(), "--from", self.source, "--to",
+                         self.target, "--now", TRANSLATE_NOW, *self.options, str(path), cwd=REPO_ROOT)
         assert result.returncode == 0, (
             f"translate exited with {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         outputs = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]

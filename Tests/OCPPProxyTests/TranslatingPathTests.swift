@@ -26,7 +26,8 @@ final class TranslatingFixture {
             limits: LimitsConfiguration(
                 maxFrameBytes: 65536, callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
         path = TranslatingPath(
-            context: context, ruleSets: [ruleSet], tolerance: .strict, store: store ?? MemoryStateStore(eventLoop: loop)
+            context: context, ruleSets: [ruleSet], tolerance: .strict, profile: ChargerProfile(),
+            store: store ?? MemoryStateStore(eventLoop: loop)
         )
         let started = path.start()
         loop.run()
@@ -129,7 +130,9 @@ struct TranslatingPathTests {
         #expect(fixture.path.nextDeadline == nil)
         #expect(fixture.path.pendingCalls.fromCharger == 0)
         let exposition = String(decoding: fixture.metrics.exposition(), as: UTF8.self)
-        #expect(exposition.contains(#"ocpp_proxy_call_timeouts_total{from="charger",transport="websocket"} 1"#), "\(exposition)")
+        #expect(
+            exposition.contains(#"ocpp_proxy_call_timeouts_total{from="charger",transport="websocket"} 1"#),
+            "\(exposition)")
     }
 
     @Test func aLateAnswerToAnExpiredCallIsDropped() throws {

@@ -232,9 +232,12 @@ struct TranslationChainTests {
                 payload: json(#"{"connectorId":1,"idTag":"TAG-1","timestamp":"\#(now)","meterStart":100}"#)),
             from: .charger, now: now)
         guard case .call("p1", "TransactionEvent", _) = try out.only().frame else { return }
-        #expect(!out.changes.isEmpty)
-        #expect(out.changes.allSatisfy { $0.edge.isEmpty && $0.key == $0.change.key })
         #expect(out.logs.allSatisfy { !$0.message.hasPrefix("[") })
+        // The transaction is kept when the CSMS acknowledges the Started event.
+        let back = chain.receive(
+            .callResult(id: "p1", payload: json(#"{"idTokenInfo":{"status":"Accepted"}}"#)), from: .csms, now: now)
+        #expect(!back.changes.isEmpty)
+        #expect(back.changes.allSatisfy { $0.edge.isEmpty && $0.key == $0.change.key })
     }
 
     @Test func aStoredKeyNamesItsEdgeAndOldKeysAreTheFirstEdges() throws {

@@ -199,9 +199,33 @@ struct TranslationSessionTests {
         #expect(crossing.frames.map(\.side) == [.csms])
         let next = session.receive(
             .callResult(id: "p1", payload: json(#"{"status":"Accepted"}"#)), from: .charger, now: now)
-        // The waiting CALL goes out as soon as the link is free, then the first exchange is answered.
-        #expect(next.frames.map(\.side) == [.charger, .csms])
-        #expect(next.frames.map(\.frame.messageId) == ["p2", "m1"])
+        // The first exchange is answered, then the waiting CALL is translated (with what the first one changed)
+        // and goes out.
+        #expect(next.frames.map(\.side) == [.csms, .charger])
+        #expect(next.frames.map(\.frame.messageId) == ["m1", "p3"])
+    }
+
+    @Test func aCallOfTheSameSideWaitsUntilTheExchangeBeforeItIsFinished() throws {
+        let session = try MiniRules.session()
+        let first = session.receive(
+            .call(id: "c1", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
+        #expect(first.frames.map(\.frame.messageId) == ["p1"])
+        // Valid, so nothing is said yet: its rule runs after c1's exchange.
+        let second = session.receive(
+            .call(id: "c2", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
+        #expect(second.frames.isEmpty)
+        #expect(session.exchangesInProgress(from: .charger) == 2)
+        // An invalid one is answered at once, waiting for nothing.
+        let invalid = session.receive(.call(id: "c3", action: "Ping", payload: json(#"{}"#)), from: .charger, now: now)
+        guard case .callError("c3", _, _, _)? = invalid.frames.first?.frame else {
+            Issue.record("expected a CALLERROR for c3, got \(invalid.frames)")
+            return
+        }
+        let back = session.receive(.callResult(id: "p1", payload: json(#"{"accepted":true}"#)), from: .csms, now: now)
+        // c1 answered, then c2 translated against the state c1's answer committed: the transaction is the same
+        // Ping rule's next one (nextLocalId moved on), and its seqNo starts again at 0 for a new transaction.
+        #expect(back.frames.map(\.frame.messageId) == ["c1", "p2"])
+        #expect(back.frames.map(\.side) == [.charger, .csms])
     }
 
     @Test func renamesCallErrorCodesBetweenVersions() throws {
@@ -278,7 +302,7 @@ struct TranslationSessionTests {
             })
     }
 
-    @Test func statefulFunctionsRecordTheirChangesBeforeTheFrameGoesOut() throws {
+    @Test func statefulFunctionsChangeTheStateWhenThePeerAcknowledgesTheCall() throws {
         let session = try MiniRules.session()
         let out = session.receive(.call(id: "c1", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
         let uuid = "00000000-0000-4000-8000-000000000001"
@@ -286,10 +310,45 @@ struct TranslationSessionTests {
             out.frames.map(\.frame) == [
                 .call(id: "p1", action: "Pong", payload: json(#"{"count":7,"txId":"\#(uuid)","seqNo":0}"#))
             ])
-        #expect(out.changes.contains(.nextLocalId(2)))
-        #expect(session.state.transaction(uuid: uuid)?.nextSeqNo == 1)
+        // Nothing is kept until the CSMS acknowledges the CALL.
+        #expect(out.changes.isEmpty)
+        #expect(session.state.transaction(uuid: uuid) == nil)
         let back = session.receive(.callResult(id: "p1", payload: json(#"{"accepted":true}"#)), from: .csms, now: now)
-        #expect(back.frames.map(\.frame) == [.callResult(id: "c1", payload: json(#"{"ok":true,"txId":1}"#))])
+        // The first 1.6 id is the seconds from 2024-01-01 to `now` (2026-01-01T00:00:00Z), never 1 again.
+        let first: Int64 = 63_158_400
+        #expect(back.frames.map(\.frame) == [.callResult(id: "c1", payload: json(#"{"ok":true,"txId":\#(first)}"#))])
+        // Written with the answer, before it goes out.
+        #expect(back.changes.contains(.nextLocalId(first + 1)))
+        #expect(session.state.transaction(uuid: uuid)?.nextSeqNo == 1)
+    }
+
+    @Test func aRefusedOrUnansweredCallLeavesNoStateAndItsRetryIsTheSame() throws {
+        for failure in ["error", "timeout"] {
+            let session = try MiniRules.session()
+            let out = session.receive(
+                .call(id: "c1", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
+            guard case .call(let id, _, let sent)? = out.frames.first?.frame else {
+                Issue.record("expected a CALL, got \(out.frames)")
+                return
+            }
+            let failed =
+                failure == "error"
+                ? session.receive(
+                    .callError(id: id, code: "InternalError", description: "", details: .object([:])), from: .csms,
+                    now: now)
+                : session.timedOut(side: .csms, messageId: id, now: now)
+            #expect(failed.changes.isEmpty, "\(failure)")
+            #expect(session.state.transactions.isEmpty, "\(failure)")
+            #expect(session.state.nextLocalId == 1, "\(failure)")
+            let retry = session.receive(
+                .call(id: "c1", action: "Ping", payload: json(#"{"n":7}"#)), from: .charger, now: now)
+            guard case .call(_, _, let resent)? = retry.frames.first?.frame else {
+                Issue.record("expected the retry's CALL, got \(retry.frames)")
+                return
+            }
+            // The same seqNo (0): it was never acknowledged.
+            #expect(resent["seqNo"] == sent["seqNo"], "\(failure)")
+        }
     }
 
     @Test func aFailedTranslationLeavesTheStateAsItWas() throws {

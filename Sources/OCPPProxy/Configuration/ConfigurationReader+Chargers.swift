@@ -139,7 +139,10 @@ extension ConfigurationReader {
     mutating func capabilities(_ node: Node?, _ key: String) -> Set<String>? {
         guard let node else { return nil }
         guard case .sequence(let items) = node else {
-            fail(key, node, "expected a list of capabilities (\(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))), got \(describe(node))")
+            fail(
+                key, node,
+                "expected a list of capabilities (\(ChargerProfile.knownCapabilities.sorted().joined(separator: ", "))), got \(describe(node))"
+            )
             return nil
         }
         var names = Set<String>()

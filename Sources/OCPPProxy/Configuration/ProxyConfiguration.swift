@@ -123,7 +123,6 @@ public struct ChargerRegistration: Sendable {
     public var layout: EVSELayout? = nil
 }
 
-
 public enum ChargerCredential: Sendable {
     case hash(PasswordHash)
     /// Plaintext from the configuration: development only, warned about at start.
