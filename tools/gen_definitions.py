@@ -14,8 +14,9 @@ counts -- in ocpp-proxy's definition notation (Rules/README.md, "Definition file
           status!: enum(Available|Preparing|...)
         response: {}
 
-Constraints the notation cannot say (maximum, multipleOf, ...) are dropped; a summary of the
-dropped kinds, with counts, goes to stderr.
+Constraints the notation cannot say (maximum, pattern, ...) are dropped; a summary of the
+dropped kinds, with counts, goes to stderr. A number's multipleOf is kept: `number(multipleOf 0.1)`
+(with a minimum: `number(>=0 multipleOf 0.1)`).
 
     .venv/bin/python tools/gen_definitions.py            # write the files
     .venv/bin/python tools/gen_definitions.py --check    # exit 1 if the committed files differ
@@ -105,7 +106,7 @@ VERSIONS = {
 ANNOTATIONS = {"$schema", "$id", "id", "title", "description", "comment", "javaType", "default"}
 # Validation keywords the notation cannot say: dropped and counted.
 DROPPABLE = {
-    "maximum", "exclusiveMaximum", "exclusiveMinimum", "multipleOf", "minLength", "pattern",
+    "maximum", "exclusiveMaximum", "exclusiveMinimum", "minLength", "pattern",
     "uniqueItems", "minProperties", "maxProperties", "const", "contentEncoding",
     "contentMediaType",
 }
@@ -113,6 +114,7 @@ DROPPABLE = {
 HANDLED = {
     "type", "properties", "required", "additionalProperties", "items", "additionalItems",
     "enum", "maxLength", "minimum", "minItems", "maxItems", "format", "$ref", "definitions",
+    "multipleOf",
 }
 FORMATS_AS_STRING = {"uri"}  # a plain string in the notation; nothing is lost worth a warning
 
@@ -261,19 +263,21 @@ class Converter:
                 self.fail(path, f"enum values the notation cannot carry: {bad}")
             if len(set(values)) != len(values):
                 self.fail(path, f"duplicate enum values: {values}")
-            if "maxLength" in node:
-                self.drop("maxLength (on an enum)", path)
+            for keyword in ("maxLength", "multipleOf"):
+                if keyword in node:
+                    self.drop(f"{keyword} (on an enum)", path)
             if fmt is not None:
                 self.drop(f"format: {fmt} (on an enum)", path)
             return "enum(" + "|".join(values) + ")"
         if kind is None:
-            dropped = set(node) & {"maxLength", "minimum", "format"}
+            dropped = set(node) & {"maxLength", "minimum", "format", "multipleOf"}
             for keyword in sorted(dropped):
                 self.drop(f"{keyword} (without a type)", path)
             return "any"
         if kind == "string":
-            if "minimum" in node:
-                self.drop("minimum (on a string)", path)
+            for keyword in ("minimum", "multipleOf"):
+                if keyword in node:
+                    self.drop(f"{keyword} (on a string)", path)
             if fmt == "date-time":
                 if "maxLength" in node:
                     self.drop("maxLength (on a date-time)", path)
@@ -287,11 +291,21 @@ class Converter:
             for keyword in ("maxLength", "format"):
                 if keyword in node:
                     self.drop(f"{keyword} (on a {kind})", path)
+            # space-separated constraints: a comma would end the value in a YAML flow mapping
+            constraints = []
             if "minimum" in node:
-                return f"{kind}(>={self.number(node['minimum'], path, 'minimum')})"
-            return kind
+                constraints.append(f">={self.number(node['minimum'], path, 'minimum')}")
+            if "multipleOf" in node:
+                if kind != "number":
+                    self.drop(f"multipleOf (on a {kind})", path)
+                else:
+                    step = self.number(node["multipleOf"], path, "multipleOf")
+                    if float(step) <= 0:
+                        self.fail(path, f"multipleOf must be positive, got {step}")
+                    constraints.append(f"multipleOf {step}")
+            return f"{kind}({' '.join(constraints)})" if constraints else kind
         if kind == "boolean":
-            for keyword in ("maxLength", "minimum", "format"):
+            for keyword in ("maxLength", "minimum", "format", "multipleOf"):
                 if keyword in node:
                     self.drop(f"{keyword} (on a boolean)", path)
             return "boolean"

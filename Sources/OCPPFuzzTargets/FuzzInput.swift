@@ -64,7 +64,7 @@ enum ValueSampler {
             let choice = input.byte()
             let offset: Int64 = choice < 200 ? Int64(choice % 4) : Int64(choice) * 997
             return .integer(Swift.min(base + offset, Int64(Int32.max)))
-        case .number(let minimum):
+        case .number(let minimum, _):
             return .number((minimum ?? 0) + Double(input.byte()) / 10)
         case .boolean:
             return .bool(input.bool())
@@ -196,7 +196,7 @@ enum ValueMutator {
                 .string("\(m)e0"), .string("\(Double(m) + 1e300)"), .number(Double(m) - 1),
             ]
             return options[input.below(options.count)]
-        case .number(let minimum)?:
+        case .number(let minimum, _)?:
             let m = minimum ?? 0
             let options: [JSONValue] = [
                 .number(m - 1e-9), .number(m), .number(m.nextDown), .string("\(m)"), .string(" 1e308 "),

@@ -130,6 +130,7 @@ final class Evaluator {
         "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
         "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
         "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil, "flatten": 2,
+        "append": nil, "sortBy": 2, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
         "round": 2, "seconds": 2,
         "tx.ongoing": 1, "tx.begin": nil, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
         "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "tx.note": 2, "tx.noted": 1, "connectedAt": 0,
@@ -385,6 +386,39 @@ final class Evaluator {
                 }
             }
             return .array(joined)
+        case "append":
+            // append(a, b, …): one list: the lists (or single values) a, b, … in order; nulls are left out
+            var joined: [JSONValue] = []
+            for value in values {
+                switch value {
+                case .null: continue
+                case .array(let inner): joined += inner
+                default: joined.append(value)
+                }
+            }
+            return .array(joined)
+        case "sortBy":
+            // sortBy(list, 'field'): the elements ordered by their field (numbers by value, texts by their
+            // characters; an element without it last), equal ones in their order
+            guard case .array(let a) = first, case .string(let field) = values[1] else { return first }
+            let keyed = a.enumerated().map { (offset: $0.offset, key: Self.lookup($0.element, [.field(field)])) }
+            let order = keyed.sorted { x, y in
+                if x.key == .null || y.key == .null {
+                    return x.key != .null && y.key == .null || (x.key == y.key && x.offset < y.offset)
+                }
+                let c = Self.compare(x.key, y.key) ?? 0
+                return c != 0 ? c < 0 : x.offset < y.offset
+            }
+            return .array(order.map { a[$0.offset] })
+        case "pairSigned":
+            guard case .array(let samples) = first else { return first }
+            return .array(Self.pairSigned(samples, endReading: values[1]))
+        case "selectReport":
+            guard case .array(let data) = first else { return first }
+            return .array(Self.selectReport(data, items: values[1], criteria: values[2]))
+        case "layoutReport":
+            guard case .array(let evses) = first else { return first == .null ? .null : .array([]) }
+            return .array(Self.layoutReport(evses))
         case "without":
             // without(list, 'field', v1, v2, …): the elements whose field is none of the values
             guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else {
@@ -451,6 +485,135 @@ final class Evaluator {
         case (true, 16): return "ISO15693"
         default: return "Central"
         }
+    }
+
+    /// pairSigned(samples): a 1.6 meter value's sampledValue list with each signed sample (format SignedData)
+    /// joined to the plain reading it signs. A signed sample pairs with the first plain sample not yet paired of
+    /// the same measurand, context, phase and location (1.6 defaults applied: Energy.Active.Import.Register,
+    /// Sample.Periodic, Outlet); that plain sample gains `signedData` (the signed sample's value) and the signed
+    /// sample is left out. A signed sample with no plain partner carries no reading the proxy can read (the signed
+    /// meter values app note's JSON form has none): it is left out, except a Transaction.End
+    /// Energy.Active.Import.Register sample in Wh when `endReading` (StopTransaction's meterStop) is a number: it
+    /// stays with that value and `signedData` its own value. Order kept. A meter reading is never made up.
+    static func pairSigned(_ samples: [JSONValue], endReading: JSONValue) -> [JSONValue] {
+        func text(_ sample: JSONValue, _ field: String) -> String? { lookup(sample, [.field(field)]).stringValue }
+        func key(_ sample: JSONValue) -> [String] {
+            [
+                text(sample, "measurand") ?? "Energy.Active.Import.Register",
+                text(sample, "context") ?? "Sample.Periodic",
+                text(sample, "phase") ?? "", text(sample, "location") ?? "Outlet",
+            ]
+        }
+        func isSigned(_ sample: JSONValue) -> Bool { text(sample, "format") == "SignedData" }
+        var out = samples
+        var removed = Set<Int>()
+        var paired = Set<Int>()
+        for (index, sample) in samples.enumerated() where isSigned(sample) {
+            let signedData = lookup(sample, [.field("value")])
+            let partner = samples.indices.first { other in
+                !isSigned(samples[other]) && !paired.contains(other) && key(samples[other]) == key(sample)
+            }
+            if let partner, case .object(var members) = out[partner] {
+                members["signedData"] = signedData
+                out[partner] = .object(members)
+                paired.insert(partner)
+                removed.insert(index)
+            } else if case .object(var members) = sample, numeric(endReading) != nil,
+                key(sample)[0] == "Energy.Active.Import.Register", key(sample)[1] == "Transaction.End",
+                (text(sample, "unit") ?? "Wh") == "Wh"
+            {
+                members["signedData"] = signedData
+                members["value"] = endReading
+                out[index] = .object(members)
+            } else {
+                removed.insert(index)
+            }
+        }
+        return out.enumerated().filter { !removed.contains($0.offset) }.map(\.element)
+    }
+
+    /// selectReport(reportData, componentVariable, componentCriteria): the NotifyReport entries a GetReport asks
+    /// for (B08). With componentVariable items: the entries that match one of them, where an item field left out
+    /// matches every value (component instance, evse id, connector id, variable, variable instance: B08.FR.20-25).
+    /// With componentCriteria: the entries of components that meet one criterion (B08.FR.07-10, 13): Active,
+    /// Available, Enabled: the component has no such variable, or one whose Actual value is not known or `true`;
+    /// Problem: it has a Problem variable that is `true`. Both given: both apply. A null list selects everything.
+    static func selectReport(_ data: [JSONValue], items: JSONValue, criteria: JSONValue) -> [JSONValue] {
+        func text(_ value: JSONValue, _ steps: [PathStep]) -> String? { lookup(value, steps).stringValue }
+        let componentSteps: [[PathStep]] = [
+            [.field("name")], [.field("instance")], [.field("evse"), .field("id")],
+            [.field("evse"), .field("connectorId")],
+        ]
+        func sameComponent(_ a: JSONValue, _ b: JSONValue) -> Bool {
+            componentSteps.allSatisfy { equal(lookup(a, $0), lookup(b, $0)) }
+        }
+        func matches(_ entry: JSONValue, _ item: JSONValue) -> Bool {
+            let wanted = lookup(item, [.field("component")])
+            let have = lookup(entry, [.field("component")])
+            for steps in componentSteps {
+                let want = lookup(wanted, steps)
+                if want != .null && !equal(want, lookup(have, steps)) { return false }
+            }
+            let variable = lookup(item, [.field("variable")])
+            if variable == .null { return true }
+            for steps: [PathStep] in [[.field("name")], [.field("instance")]] {
+                let want = lookup(variable, steps)
+                if want != .null && !equal(want, lookup(entry, [.field("variable")] + steps)) { return false }
+            }
+            return true
+        }
+        func actualValue(_ entry: JSONValue) -> String? {
+            guard case .array(let attributes) = lookup(entry, [.field("variableAttribute")]) else { return nil }
+            let actual = attributes.first { (text($0, [.field("type")]) ?? "Actual") == "Actual" }
+            return actual.flatMap { text($0, [.field("value")]) }
+        }
+        func meets(_ entry: JSONValue, _ criterion: String) -> Bool {
+            let component = lookup(entry, [.field("component")])
+            let own = data.filter {
+                sameComponent(lookup($0, [.field("component")]), component)
+                    && text($0, [.field("variable"), .field("name")]) == criterion
+                    && lookup($0, [.field("variable"), .field("instance")]) == .null
+            }
+            if criterion == "Problem" { return own.contains { actualValue($0)?.lowercased() == "true" } }
+            return own.isEmpty || own.contains { (actualValue($0)?.lowercased() ?? "true") == "true" }
+        }
+        var selected = data
+        if case .array(let list) = items, !list.isEmpty {
+            selected = selected.filter { entry in list.contains { matches(entry, $0) } }
+        }
+        if case .array(let list) = criteria, !list.isEmpty {
+            let names = list.compactMap(\.stringValue)
+            selected = selected.filter { entry in names.contains { meets(entry, $0) } }
+        }
+        return selected
+    }
+
+    /// layoutReport(evse.layout()): NotifyReport entries that tell a CSMS the EVSEs and connectors: for each EVSE
+    /// the component EVSE (evse.id) and for each of its connectors the component Connector (evse.id and
+    /// connectorId), each with the variable Available (read-only, boolean, no value: the proxy does not know it).
+    static func layoutReport(_ evses: [JSONValue]) -> [JSONValue] {
+        func entry(_ name: String, _ evse: [String: JSONValue]) -> JSONValue {
+            .object([
+                "component": .object(["name": .string(name), "evse": .object(evse)]),
+                "variable": .object(["name": .string("Available")]),
+                "variableAttribute": .array([.object(["type": .string("Actual"), "mutability": .string("ReadOnly")])]),
+                "variableCharacteristics": .object(["dataType": .string("boolean"), "supportsMonitoring": .bool(false)]
+                ),
+            ])
+        }
+        var entries: [JSONValue] = []
+        for evse in evses {
+            let id = lookup(evse, [.field("evseId")])
+            guard Shape.int32(id) != nil else { continue }
+            entries.append(entry("EVSE", ["id": id]))
+            guard case .array(let connectors) = lookup(evse, [.field("connectors")]) else { continue }
+            for connector in connectors {
+                let connectorId = lookup(connector, [.field("connectorId")])
+                guard Shape.int32(connectorId) != nil else { continue }
+                entries.append(entry("Connector", ["id": id, "connectorId": connectorId]))
+            }
+        }
+        return entries
     }
 
     // MARK: Stateful functions

@@ -5,7 +5,9 @@ public indirect enum Shape: Sendable {
     case object(ObjectShape)
     case array(Shape, min: Int?, max: Int?)
     case integer(minimum: Int64?)
-    case number(minimum: Double?)
+    /// `multipleOf`: the value must be a whole multiple of it (1.6 charging limits: 0.1), checked with a tolerance
+    /// for binary floating point (`Shape.isMultiple`).
+    case number(minimum: Double?, multipleOf: Double? = nil)
     case boolean
     case string(maxLength: Int?)
     case dateTime
@@ -233,7 +235,7 @@ extension Shape {
             }
             if let minimum, number < minimum { return (.badValue, "must be at least \(minimum)") }
             return nil
-        case .number(let minimum):
+        case .number(let minimum, let step):
             let number: Double
             switch value {
             case .integer(let i): number = Double(i)
@@ -243,6 +245,7 @@ extension Shape {
             // Parsed JSON is always finite; a computed value may not be, and JSON cannot carry it.
             guard number.isFinite else { return (.badValue, "not a finite number") }
             if let minimum, number < minimum { return (.badValue, "must be at least \(minimum)") }
+            if let step, !Self.isMultiple(number, of: step) { return (.badValue, "not a multiple of \(step)") }
             return nil
         case .boolean:
             guard case .bool = value else { return (.wrongType, "expected true or false") }
@@ -263,6 +266,17 @@ extension Shape {
             guard values.contains(text) else { return (.badValue, "'\(text)' is not one of its enum values") }
             return nil
         }
+    }
+
+    /// Whether `value` is a whole multiple of `step`. 0.1 has no exact binary form, so `16.3 / 0.1` is
+    /// 162.99999999999997: a value counts as a multiple when |value/step − round(value/step)| < 1e-9, which no
+    /// limit a charger could act on (1.6: at most 0.1 apart) comes near. A step that is not positive and finite
+    /// constrains nothing.
+    public static func isMultiple(_ value: Double, of step: Double) -> Bool {
+        guard step > 0, step.isFinite else { return true }
+        let quotient = value / step
+        guard quotient.isFinite else { return false }
+        return abs(quotient - quotient.rounded()) < 1e-9
     }
 
     /// The value as an integer when it is one that fits 32 bits: `7` and `7.0` do; `7.5`, `1e300` and

@@ -285,8 +285,28 @@ struct RuleFileReader {
         if let bound = argument("integer"), bound.hasPrefix(">="), let n = Int64(bound.dropFirst(2)) {
             return .integer(minimum: n)
         }
-        if let bound = argument("number"), bound.hasPrefix(">="), let n = Double(bound.dropFirst(2)) {
-            return .number(minimum: n)
+        // number(>=0), number(multipleOf 0.1), number(>=0 multipleOf 0.1)
+        if let constraints = argument("number") {
+            let words = constraints.split(separator: " ").map(String.init)
+            var minimum: Double?
+            var step: Double?
+            var index = 0
+            var understood = !words.isEmpty
+            while understood && index < words.count {
+                let word = words[index]
+                if word.hasPrefix(">="), minimum == nil, let n = Double(word.dropFirst(2)), n.isFinite {
+                    minimum = n
+                    index += 1
+                } else if word == "multipleOf", step == nil, index + 1 < words.count,
+                    let n = Double(words[index + 1]), n.isFinite, n > 0
+                {
+                    step = n
+                    index += 2
+                } else {
+                    understood = false
+                }
+            }
+            if understood { return .number(minimum: minimum, multipleOf: step) }
         }
         issue(node, "\(what): unknown shape '\(text)'")
         return nil

@@ -110,7 +110,7 @@ def walk_scalars(shape, path=""):
         raise AssertionError(f"{path}: unexpected {shape!r}")
 
 
-SCALAR = r"(integer|number)(\(>=-?\d+(\.\d+)?\))?|boolean|string(\(\d+\))?|datetime|any|enum\([A-Za-z0-9_.\-]+(\|[A-Za-z0-9_.\-]+)*\)"
+SCALAR = r"integer(\(>=-?\d+(\.\d+)?\))?|number(\((>=-?\d+(\.\d+)?( multipleOf \d+(\.\d+)?)?|multipleOf \d+(\.\d+)?)\))?|boolean|string(\(\d+\))?|datetime|any|enum\([A-Za-z0-9_.\-]+(\|[A-Za-z0-9_.\-]+)*\)"
 
 
 def test_every_scalar_is_in_the_notation(generated):
@@ -157,6 +157,15 @@ def test_ocpp201_refs_are_inlined_and_minimums_kept():
     token_info = messages["Authorize"]["request"]["idToken!"]
     assert token_info["type!"].startswith("enum(Central|eMAID|")
     assert messages["Authorize"]["request"]["iso15118CertificateHashData"][1] == {"min": 1, "max": 4}
+
+
+def test_ocpp16_limits_keep_multiple_of():
+    # 1.6 charging limits are multiples of 0.1; a definition without it lets a finer 2.0.1 limit through
+    messages = load("ocpp1.6")["messages"]
+    schedule = messages["SetChargingProfile"]["request"]["csChargingProfiles!"]["chargingSchedule!"]
+    assert schedule["chargingSchedulePeriod!"][0]["limit!"] == "number(multipleOf 0.1)"
+    assert schedule["minChargingRate"] == "number(multipleOf 0.1)"
+    assert "multipleOf" not in gen.generate("ocpp1.6").dropped
 
 
 def test_check_flags_an_edited_file(tmp_path):

@@ -38,7 +38,7 @@ struct ShapeSampler {
         case .integer(let minimum):
             let base = minimum ?? (Bool.random(using: &random) ? 0 : -5)
             return .integer(base + Int64.random(in: 0...(Bool.random(using: &random) ? 3 : 100_000), using: &random))
-        case .number(let minimum):
+        case .number(let minimum, _):
             let base = minimum ?? 0
             return .number(base + Double(Int.random(in: 0...100_000, using: &random)) / 10)
         case .boolean:

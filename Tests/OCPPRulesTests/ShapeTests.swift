@@ -66,6 +66,25 @@ struct ShapeTests {
         #expect(check(#"{"connectorId":"1","meterValue":[]}"#)?.kind == .wrongType)
     }
 
+    @Test func multipleOfAllowsForBinaryFloatingPoint() {
+        // 0.1, 0.3 and 16.3 have no exact binary form: 16.3 / 0.1 is 162.99999999999997
+        for value in [0.0, 0.1, 0.3, 16.3, 7.7, 230.1, -0.7, 22000.0, 22000.1] {
+            #expect(Shape.isMultiple(value, of: 0.1), "\(value)")
+        }
+        for value in [0.05, 16.35, 7.77, 0.01, 1e-3] {
+            #expect(!Shape.isMultiple(value, of: 0.1), "\(value)")
+        }
+        #expect(Shape.isMultiple(1.5, of: 0.5) && !Shape.isMultiple(1.25, of: 0.5))
+        let limit = Shape.number(minimum: nil, multipleOf: 0.1)
+        #expect(limit.violation(of: .number(16.3)) == nil)
+        #expect(limit.violation(of: .integer(16)) == nil)
+        #expect(
+            limit.violation(of: .number(16.35))
+                == ShapeViolation(kind: .badValue, path: "", detail: "not a multiple of 0.1"))
+        #expect(
+            Shape.number(minimum: 0, multipleOf: 0.1).violation(of: .number(-0.1))?.detail == "must be at least 0.0")
+    }
+
     @Test func theFirstProblemInDefinitionOrderWins() {
         // meterValue is empty (a problem of the second field) and connectorId is negative (the first field).
         #expect(

@@ -41,7 +41,7 @@ enum Sample {
             let count = Swift.max(min ?? 0, Swift.min(max ?? 2, 2))
             return .array((0..<count).map { value(element, seed: seed + $0 + 1) })
         case .integer(let minimum): return .integer(Swift.max(minimum ?? -7, -7) + Int64(seed % 5))
-        case .number(let minimum): return .number(Swift.max(minimum ?? -2.5, -2.5) + 0.1 * Double(seed % 3))
+        case .number(let minimum, _): return .number(Swift.max(minimum ?? -2.5, -2.5) + 0.1 * Double(seed % 3))
         case .boolean: return .bool(seed % 2 == 0)
         case .string(let maxLength):
             let text = "A&<b>\"q\" 'é' \t\(seed)"
