@@ -761,11 +761,9 @@ final class Evaluator {
             guard stored.jsonText.utf8.count <= TranslationState.memoBytes else {
                 throw dataError("memo.set('\(key)'): the value is larger than \(TranslationState.memoBytes) bytes")
             }
-            guard state.memos[key] != nil || state.memos.count < TranslationState.memosKept else {
-                throw EvaluationError(
-                    kind: .rule,
-                    message: "memo.set('\(key)'): a charger keeps at most \(TranslationState.memosKept) memos")
-            }
+            // A full table makes room by forgetting the memo set longest ago: names made from frame data (a
+            // connector id, a reservation id) must not lock a charger out of its rules.
+            if state.memos[key] == nil, let oldest = state.memoToEvict { record(.memo(name: oldest, value: .null)) }
             if state.memos[key] != stored { record(.memo(name: key, value: stored)) }
             return stored
         case "memo.get":

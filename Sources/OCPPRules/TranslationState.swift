@@ -62,7 +62,16 @@ public struct TranslationState: Sendable, Equatable {
     public var remoteStarts: [RemoteStart] = []
     public var requestIds: [String: Int64] = [:]
     /// Values rules keep with `memo.set` (bounded: ``memosKept`` names, ``memoBytes`` bytes of JSON each).
-    public var memos: [String: JSONValue] = [:]
+    public private(set) var memos: [String: JSONValue] = [:]
+    /// When each memo was last set (a counter): the least recently set one makes room when the table is full.
+    private var memoOrder: [String: Int64] = [:]
+    private var lastMemoOrder: Int64 = 0
+
+    /// The memo that goes when a new name finds the table full.
+    public var memoToEvict: String? {
+        guard memos.count >= Self.memosKept else { return nil }
+        return memoOrder.min { $0.value < $1.value }?.key
+    }
     /// `counter.next` counters: the last value given, by name.
     public var counters: [String: Int64] = [:]
     /// The highest `serial` of any transaction, and how many have ended: kept so that starting a transaction
@@ -112,7 +121,15 @@ public struct TranslationState: Sendable, Equatable {
         case .nextLocalId(let n): nextLocalId = n
         case .remoteStarts(let list): remoteStarts = list
         case .requestId(let kind, let id): requestIds[kind] = id
-        case .memo(let name, let value): memos[name] = value == .null ? nil : value
+        case .memo(let name, let value):
+            if value == .null {
+                memos[name] = nil
+                memoOrder[name] = nil
+            } else {
+                memos[name] = value
+                lastMemoOrder += 1
+                memoOrder[name] = lastMemoOrder
+            }
         case .counter(let name, let value): counters[name] = value
         }
     }

@@ -121,6 +121,27 @@ struct HostileInputTests {
         #expect(try evaluator.evaluate(try Expression.parse("tx.begin(1)"), scope) != .null)
     }
 
+    @Test func memosNamedFromFrameDataNeverFillTheTable() throws {
+        let evaluator = Evaluator(
+            rules: try MiniRules.ruleSet(), state: TranslationState(), now: now, ids: CountingIdentifiers())
+        let set = try Expression.parse("memo.set(concat('status.', $n), $n)")
+        for n in 1...(TranslationState.memosKept + 10) {
+            let scope = Scope(payload: json(#"{"n":\#(n)}"#), element: nil, variables: [:])
+            #expect(try evaluator.evaluate(set, scope) == .integer(Int64(n)))
+        }
+        // the table stays bounded; the memos set longest ago made room, the newest are there
+        #expect(evaluator.state.memos.count == TranslationState.memosKept)
+        #expect(evaluator.state.memos["status.1"] == nil)
+        #expect(evaluator.state.memos["status.\(TranslationState.memosKept + 10)"] != nil)
+        // and the store is told what was forgotten
+        #expect(evaluator.changes.contains(.memo(name: "status.1", value: .null)))
+        // a value too large for a memo is the frame's problem, not a trap
+        let large = Scope(
+            payload: .object(["n": .string(String(repeating: "x", count: TranslationState.memoBytes))]), element: nil,
+            variables: [:])
+        #expect(throws: EvaluationError.self) { try evaluator.evaluate(set, large) }
+    }
+
     // MARK: The repository's rules fed hostile frames
 
     /// A frame from `side` carrying `text` at `field` of an otherwise valid `action` payload: answered with
