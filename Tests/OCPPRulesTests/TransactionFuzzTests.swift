@@ -704,3 +704,63 @@ extension JSONValue {
         return nil
     }
 }
+
+@Suite("Remote starts: kept only when the charger accepted, for 600 s")
+struct RemoteStartTests {
+    func chain() throws -> TranslationChain {
+        TranslationChain(
+            ruleSets: try RepositoryRules.chain(.v1_6, .v2_0_1), state: ChainState(), ids: CountingIdentifiers(),
+            messageIdPrefix: "p")
+    }
+
+    /// The Started event a StartTransaction `after` seconds after the charger accepted (or rejected) a remote start
+    /// becomes.
+    func started(after seconds: Int64, chargerSays status: String) throws -> JSONValue {
+        let chain = try chain()
+        let t0: Int64 = 1_767_261_600
+        func at(_ offset: Int64) -> String { DateTimeText(seconds: t0 + offset).utcText }
+        let request = chain.receive(
+            .call(
+                id: "r1", action: "RequestStartTransaction",
+                payload: json(#"{"evseId":1,"remoteStartId":77,"idToken":{"idToken":"EMAID1","type":"eMAID"}}"#)),
+            from: .csms, now: at(0))
+        guard case .call(let id, "RemoteStartTransaction", _) = try request.only().frame else {
+            throw Failure("no RemoteStartTransaction: \(request.frames)")
+        }
+        _ = chain.receive(
+            .callResult(id: id, payload: .object(["status": .string(status)])), from: .charger, now: at(0))
+        let start = chain.receive(
+            .call(
+                id: "s1", action: "StartTransaction",
+                payload: json(#"{"connectorId":1,"idTag":"EMAID1","meterStart":5,"timestamp":"\#(at(seconds))"}"#)),
+            from: .charger, now: at(seconds))
+        guard case .call(_, "TransactionEvent", let event) = try start.only().frame else {
+            throw Failure("no TransactionEvent: \(start.frames)")
+        }
+        return event
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test func anAcceptedRemoteStartGivesItsIdAndTokenTypeToTheStartWithin600Seconds() throws {
+        let event = try started(after: 599, chargerSays: "Accepted")
+        #expect(event["triggerReason"] == .string("RemoteStart"))
+        #expect(event["transactionInfo.remoteStartId"] == .integer(77))
+        #expect(event["idToken.type"] == .string("eMAID"))
+    }
+
+    @Test func aRemoteStartOlderThan600SecondsIsForgotten() throws {
+        let event = try started(after: 601, chargerSays: "Accepted")
+        #expect(event["triggerReason"] == .string("Authorized"))
+        #expect(event["transactionInfo.remoteStartId"] == .null)
+    }
+
+    @Test func aRemoteStartTheChargerRejectedIsNotKept() throws {
+        let event = try started(after: 5, chargerSays: "Rejected")
+        #expect(event["triggerReason"] == .string("Authorized"))
+        #expect(event["transactionInfo.remoteStartId"] == .null)
+    }
+}
