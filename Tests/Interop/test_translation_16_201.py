@@ -712,3 +712,43 @@ async def test_charger_callerror_reaches_the_csms_with_the_2_0_1_error_code(h, e
     assert answer[0] == 4 and len(answer) == 5, answer
     assert answer[2] == expected, f"expected {expected}, got {answer}"
     assert isinstance(answer[3], str) and isinstance(answer[4], dict), answer
+
+
+# ---------------------------------------------------------------------------
+# EVSE layouts from the configuration
+# ---------------------------------------------------------------------------
+
+
+async def test_a_chargers_evse_layout_from_the_configuration_places_its_connectors(h):
+    """chargers[].evses: [[1, 2], [3]]: 1.6 connectors 1 and 2 are EVSE 1's connectors 1 and 2, connector 3 is
+    EVSE 2's connector 1 (a DC charger with two guns on one power module)."""
+    proxy, csms = await translating_proxy(h, top={"chargers": [{"identity": "CPLAYOUT", "evses": [[1, 2], [3]]}]})
+    charger, session = await connect_charger16(h, proxy, csms, "CPLAYOUT")
+    for connector in (1, 2, 3):
+        await charger.cp.call(call16.StatusNotification(connector_id=connector, error_code="NoError",
+                                                        status="Available", timestamp=T0), suppress=False)
+    assert_match(calls(session.recorder.received_frames(), "StatusNotification"), [
+        {"timestamp": Instant(T0), "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+        {"timestamp": Instant(T0), "connectorStatus": "Available", "evseId": 1, "connectorId": 2},
+        {"timestamp": Instant(T0), "connectorStatus": "Available", "evseId": 2, "connectorId": 1},
+    ], "StatusNotifications at the CSMS")
+
+
+async def test_a_models_evse_layout_applies_once_the_charger_booted_as_that_model(h):
+    """models: [{model: DC-150, evses: [[1, 2]]}]: a charger with no layout of its own that boots as a DC-150 has
+    its connector 2 on EVSE 1; before the boot, and for another model, connector 2 is EVSE 2."""
+    proxy, csms = await translating_proxy(h, top={"models": [{"model": "DC-150", "evses": [[1, 2]]}]})
+    charger, session = await connect_charger16(h, proxy, csms, "CPMODEL")
+
+    async def status_of_connector_2() -> dict:
+        await charger.cp.call(call16.StatusNotification(connector_id=2, error_code="NoError", status="Available",
+                                                        timestamp=T0), suppress=False)
+        return calls(session.recorder.received_frames(), "StatusNotification")[-1]
+
+    assert_match(await status_of_connector_2(), {"evseId": 2, "connectorId": 1, "connectorStatus": "Available",
+                                                 "timestamp": Instant(T0)})
+    boot = await charger.cp.call(call16.BootNotification(charge_point_model="DC-150", charge_point_vendor="ACME"),
+                                 suppress=False)
+    assert boot.status == "Accepted", boot
+    assert_match(await status_of_connector_2(), {"evseId": 1, "connectorId": 2, "connectorStatus": "Available",
+                                                 "timestamp": Instant(T0)})

@@ -1,5 +1,6 @@
 import NIOCore
 import OCPP
+import OCPPRules
 import Testing
 
 @testable import OCPPProxy
@@ -206,6 +207,56 @@ struct ConfigurationLoaderTests {
         #expect(cp1.credential?.verify(Array("Secret".utf8)) == false)
         let cp2 = try #require(configuration.chargers[try ChargerIdentity("CP002")])
         #expect(cp2.credential?.verify(Array("dev".utf8)) == true)
+    }
+
+    @Test func readsChargerCapabilitiesEVSELayoutsAndModels() throws {
+        let yaml =
+            Self.valid + """
+
+                chargers:
+                  - identity: CP001
+                    capabilities: [securityExtension]
+                    evses: [[1, 2], [3]]
+                  - identity: CP002
+                models:
+                  - model: DC-150
+                    evses: [[1, 2]]
+                """
+        let configuration = try load(yaml)
+        let cp1 = try #require(configuration.chargers[try ChargerIdentity("CP001")])
+        #expect(cp1.capabilities == ["securityExtension"])
+        #expect(cp1.layout?.evses == [[1, 2], [3]])
+        let cp2 = try #require(configuration.chargers[try ChargerIdentity("CP002")])
+        #expect(cp2.capabilities == nil && cp2.layout == nil)
+        // a charger's own settings, else its model's (by the model its BootNotification named)
+        let profile = ChargerProfile(
+            identity: "CP002", capabilities: cp2.capabilities, layout: cp2.layout, models: configuration.models)
+        #expect(profile.effective(model: "DC-150").layout.evses == [[1, 2]])
+        #expect(profile.effective(model: "AC-22").layout == .onePerEVSE)
+        #expect(profile.effective(model: nil).capabilities.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("capabilities: [secureExtension]", "chargers[0].capabilities[0]: unknown capability"),
+        ("capabilities: securityExtension", "chargers[0].capabilities: expected a list of capabilities"),
+        ("evses: [[1, 2], [2]]", "chargers[0].evses: connector 2 is on two EVSEs"),
+        ("evses: [[1], []]", "chargers[0].evses: EVSE 2 has no connector"),
+        ("evses: [[0]]", "chargers[0].evses[0][0]: expected an integer 1-999"),
+        ("evses: [1, 2]", "chargers[0].evses[0]: expected a list of EVSEs"),
+        ("evses: []", "chargers[0].evses: expected a list of EVSEs"),
+    ])
+    func refusesBadCapabilitiesAndLayoutsNamingTheKey(line: String, message: String) {
+        let found = issues(Self.valid + "\nchargers:\n  - identity: CP001\n    \(line)\n")
+        #expect(found.count == 1, "\(found)")
+        #expect(found.first?.hasPrefix(message) == true, "\(found)")
+    }
+
+    @Test func refusesAModelListedTwiceAndUnknownModelKeys() {
+        let twice = issues(
+            Self.valid + "\nmodels:\n  - model: M\n    evses: [[1]]\n  - model: M\n    evses: [[1, 2]]\n")
+        #expect(twice.first?.hasPrefix("models[1].model: model M is listed twice") == true, "\(twice)")
+        let unknown = issues(Self.valid + "\nmodels:\n  - model: M\n    connectors: 2\n")
+        #expect(unknown.first?.hasPrefix("models[0].connectors: unknown key") == true, "\(unknown)")
     }
 
     @Test func neverEchoesAMalformedPasswordHash() {
