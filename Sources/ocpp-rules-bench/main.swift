@@ -11,7 +11,7 @@ let seconds = arguments.count > 2 ? Double(arguments[2]) ?? 3 : 3
 /// Only the cases whose name starts with this (for profiling one of them).
 let only = arguments.count > 3 ? arguments[3] : ""
 
-func readRules(_ path: String) -> RuleSet {
+func readLibrary(_ path: String) -> RuleLibrary {
     var files: [String: String] = [:]
     for folder in RuleSources.folders {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path + "/" + folder)) ?? []
@@ -20,42 +20,58 @@ func readRules(_ path: String) -> RuleSet {
         }
     }
     do {
-        guard
-            let set = try RuleLibrary.load(RuleSources(files: files, directory: path)).ruleSet(
-                charger: .v1_6, csms: .v2_0_1)
-        else { fatalError("no ocpp1.6 → ocpp2.0.1 rule file in \(path)") }
-        return set
+        return try RuleLibrary.load(RuleSources(files: files, directory: path))
     } catch {
         fatalError("\(error)")
     }
 }
 
+/// One kind of frame a charger sends, translated for the CSMS and answered. In `call` and `answer`, `ID` is the
+/// message id, `@N@` a number unique per iteration (a new transaction or seqNo each time), `@TX@` the transaction
+/// the session was primed with.
 struct Case {
     var name: String
-    /// The message id in `call`, replaced per iteration.
-    var id: String
+    var charger: OCPPVersion
+    var csms: OCPPVersion
+    /// The action `call` must become: the case measures that translation, not another rule's.
+    var becomes: String
     var call: String
     /// The CSMS's answer to the translated CALL.
     var answer: String
 }
 
-let meterValues =
-    #"[2,"m1","MeterValues",{"connectorId":1,"transactionId":1,"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":"1234.5","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"16.1","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},{"value":"230.2","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"}]}]}]"#
+let meterValues16 =
+    #"[2,"ID","MeterValues",{"connectorId":1,"transactionId":@TX@,"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":"1234.5","context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unit":"Wh"},{"value":"7200","context":"Sample.Periodic","measurand":"Power.Active.Import","unit":"W"},{"value":"16.1","context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unit":"A"},{"value":"230.2","context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unit":"V"}]}]}]"#
+let updated201 =
+    #"[2,"ID","TransactionEvent",{"eventType":"Updated","timestamp":"2026-01-01T10:00:00Z","triggerReason":"MeterValuePeriodic","seqNo":@N@,"transactionInfo":{"transactionId":"@TX@"},"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":1234.5,"context":"Sample.Periodic","measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}},{"value":7200,"context":"Sample.Periodic","measurand":"Power.Active.Import","unitOfMeasure":{"unit":"W"}},{"value":16.1,"context":"Sample.Periodic","measurand":"Current.Import","phase":"L1","unitOfMeasure":{"unit":"A"}},{"value":230.2,"context":"Sample.Periodic","measurand":"Voltage","phase":"L1-N","unitOfMeasure":{"unit":"V"}}]}]}]"#
+let started201 =
+    #"[2,"ID","TransactionEvent",{"eventType":"Started","timestamp":"2026-01-01T10:00:00Z","triggerReason":"Authorized","seqNo":0,"transactionInfo":{"transactionId":"tx-@N@"},"evse":{"id":1,"connectorId":1},"idToken":{"idToken":"04A2B3C4D5E6F7","type":"ISO14443"},"meterValue":[{"timestamp":"2026-01-01T10:00:00Z","sampledValue":[{"value":1000,"context":"Transaction.Begin","measurand":"Energy.Active.Import.Register","unitOfMeasure":{"unit":"Wh"}}]}]}]"#
 let cases = [
-    Case(name: "MeterValues (tx, 4 samples)", id: "m1", call: meterValues, answer: #"[3,"ID",{}]"#),
     Case(
-        name: "StatusNotification", id: "s1",
-        call:
-            #"[2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-01-01T10:00:00Z"}]"#,
+        name: "MeterValues (tx, 4 samples)", charger: .v1_6, csms: .v2_0_1, becomes: "TransactionEvent",
+        call: meterValues16,
         answer: #"[3,"ID",{}]"#),
     Case(
-        name: "StartTransaction", id: "t1",
+        name: "StatusNotification", charger: .v1_6, csms: .v2_0_1, becomes: "StatusNotification",
         call:
-            #"[2,"t1","StartTransaction",{"connectorId":1,"idTag":"04A2B3C4D5E6F7","meterStart":1000,"timestamp":"2026-01-01T10:00:00Z"}]"#,
+            #"[2,"ID","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Charging","timestamp":"2026-01-01T10:00:00Z"}]"#,
+        answer: #"[3,"ID",{}]"#),
+    Case(
+        name: "StartTransaction", charger: .v1_6, csms: .v2_0_1, becomes: "TransactionEvent",
+        call:
+            #"[2,"ID","StartTransaction",{"connectorId":1,"idTag":"T-@N@","meterStart":1000,"timestamp":"2026-01-01T10:00:00Z"}]"#,
         answer: #"[3,"ID",{"idTokenInfo":{"status":"Accepted"}}]"#),
+    Case(
+        name: "2.0.1 Updated → MeterValues (4 samples)", charger: .v2_0_1, csms: .v1_6, becomes: "MeterValues",
+        call: updated201,
+        answer: #"[3,"ID",{}]"#),
+    Case(
+        name: "2.0.1 Started → StartTransaction", charger: .v2_0_1, csms: .v1_6, becomes: "StartTransaction",
+        call: started201,
+        answer: #"[3,"ID",{"transactionId":@N@,"idTagInfo":{"status":"Accepted"}}]"#),
 ]
 
-let rules = readRules(rulesDirectory)
+let library = readLibrary(rulesDirectory)
 let now = "2026-01-01T10:00:00Z"
 
 func measure(_ body: () -> Void) -> Double {
@@ -73,63 +89,83 @@ func measure(_ body: () -> Void) -> Double {
 
 var sink = 0
 
-/// Starts transaction 1 and answers it, so that MeterValues has a transaction and the CSMS link is free.
-func prime(_ session: TranslationSession) {
-    let start = #"{"connectorId":1,"idTag":"A","meterStart":0,"timestamp":"2026-01-01T10:00:00Z"}"#
-    let out = session.receive(
-        .call(id: "s", action: "StartTransaction", payload: JSONValue(parsing: Array(start.utf8))!), from: .charger,
-        now: now)
-    guard case .call(let id, _, _)? = out.frames.first?.frame else { fatalError("StartTransaction not translated") }
-    _ = session.receive(.callResult(id: id, payload: .object([:])), from: .csms, now: now)
+func frame(_ text: String, _ version: OCPPVersion) -> RPCFrame {
+    guard case .success(let frame) = RPCFrame.parse(Array(text.utf8), version: version) else {
+        fatalError("bad frame: \(text)")
+    }
+    return frame
 }
+
+/// Starts a transaction and answers it, so that meter values have a transaction and the CSMS link is free; returns
+/// the transaction's id as the charger knows it.
+func prime(_ session: TranslationSession, _ item: Case) -> String {
+    if item.charger == .v1_6 {
+        let start =
+            #"[2,"s","StartTransaction",{"connectorId":1,"idTag":"A","meterStart":0,"timestamp":"2026-01-01T10:00:00Z"}]"#
+        let out = session.receive(frame(start, .v1_6), from: .charger, now: now)
+        guard case .call(let id, _, _)? = out.frames.first?.frame else { fatalError("StartTransaction not translated") }
+        let back = session.receive(.callResult(id: id, payload: .object([:])), from: .csms, now: now)
+        guard case .callResult(_, let result)? = back.frames.first?.frame, case .object(let members) = result,
+            case .integer(let tx)? = members["transactionId"]
+        else { fatalError("no transaction id") }
+        return String(tx)
+    }
+    let started = started201.replacingOccurrences(of: "ID", with: "s").replacingOccurrences(of: "tx-@N@", with: "tx-0")
+    let out = session.receive(frame(started, .v2_0_1), from: .charger, now: now)
+    guard case .call(let id, _, _)? = out.frames.first?.frame else { fatalError("Started not translated") }
+    _ = session.receive(
+        frame(#"[3,"\#(id)",{"transactionId":7,"idTagInfo":{"status":"Accepted"}}]"#, .v1_6), from: .csms, now: now)
+    return "tx-0"
+}
+
 print("case\tparse+serialise CALL and answer (/s)\ttranslate CALL and answer (/s)\tratio")
 for item in cases where item.name.hasPrefix(only) {
-    let callBytes = Array(item.call.utf8)
-    let answerBytes = Array(item.answer.utf8)
+    guard let rules = library.ruleSet(charger: item.charger, csms: item.csms) else {
+        fatalError("no \(item.charger) → \(item.csms) rule file in \(rulesDirectory)")
+    }
+    func session() -> TranslationSession {
+        TranslationSession(rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
+    }
+    let callBytes = Array(
+        item.call.replacingOccurrences(of: "@TX@", with: "1").replacingOccurrences(of: "@N@", with: "1").utf8)
+    let answerBytes = Array(item.answer.replacingOccurrences(of: "@N@", with: "1").utf8)
     let baseline = measure {
-        guard case .success(let call) = RPCFrame.parse(callBytes, version: .v1_6),
-            case .success(let answer) = RPCFrame.parse(answerBytes, version: .v2_0_1)
+        guard case .success(let call) = RPCFrame.parse(callBytes, version: item.charger),
+            case .success(let answer) = RPCFrame.parse(answerBytes, version: item.csms)
         else { fatalError("bad frame") }
         sink &+= call.json.wireText.utf8.count &+ answer.json.wireText.utf8.count
     }
-    var session = TranslationSession(
-        rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
+    var current = session()
     var count = 0
-    // MeterValues needs the transaction it names.
-    prime(session)
+    var transaction = prime(current, item)
     let translated = measure {
         count += 1
         if count % 20 == 0 {
             // One session per charger in the proxy, which holds a few transactions at a time.
-            session = TranslationSession(
-                rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
-            prime(session)
+            current = session()
+            transaction = prime(current, item)
         }
-        // A unique message id per CALL, as a charger sends them.
-        var text = item.call
-        text.replaceSubrange(text.range(of: item.id)!, with: "c\(count)")
-        guard case .success(let call) = RPCFrame.parse(Array(text.utf8), version: .v1_6) else {
-            fatalError("bad frame")
-        }
-        var pending = session.receive(call, from: .charger, now: now).frames
+        // A unique message id per CALL, as a charger sends them; a new transaction or seqNo each time.
+        let text = item.call.replacingOccurrences(of: "\"ID\"", with: "\"c\(count)\"")
+            .replacingOccurrences(of: "@TX@", with: transaction).replacingOccurrences(of: "@N@", with: String(count))
+        var pending = current.receive(frame(text, item.charger), from: .charger, now: now).frames
         var results = 0
         var first = true
         // Answer every CALL the translation sends (a rule may add a follow-up) until the charger has its result.
         while !pending.isEmpty {
-            let frame = pending.removeFirst()
-            sink &+= frame.frame.json.wireText.utf8.count
-            switch frame.frame {
-            case .call(let id, _, _):
+            let outgoing = pending.removeFirst()
+            sink &+= outgoing.frame.json.wireText.utf8.count
+            switch outgoing.frame {
+            case .call(let id, let action, _):
+                if first, action != item.becomes { fatalError("\(item.name) became \(action), not \(item.becomes)") }
                 let answerText = (first ? item.answer : #"[3,"ID",{}]"#).replacingOccurrences(of: "ID", with: id)
+                    .replacingOccurrences(of: "@N@", with: String(count))
                 first = false
-                guard case .success(let answer) = RPCFrame.parse(Array(answerText.utf8), version: .v2_0_1) else {
-                    fatalError("bad answer")
-                }
-                pending += session.receive(answer, from: .csms, now: now).frames
+                pending += current.receive(frame(answerText, item.csms), from: .csms, now: now).frames
             case .callResult:
                 results += 1
             default:
-                fatalError("\(item.name): \(frame.frame)")
+                fatalError("\(item.name): \(outgoing.frame)")
             }
         }
         guard results == 1 else { fatalError("\(item.name): no result") }
