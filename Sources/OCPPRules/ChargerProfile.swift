@@ -84,12 +84,21 @@ public struct EVSELayout: Sendable, Equatable {
 
     public static func == (a: EVSELayout, b: EVSELayout) -> Bool { a.evses == b.evses }
 
+    /// Without a layout, a 2.0.1 station's EVSE e connector c ≥ 2 (which it reports, and no configuration
+    /// placed) is 1.6 connector e + `extraConnectorStep` × (c − 1): numbers no EVSE's first connector has.
+    public static let extraConnectorStep: Int64 = 100
+
     /// The (EVSE, connector) of a 1.6 connector: 0 is the station (EVSE 0, no connector). A connector the layout does
-    /// not name is nil; without a layout, connector n is EVSE n's connector 1.
+    /// not name is nil; without a layout, connector n is EVSE n's connector 1 (and 100·(c − 1) + e is EVSE e's
+    /// connector c, for e 1–99).
     public func place(_ connector16: Int64) -> (evse: Int64, connector: Int64?)? {
         if connector16 == 0 { return (0, nil) }
-        // No layout: connector n is EVSE n (any n: a number no EVSE has is the CSMS's to refuse).
-        if evses.isEmpty { return (connector16, 1) }
+        if evses.isEmpty {
+            let step = Self.extraConnectorStep
+            if connector16 > step, connector16 % step != 0 { return (connector16 % step, connector16 / step + 1) }
+            // any other n: EVSE n (a number no EVSE has is the CSMS's to refuse)
+            return (connector16, 1)
+        }
         return placement[connector16].map { ($0.evse, $0.connector) }
     }
 
@@ -97,9 +106,12 @@ public struct EVSELayout: Sendable, Equatable {
     public func connector16(evse: Int64, connector: Int64?) -> Int64? {
         if evse == 0 { return connector == nil || connector == 0 ? 0 : nil }
         if evses.isEmpty {
-            // No layout: EVSE n is 1.6 connector n (any n: a number no connector has is the charger's to refuse).
-            guard connector == nil || connector == 1 else { return nil }
-            return evse
+            // No layout: EVSE n is 1.6 connector n (any n: a number no connector has is the charger's to refuse);
+            // another connector of EVSE 1–99, one the station reports, gets a number of its own.
+            guard let connector, connector != 1 else { return evse }
+            let step = Self.extraConnectorStep
+            guard connector >= 2, connector <= 9_999, evse >= 1, evse < step else { return nil }
+            return evse + step * (connector - 1)
         }
         guard evse > 0, evse <= Int64(evses.count) else { return nil }
         let connectors = evses[Int(evse - 1)]

@@ -6,6 +6,8 @@ public struct ChainOutput: Sendable {
     public var frames: [OutgoingFrame] = []
     public var changes: [EdgeStateChange] = []
     public var logs: [TranslationLog] = []
+    /// CALLs a rule answered itself, on any edge: who sent them (to that edge) and their action.
+    public var answered: [(from: Side, action: String)] = []
 }
 
 /// A charger and a CSMS whose versions no single rule set joins, translated through a path of rule sets (1.5 → 1.6
@@ -120,6 +122,7 @@ public final class TranslationChain {
     /// its input, depth first, so that frames leave the chain in the order their causes arrived.
     private func deliver(_ output: TranslationOutput, from edge: Int, now: String, into result: inout ChainOutput) {
         result.changes += output.changes.map { EdgeStateChange(edge: edgeNames[edge], change: $0) }
+        result.answered += output.answered
         if sessions.count == 1 {
             result.logs += output.logs
         } else {

@@ -26,6 +26,8 @@ public struct TranslationOutput: Sendable {
     public var frames: [OutgoingFrame] = []
     public var changes: [StateChange] = []
     public var logs: [TranslationLog] = []
+    /// CALLs a rule answered itself (`answer:`) instead of passing them on: who sent them, and their action.
+    public var answered: [(from: Side, action: String)] = []
 }
 
 /// The translating half of one charger's session, without any I/O: CALLs and answers go in, frames to send
@@ -373,6 +375,7 @@ public final class TranslationSession {
         switch step {
         case .answer(let payload, let followUps):
             exchange.followUps = followUps
+            output.answered.append((exchange.origin, exchange.action))
             answer(exchange, payload, now: now)
         case .forward(let action, let payload, let result, let followUps, let bindings):
             exchange.followUps = followUps

@@ -16,6 +16,7 @@ from __future__ import annotations
 from harness import V16, V201
 from soap_peers import CSMS_TIME, V15, SoapCsms16, soap_proxy, soap_station
 from translation_support import (
+    times_after_connecting,
     ANY,
     ANY_DATETIME,
     IS_UUID,
@@ -31,10 +32,8 @@ from translation_support import (
 
 TAG = "04A1B2C3D4E5F6"  # a 7-byte ISO 14443 UID
 ID_TOKEN = {"idToken": TAG, "type": "ISO14443"}
-T0 = "2026-01-01T10:00:00Z"
-T1 = "2026-01-01T10:15:00Z"
-T2 = "2026-01-01T10:30:00Z"
-T3 = "2026-01-01T10:45:00Z"
+# a charger online now: its events are dated after the connection began (translation_support)
+T0, T1, T2, T3 = times_after_connecting()
 BOOT = {"chargePointVendor": "ocpp-proxy-tests", "chargePointModel": "Legacy-S",
         "chargePointSerialNumber": "SN-0001", "firmwareVersion": "1.0.0"}
 NOW = parse_datetime(CSMS_TIME)

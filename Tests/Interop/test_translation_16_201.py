@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from ocpp.exceptions import (
@@ -30,6 +29,7 @@ from ocpp.v201 import call as call201
 
 from harness import expect_closed, recv_json
 from translation_support import (
+    times_after_connecting,
     ANY,
     ANY_DATETIME,
     CSMS_TIME,
@@ -50,10 +50,8 @@ from translation_support import (
 
 TAG = "04A1B2C3D4E5F6"  # 14 hex digits: a 7-byte ISO 14443 UID
 ID_TOKEN = {"idToken": TAG, "type": "ISO14443"}
-# A charger online now: its events are dated after the connection began (an event dated before it was queued while
-# the charger was offline, and is flagged so, E04.FR.03). A day ahead, so that no test run is slow enough to pass it.
-_BASE = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
-T0, T1, T2, T3 = ((_BASE + timedelta(minutes=15 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(4))
+# a charger online now: its events are dated after the connection began (translation_support)
+T0, T1, T2, T3 = times_after_connecting()
 WH = AnyOf({"unit": "Wh"}, {"unit": "Wh", "multiplier": 0})
 
 

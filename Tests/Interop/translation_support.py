@@ -493,6 +493,14 @@ class TranslationCharger16(ChargePoint16):
 # ``ocpp-proxy translate``
 # ---------------------------------------------------------------------------
 
+def times_after_connecting(count: int = 4, minutes: int = 15) -> tuple[str, ...]:
+    """Event times of a charger that is online now: from a day ahead, ``minutes`` apart. An event dated more than a
+    minute before the charger's connection began was queued while it was offline, and the proxy flags it
+    (``offline: true``, E04.FR.03); a day ahead, no test run is slow enough to pass these."""
+    base = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
+    return tuple((base + timedelta(minutes=minutes * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(count))
+
+
 TRANSLATE_NOW = "2026-01-01T00:00:00Z"
 # The first 1.6 transaction id the proxy gives at TRANSLATE_NOW with no state: the seconds since 2024-01-01, so
 # that ids keep growing when the state is lost instead of starting again at 1.

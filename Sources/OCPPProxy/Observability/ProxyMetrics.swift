@@ -102,6 +102,17 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    /// A CALL a translation rule answered itself instead of passing it on (a message the other version has no home
+    /// for, a retry of what the peer already acknowledged, a request the proxy refuses for the charger).
+    func translationAnswered(from side: Side, action: String, transport: ListenerTransport) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "translation_answered", unit: "total",
+                help: "CALLs a translation rule answered itself instead of passing them on, by sender and action"),
+            labels: [("from", side.rawValue), ("action", action), ("transport", transport.rawValue)]
+        ).increment()
+    }
+
     /// A CALL the proxy answered with a CALLERROR instead of forwarding, because its sender already has
     /// `limits.maxPendingCalls` CALLs awaiting an answer.
     func callRefused(from side: Side, reason: String, transport: ListenerTransport) {
@@ -209,6 +220,10 @@ struct SessionMetrics {
     func unmatchedResponse(from side: Side) { proxy.unmatchedResponse(from: side, transport: transport) }
 
     func translationProblem(level: String) { proxy.translationProblem(level: level, transport: transport) }
+
+    func translationAnswered(from side: Side, action: String) {
+        proxy.translationAnswered(from: side, action: action, transport: transport)
+    }
 
     func callRefused(from side: Side, reason: String) {
         proxy.callRefused(from: side, reason: reason, transport: transport)

@@ -126,6 +126,7 @@ final class TranslatingPath: FramePath {
     private var nowCache: (seconds: Int64, text: String) = (0, "")
 
     private func apply(_ output: ChainOutput) -> Outbox {
+        for (side, action) in output.answered { context.metrics.translationAnswered(from: side, action: action) }
         for entry in output.logs {
             context.metrics.translationProblem(level: entry.level.rawValue)
             switch entry.level {
