@@ -27,7 +27,7 @@ from ocpp.exceptions import (
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from harness import expect_closed, recv_json
+from harness import expect_closed, metric_value, recv_json
 from translation_support import (
     times_after_connecting,
     ANY,
@@ -750,3 +750,21 @@ async def test_a_models_evse_layout_applies_once_the_charger_booted_as_that_mode
     assert boot.status == "Accepted", boot
     assert_match(await status_of_connector_2(), {"evseId": 1, "connectorId": 2, "connectorStatus": "Available",
                                                  "timestamp": Instant(T0)})
+
+
+async def test_calls_the_rules_answer_themselves_are_counted_by_sender_and_action(h):
+    """A CALL a rule answers itself (here MeterValues with only a Temperature sample, which 2.0.1 has no measurand
+    for) never reaches the CSMS and is counted in ocpp_proxy_translation_answered_total."""
+    proxy, _, charger, session = await started(h, "CPANSWERED")
+
+    def answered() -> float:
+        return metric_value(samples, "ocpp_proxy_translation_answered_total", **{"from": "charger",
+                                                                                 "action": "MeterValues"})
+
+    samples = await proxy.metrics()
+    before = answered()
+    await charger.cp.call(call16.MeterValues(connector_id=1, meter_value=[{"timestamp": T0, "sampledValue": [
+        {"value": "21", "measurand": "Temperature", "unit": "Celsius"}]}]), suppress=False)
+    assert calls(session.recorder.received_frames(), "MeterValues") == []
+    samples = await proxy.metrics()
+    assert answered() == before + 1
