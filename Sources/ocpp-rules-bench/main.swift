@@ -3,7 +3,8 @@ import OCPP
 import OCPPRules
 
 // Translations per second on one core, beside the cost of only parsing and re-serialising the same frames.
-// Usage: ocpp-rules-bench [RULES_DIR] [SECONDS_PER_CASE]   (build with -c release; see BENCHMARKS.md)
+// Usage: ocpp-rules-bench [RULES_DIR] [SECONDS_PER_CASE [CASE_PREFIX]]   (build with -c release; see BENCHMARKS.md)
+// A negative SECONDS_PER_CASE runs that many translated exchanges and no baseline (for instruction counts).
 
 let arguments = CommandLine.arguments
 let rulesDirectory = arguments.count > 1 ? arguments[1] : "Rules"
@@ -38,6 +39,49 @@ struct Case {
     var call: String
     /// The CSMS's answer to the translated CALL.
     var answer: String
+}
+
+/// A frame's text with its placeholders found once, so that filling them in costs a few appends per iteration
+/// (what the measurement should not include).
+struct FrameText {
+    enum Piece {
+        case text(String)
+        case id, n, tx
+    }
+
+    let pieces: [Piece]
+
+    init(_ template: String) {
+        var pieces: [Piece] = []
+        var rest = Substring(template)
+        let markers: [(String, Piece)] = [("\"ID\"", .id), ("@N@", .n), ("@TX@", .tx)]
+        while !rest.isEmpty {
+            let found = markers.compactMap { marker, piece in rest.range(of: marker).map { ($0, piece) } }
+                .min { $0.0.lowerBound < $1.0.lowerBound }
+            guard let (range, piece) = found else {
+                pieces.append(.text(String(rest)))
+                break
+            }
+            pieces.append(.text(String(rest[..<range.lowerBound])))
+            pieces.append(piece)
+            rest = rest[range.upperBound...]
+        }
+        self.pieces = pieces
+    }
+
+    func fill(id: String, n: Int, tx: String) -> String {
+        var out = ""
+        out.reserveCapacity(1024)
+        for piece in pieces {
+            switch piece {
+            case .text(let text): out += text
+            case .id: out += "\"" + id + "\""
+            case .n: out += String(n)
+            case .tx: out += tx
+            }
+        }
+        return out
+    }
 }
 
 let meterValues16 =
@@ -75,6 +119,12 @@ let library = readLibrary(rulesDirectory)
 let now = "2026-01-01T10:00:00Z"
 
 func measure(_ body: () -> Void) -> Double {
+    // A negative SECONDS_PER_CASE is a number of iterations, run without a warm-up: for instruction counts
+    // (valgrind --tool=callgrind), where the difference of two counts is what those iterations cost.
+    if seconds < 0 {
+        for _ in 0..<Int(-seconds) { body() }
+        return -seconds
+    }
     // Warm up, then count whole iterations for `seconds`.
     for _ in 0..<200 { body() }
     var iterations = 0
@@ -110,7 +160,7 @@ func prime(_ session: TranslationSession, _ item: Case) -> String {
         else { fatalError("no transaction id") }
         return String(tx)
     }
-    let started = started201.replacingOccurrences(of: "ID", with: "s").replacingOccurrences(of: "tx-@N@", with: "tx-0")
+    let started = FrameText(started201).fill(id: "s", n: 0, tx: "")
     let out = session.receive(frame(started, .v2_0_1), from: .charger, now: now)
     guard case .call(let id, _, _)? = out.frames.first?.frame else { fatalError("Started not translated") }
     _ = session.receive(
@@ -126,15 +176,20 @@ for item in cases where item.name.hasPrefix(only) {
     func session() -> TranslationSession {
         TranslationSession(rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
     }
-    let callBytes = Array(
-        item.call.replacingOccurrences(of: "@TX@", with: "1").replacingOccurrences(of: "@N@", with: "1").utf8)
-    let answerBytes = Array(item.answer.replacingOccurrences(of: "@N@", with: "1").utf8)
-    let baseline = measure {
-        guard case .success(let call) = RPCFrame.parse(callBytes, version: item.charger),
-            case .success(let answer) = RPCFrame.parse(answerBytes, version: item.csms)
-        else { fatalError("bad frame") }
-        sink &+= call.json.wireText.utf8.count &+ answer.json.wireText.utf8.count
-    }
+    let call = FrameText(item.call)
+    let answer = FrameText(item.answer)
+    let followUpAnswer = FrameText(#"[3,"ID",{}]"#)
+    let callBytes = Array(call.fill(id: "c1", n: 1, tx: "1").utf8)
+    let answerBytes = Array(answer.fill(id: "p1", n: 1, tx: "1").utf8)
+    let baseline =
+        seconds < 0
+        ? 1
+        : measure {
+            guard case .success(let call) = RPCFrame.parse(callBytes, version: item.charger),
+                case .success(let answer) = RPCFrame.parse(answerBytes, version: item.csms)
+            else { fatalError("bad frame") }
+            sink &+= call.json.wireText.utf8.count &+ answer.json.wireText.utf8.count
+        }
     var current = session()
     var count = 0
     var transaction = prime(current, item)
@@ -146,8 +201,7 @@ for item in cases where item.name.hasPrefix(only) {
             transaction = prime(current, item)
         }
         // A unique message id per CALL, as a charger sends them; a new transaction or seqNo each time.
-        let text = item.call.replacingOccurrences(of: "\"ID\"", with: "\"c\(count)\"")
-            .replacingOccurrences(of: "@TX@", with: transaction).replacingOccurrences(of: "@N@", with: String(count))
+        let text = call.fill(id: "c\(count)", n: count, tx: transaction)
         var pending = current.receive(frame(text, item.charger), from: .charger, now: now).frames
         var results = 0
         var first = true
@@ -158,8 +212,7 @@ for item in cases where item.name.hasPrefix(only) {
             switch outgoing.frame {
             case .call(let id, let action, _):
                 if first, action != item.becomes { fatalError("\(item.name) became \(action), not \(item.becomes)") }
-                let answerText = (first ? item.answer : #"[3,"ID",{}]"#).replacingOccurrences(of: "ID", with: id)
-                    .replacingOccurrences(of: "@N@", with: String(count))
+                let answerText = (first ? answer : followUpAnswer).fill(id: id, n: count, tx: transaction)
                 first = false
                 pending += current.receive(frame(answerText, item.csms), from: .csms, now: now).frames
             case .callResult:
