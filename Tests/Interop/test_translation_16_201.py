@@ -29,6 +29,9 @@ from ocpp.v201 import call as call201
 
 from harness import expect_closed, metric_value, recv_json
 from translation_support import (
+    answer_to,
+    last_answer,
+    result_payload,
     times_after_connecting,
     ANY,
     ANY_DATETIME,
@@ -59,26 +62,6 @@ async def started(h, identity: str):
     proxy, csms = await translating_proxy(h)
     charger, session = await connect_charger16(h, proxy, csms, identity)
     return proxy, csms, charger, session
-
-
-def answer_to(recorder, message_id: str) -> list:
-    """The one CALLRESULT/CALLERROR ``recorder`` received for its CALL ``message_id``."""
-    answers = [f for f in recorder.received_frames() if f[0] in (3, 4) and f[1] == message_id]
-    assert len(answers) == 1, f"expected one answer to {message_id!r}, got {answers}"
-    return answers[0]
-
-
-def last_answer(recorder) -> list:
-    """The answer to the last CALL sent through ``recorder``."""
-    sent = [f for f in recorder.sent_frames() if f[0] == 2]
-    assert sent, "no CALL was sent"
-    return answer_to(recorder, sent[-1][1])
-
-
-def result_payload(recorder) -> dict:
-    answer = last_answer(recorder)
-    assert answer[0] == 3, f"expected a CALLRESULT, got {answer}"
-    return answer[2]
 
 
 def energy_sample(wh: int, context: str) -> dict:

@@ -32,6 +32,9 @@ from ocpp.v201.enums import Action as Action201
 
 from harness import RULES_DIR, V16, V201, expect_closed
 from translation_support import (
+    answer_to,
+    last_answer,
+    result_payload,
     ANY,
     CSMS_TIME,
     IS_INT,
@@ -209,25 +212,6 @@ async def connect_station(h, proxy, csms, identity: str):
 # ---------------------------------------------------------------------------
 # frames
 # ---------------------------------------------------------------------------
-
-
-def answer_to(recorder, message_id: str) -> list:
-    answers = [f for f in recorder.received_frames() if f[0] in (3, 4) and f[1] == message_id]
-    assert len(answers) == 1, f"expected one answer to {message_id!r}, got {answers}"
-    return answers[0]
-
-
-def last_answer(recorder) -> list:
-    """The answer to the last CALL sent through ``recorder``."""
-    sent = [f for f in recorder.sent_frames() if f[0] == 2]
-    assert sent, "no CALL was sent"
-    return answer_to(recorder, sent[-1][1])
-
-
-def result_payload(recorder) -> dict:
-    answer = last_answer(recorder)
-    assert answer[0] == 3, f"expected a CALLRESULT, got {answer}"
-    return answer[2]
 
 
 def received(peer, action: str) -> list[dict]:

@@ -66,6 +66,26 @@ async def connect_charger16(h, proxy, csms, identity: str):
 # ---------------------------------------------------------------------------
 
 
+def answer_to(recorder, message_id: str) -> list:
+    """The one CALLRESULT/CALLERROR ``recorder`` received for its CALL ``message_id``."""
+    answers = [f for f in recorder.received_frames() if f[0] in (3, 4) and f[1] == message_id]
+    assert len(answers) == 1, f"expected one answer to {message_id!r}, got {answers}"
+    return answers[0]
+
+
+def last_answer(recorder) -> list:
+    """The answer to the last CALL sent through ``recorder``."""
+    sent = [f for f in recorder.sent_frames() if f[0] == 2]
+    assert sent, "no CALL was sent"
+    return answer_to(recorder, sent[-1][1])
+
+
+def result_payload(recorder) -> dict:
+    answer = last_answer(recorder)
+    assert answer[0] == 3, f"expected a CALLRESULT, got {answer}"
+    return answer[2]
+
+
 def calls(frames: list, action: str | None = None) -> list[dict]:
     """Payloads of the CALL frames (of one action) among recorded frames, in order."""
     return [f[3] for f in frames if f[0] == 2 and (action is None or f[2] == action)]

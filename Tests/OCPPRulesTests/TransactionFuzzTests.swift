@@ -3,18 +3,8 @@ import Testing
 
 @testable import OCPPRules
 
-/// A reproducible random source (SplitMix64): a failing seed is printed and replays the same run.
-struct SeededRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+/// Draws for the simulations, from the suite's seeded SplitMix64 (a failing seed replays the same run).
+extension SeededGenerator {
     mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int {
@@ -35,7 +25,7 @@ enum CSMSOutcome: CaseIterable {
     /// The proxy restarts (SIGKILL) while the CALL is out; the CSMS may or may not have processed it.
     case restart
 
-    static func draw(_ random: inout SeededRandom) -> CSMSOutcome {
+    static func draw(_ random: inout SeededGenerator) -> CSMSOutcome {
         switch random.next() % 100 {
         case 0..<62: return .answer
         case 62..<74: return .refuse
@@ -94,11 +84,125 @@ struct ProcessedCall {
 struct TransactionFuzzTests {
     static let seeds: [UInt64] = Array(1...120)
 
+    /// A charger of the simulations: its scripted CALLs, one at a time, each sent again until it is answered.
+    protocol Charger {
+        var queue: [QueueItem] { get }
+        var attempts: Int { get }
+        var outstanding: String? { get set }
+        mutating func nextCall() -> RPCFrame?
+        mutating func answered(_ frame: RPCFrame) throws
+        associatedtype QueueItem
+    }
+
+    struct Run {
+        var processed: [ProcessedCall] = []
+        /// `uuid/seqNo` of the 2.0.1 events the proxy sent of its own (StatusNotification's `then`).
+        var proxyEvents = Set<String>()
+        var trouble = Trouble()
+        var state = TranslationState()
+    }
+
+    /// Runs `charger` through the proxy (the repository's `ruleSets`) to a CSMS that answers as `csms` says
+    /// (answer, and what it records as processed) — or refuses, loses the CALL or its answer, answers late, or sees
+    /// the proxy restart from its stored state — until the charger's script is done.
+    static func drive<C: Charger>(
+        seed: UInt64, ruleSets: [RuleSet], charger: inout C, random: inout SeededGenerator,
+        csms: (String, JSONValue) throws -> (answer: JSONValue, record: JSONValue)
+    ) throws -> Run {
+        var run = Run()
+        var proxy = SimulatedProxy(ruleSets: ruleSets)
+        var inFlight: (id: String, action: String, payload: JSONValue)?
+        var lateAnswers: [RPCFrame] = []
+        var steps = 0
+
+        func deliver(_ output: ChainOutput) throws {
+            for outgoing in proxy.take(output) {
+                switch (outgoing.side, outgoing.frame) {
+                case (.csms, .call(let id, let action, let payload)):
+                    #expect(inFlight == nil, "seed \(seed): a second CALL to the CSMS while one is out")
+                    inFlight = (id, action, payload)
+                case (.charger, .call(let id, _, _)):
+                    // e.g. a Reset the rules send on their own: the charger accepts it
+                    try deliver(
+                        proxy.chain.receive(
+                            .callResult(id: id, payload: .object(["status": .string("Accepted")])), from: .charger,
+                            now: proxy.now))
+                case (.charger, let frame):
+                    try charger.answered(frame)
+                default:
+                    Issue.record("seed \(seed): unexpected \(outgoing)")
+                }
+            }
+        }
+
+        while !charger.queue.isEmpty || inFlight != nil {
+            steps += 1
+            try #require(steps < 5000, "seed \(seed): no progress")
+            try #require(charger.attempts < 60, "seed \(seed): \(charger.queue.first!) never got through")
+            proxy.tick()
+            if let call = charger.nextCall() {
+                if charger.attempts > 1 { run.trouble.resent += 1 }
+                try deliver(proxy.chain.receive(call, from: .charger, now: proxy.now))
+            }
+            if !lateAnswers.isEmpty, random.chance(0.3) {
+                // an answer to a CALL the proxy gave up on: dropped, changes nothing
+                run.trouble.lateAnswers += 1
+                let late = proxy.chain.receive(lateAnswers.removeFirst(), from: .csms, now: proxy.now)
+                #expect(late.frames.isEmpty && late.changes.isEmpty, "seed \(seed): a late answer did something")
+            }
+            guard let call = inFlight else { continue }
+            if call.payload["triggerReason"] == .string("ChargingStateChanged"),
+                let uuid = call.payload["transactionInfo.transactionId"].stringValue,
+                let seqNo = call.payload["seqNo"].integerValue
+            {
+                // the proxy's own event: nobody sends it again after a restart or its last attempt, so it may be
+                // missing at the CSMS; its seqNo is never another event's
+                run.proxyEvents.insert("\(uuid)/\(seqNo)")
+            }
+            let outcome = CSMSOutcome.draw(&random)
+            run.trouble.outcomes[outcome, default: 0] += 1
+            // the CSMS's answer and record are made only when it processes the CALL (a 1.6 CSMS gives an id then)
+            switch outcome {
+            case .answer:
+                let (answer, record) = try csms(call.action, call.payload)
+                run.processed.append(.init(action: call.action, payload: record))
+                inFlight = nil
+                try deliver(proxy.chain.receive(.callResult(id: call.id, payload: answer), from: .csms, now: proxy.now))
+            case .refuse:
+                inFlight = nil
+                try deliver(
+                    proxy.chain.receive(
+                        .callError(id: call.id, code: "InternalError", description: "busy", details: .object([:])),
+                        from: .csms, now: proxy.now))
+            case .lost:
+                inFlight = nil
+                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
+            case .answerLost:
+                let (answer, record) = try csms(call.action, call.payload)
+                run.processed.append(.init(action: call.action, payload: record))
+                inFlight = nil
+                lateAnswers.append(.callResult(id: call.id, payload: answer))
+                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
+            case .restart:
+                if random.chance(0.5) {
+                    run.processed.append(
+                        .init(action: call.action, payload: try csms(call.action, call.payload).record))
+                }
+                inFlight = nil
+                lateAnswers = []
+                charger.outstanding = nil  // its connection went with the process: it sends the CALL again
+                proxy.restart()
+            }
+        }
+        run.state = proxy.chain.state[edge: ""]
+        return run
+    }
+
     // MARK: 1.6 charger on a 2.0.1 CSMS
 
     /// A 1.6 charger's scripted transactions, sent one CALL at a time and each sent again until it is answered
     /// (1.6 transaction messages are retried, TransactionMessageAttempts).
-    struct Charger16 {
+    struct Charger16: Charger {
         struct Transaction {
             var connector: Int64
             var idTag: String
@@ -122,7 +226,7 @@ struct TransactionFuzzTests {
         var attempts = 0
         var counter = 0
 
-        init(_ random: inout SeededRandom) {
+        init(_ random: inout SeededGenerator) {
             var perConnector: [[Message]] = []
             var clock: Int64 = 1_767_261_600 - 3600  // an hour before the proxy starts: some events are "offline"
             for connector in Int64(1)...2 {
@@ -263,94 +367,17 @@ struct TransactionFuzzTests {
     }
 
     static func run16To201(seed: UInt64) throws -> Trouble {
-        var trouble = Trouble()
-        var random = SeededRandom(state: seed)
-        var proxy = SimulatedProxy(ruleSets: try RepositoryRules.chain(.v1_6, .v2_0_1))
+        var random = SeededGenerator(state: seed)
         var charger = Charger16(&random)
-        var processed: [ProcessedCall] = []
-        var inFlight: (id: String, action: String, payload: JSONValue)?
-        var lateAnswers: [RPCFrame] = []
-        var proxyEvents = Set<String>()
-        var steps = 0
-
-        func deliver(_ output: ChainOutput) throws {
-            for outgoing in proxy.take(output) {
-                switch (outgoing.side, outgoing.frame) {
-                case (.csms, .call(let id, let action, let payload)):
-                    #expect(inFlight == nil, "seed \(seed): a second CALL to the CSMS while one is out")
-                    inFlight = (id, action, payload)
-                case (.charger, .call(let id, _, _)):
-                    // e.g. a Reset the rules send on their own: the charger accepts it
-                    try deliver(
-                        proxy.chain.receive(
-                            .callResult(id: id, payload: .object(["status": .string("Accepted")])), from: .charger,
-                            now: proxy.now))
-                case (.charger, let frame):
-                    try charger.answered(frame)
-                default:
-                    Issue.record("seed \(seed): unexpected \(outgoing)")
-                }
-            }
+        let run = try drive(
+            seed: seed, ruleSets: try RepositoryRules.chain(.v1_6, .v2_0_1), charger: &charger, random: &random
+        ) { action, payload in
+            (try csmsAnswer201(action, payload), payload)
         }
-
-        while !charger.queue.isEmpty || inFlight != nil {
-            steps += 1
-            try #require(steps < 5000, "seed \(seed): no progress")
-            try #require(charger.attempts < 60, "seed \(seed): \(charger.queue.first!.action) never got through")
-            proxy.tick()
-            if let call = charger.nextCall() {
-                if charger.attempts > 1 { trouble.resent += 1 }
-                try deliver(proxy.chain.receive(call, from: .charger, now: proxy.now))
-            }
-            if !lateAnswers.isEmpty, random.chance(0.3) {
-                // an answer to a CALL the proxy gave up on: dropped, changes nothing
-                trouble.lateAnswers += 1
-                let late = proxy.chain.receive(lateAnswers.removeFirst(), from: .csms, now: proxy.now)
-                #expect(late.frames.isEmpty && late.changes.isEmpty, "seed \(seed): a late answer did something")
-            }
-            guard let call = inFlight else { continue }
-            if call.payload["triggerReason"] == .string("ChargingStateChanged"),
-                let uuid = call.payload["transactionInfo.transactionId"].stringValue,
-                let seqNo = call.payload["seqNo"].integerValue
-            {
-                // the proxy's own event (StatusNotification's `then`): nobody sends it again after a restart or
-                // its last attempt, so it may be missing at the CSMS; its seqNo is never another event's
-                proxyEvents.insert("\(uuid)/\(seqNo)")
-            }
-            let answer = try Self.csmsAnswer201(call.action, call.payload)
-            let outcome = CSMSOutcome.draw(&random)
-            trouble.outcomes[outcome, default: 0] += 1
-            switch outcome {
-            case .answer:
-                processed.append(.init(action: call.action, payload: call.payload))
-                inFlight = nil
-                try deliver(proxy.chain.receive(.callResult(id: call.id, payload: answer), from: .csms, now: proxy.now))
-            case .refuse:
-                inFlight = nil
-                try deliver(
-                    proxy.chain.receive(
-                        .callError(id: call.id, code: "InternalError", description: "busy", details: .object([:])),
-                        from: .csms, now: proxy.now))
-            case .lost:
-                inFlight = nil
-                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
-            case .answerLost:
-                processed.append(.init(action: call.action, payload: call.payload))
-                inFlight = nil
-                lateAnswers.append(.callResult(id: call.id, payload: answer))
-                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
-            case .restart:
-                if random.chance(0.5) { processed.append(.init(action: call.action, payload: call.payload)) }
-                inFlight = nil
-                lateAnswers = []
-                charger.outstanding = nil  // its connection went with the process: it sends the CALL again
-                proxy.restart()
-            }
-        }
-        try Self.check16To201(
-            seed: seed, charger: charger, processed: processed, proxyEvents: proxyEvents,
-            state: proxy.chain.state[edge: ""])
-        return trouble
+        try check16To201(
+            seed: seed, charger: charger, processed: run.processed, proxyEvents: run.proxyEvents,
+            state: run.state)
+        return run.trouble
     }
 
     static func csmsAnswer201(_ action: String, _ payload: JSONValue) throws -> JSONValue {
@@ -430,7 +457,7 @@ struct TransactionFuzzTests {
 
     /// A 2.0.1 station's scripted transactions as TransactionEvents, one CALL at a time, each sent again until it is
     /// answered (E12: transaction messages are retried).
-    struct Station201 {
+    struct Station201: Charger {
         struct Transaction {
             var uuid: String
             var evse: Int64
@@ -447,7 +474,7 @@ struct TransactionFuzzTests {
         var counter = 0
         var acknowledged: [String: Int] = [:]  // events acknowledged per transaction
 
-        init(_ random: inout SeededRandom) {
+        init(_ random: inout SeededGenerator) {
             var perEVSE: [[JSONValue]] = []
             var clock: Int64 = 1_767_261_600 - 3600
             for evse in Int64(1)...2 {
@@ -558,94 +585,33 @@ struct TransactionFuzzTests {
     }
 
     static func run201To16(seed: UInt64) throws -> Trouble {
-        var trouble = Trouble()
-        var random = SeededRandom(state: seed)
-        var proxy = SimulatedProxy(ruleSets: try RepositoryRules.chain(.v2_0_1, .v1_6))
+        var random = SeededGenerator(state: seed)
         var station = Station201(&random)
-        var processed: [ProcessedCall] = []
-        /// StartTransactions whose answer reached the proxy, with the id the CSMS gave.
         var nextId: Int64 = 1000
-        var inFlight: (id: String, action: String, payload: JSONValue)?
-        var lateAnswers: [RPCFrame] = []
-        var steps = 0
-
-        func deliver(_ output: ChainOutput) throws {
-            for outgoing in proxy.take(output) {
-                switch (outgoing.side, outgoing.frame) {
-                case (.csms, .call(let id, let action, let payload)):
-                    #expect(inFlight == nil, "seed \(seed): a second CALL to the CSMS while one is out")
-                    inFlight = (id, action, payload)
-                case (.charger, let frame):
-                    station.answered(frame)
-                default:
-                    Issue.record("seed \(seed): unexpected \(outgoing)")
-                }
-            }
-        }
-
-        while !station.queue.isEmpty || inFlight != nil {
-            steps += 1
-            try #require(steps < 5000, "seed \(seed): no progress")
-            try #require(station.attempts < 60, "seed \(seed): \(station.queue.first!) never got through")
-            proxy.tick()
-            if let call = station.nextCall() {
-                if station.attempts > 1 { trouble.resent += 1 }
-                try deliver(proxy.chain.receive(call, from: .charger, now: proxy.now))
-            }
-            if !lateAnswers.isEmpty, random.chance(0.3) {
-                trouble.lateAnswers += 1
-                let late = proxy.chain.receive(lateAnswers.removeFirst(), from: .csms, now: proxy.now)
-                #expect(late.frames.isEmpty && late.changes.isEmpty, "seed \(seed): a late answer did something")
-            }
-            guard let call = inFlight else { continue }
-            var answer = JSONValue.object([:])
-            switch call.action {
+        let run = try drive(
+            seed: seed, ruleSets: try RepositoryRules.chain(.v2_0_1, .v1_6), charger: &station, random: &random
+        ) { action, payload in
+            switch action {
             case "StartTransaction":
                 nextId += 1  // a 1.6 CSMS gives a new id to every StartTransaction it processes
-                answer = .object([
-                    "transactionId": .integer(nextId), "idTagInfo": .object(["status": .string("Accepted")]),
-                ])
+                var record = payload
+                if case .object(var members) = record {
+                    members["given"] = .integer(nextId)  // the id this processing gave, for the checks
+                    record = .object(members)
+                }
+                return (
+                    .object([
+                        "transactionId": .integer(nextId), "idTagInfo": .object(["status": .string("Accepted")]),
+                    ]), record
+                )
             case "Authorize", "StopTransaction":
-                answer = .object(["idTagInfo": .object(["status": .string("Accepted")])])
+                return (.object(["idTagInfo": .object(["status": .string("Accepted")])]), payload)
             default:
-                break
-            }
-            var record = call.payload
-            if call.action == "StartTransaction", case .object(var members) = record {
-                members["given"] = .integer(nextId)  // the id this processing gave, for the checks
-                record = .object(members)
-            }
-            let outcome = CSMSOutcome.draw(&random)
-            trouble.outcomes[outcome, default: 0] += 1
-            switch outcome {
-            case .answer:
-                processed.append(.init(action: call.action, payload: record))
-                inFlight = nil
-                try deliver(proxy.chain.receive(.callResult(id: call.id, payload: answer), from: .csms, now: proxy.now))
-            case .refuse:
-                inFlight = nil
-                try deliver(
-                    proxy.chain.receive(
-                        .callError(id: call.id, code: "InternalError", description: "busy", details: .object([:])),
-                        from: .csms, now: proxy.now))
-            case .lost:
-                inFlight = nil
-                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
-            case .answerLost:
-                processed.append(.init(action: call.action, payload: record))
-                inFlight = nil
-                lateAnswers.append(.callResult(id: call.id, payload: answer))
-                try deliver(proxy.chain.timedOut(side: .csms, messageId: call.id, now: proxy.now))
-            case .restart:
-                if random.chance(0.5) { processed.append(.init(action: call.action, payload: record)) }
-                inFlight = nil
-                lateAnswers = []
-                station.outstanding = nil
-                proxy.restart()
+                return (.object([:]), payload)
             }
         }
-        try check201To16(seed: seed, station: station, processed: processed, state: proxy.chain.state[edge: ""])
-        return trouble
+        try check201To16(seed: seed, station: station, processed: run.processed, state: run.state)
+        return run.trouble
     }
 
     /// Per transaction of the station: one 1.6 id it is known by (a StartTransaction whose answer reached the
