@@ -32,6 +32,7 @@ from ocpp.v201.enums import Action as Action201
 
 from harness import RULES_DIR, V16, V201, expect_closed
 from translation_support import (
+    RoutesConcurrently,
     answer_to,
     last_answer,
     result_payload,
@@ -114,7 +115,7 @@ class Csms16(ChargePoint16):
         return result16.StopTransaction(id_tag_info={"status": "Accepted"})
 
 
-class Station201(ChargePoint201):
+class Station201(RoutesConcurrently, ChargePoint201):
     """A 2.0.1 charging station answering every CSMS CALL the tests send; answers tuned by the attributes.
 
     Incoming frames are routed concurrently (the ``ocpp`` package's own loop handles one frame at a time), as
@@ -132,14 +133,6 @@ class Station201(ChargePoint201):
         self.availability_answer = "Accepted"
         self.unlock_answer = "Unlocked"
         self.reset_answer = "Accepted"
-        self._tasks: set[asyncio.Task] = set()
-
-    async def start(self):
-        while True:
-            message = await self._connection.recv()
-            task = asyncio.create_task(self.route_message(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     @on(Action201.request_start_transaction)
     def on_request_start_transaction(self, id_token, remote_start_id, **_):

@@ -405,7 +405,20 @@ class TranslationCsms201(ChargePoint201):
         return result201.DataTransfer(status="Accepted", data="from-csms")
 
 
-class TranslationCharger16(ChargePoint16):
+class RoutesConcurrently:
+    """An ``ocpp`` peer that handles each incoming message in a task of its own, as a real peer does (the
+    package's ``start`` awaits each handler before it reads the next message). Mix in before the ChargePoint."""
+
+    async def start(self):
+        tasks: set[asyncio.Task] = set()
+        while True:
+            message = await self._connection.recv()
+            task = asyncio.create_task(self.route_message(message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+
+class TranslationCharger16(RoutesConcurrently, ChargePoint16):
     """A 1.6 charger that handles every CSMS CALL the translation tests send.
 
     Incoming frames are routed concurrently (the ``ocpp`` package's own loop handles one CALL at a time,
@@ -426,14 +439,6 @@ class TranslationCharger16(ChargePoint16):
         self.max_open_calls = 0
         self.change_answers: dict[str, str] = {}
         self.clear_cache_error: OCPPError | None = None
-        self._tasks: set[asyncio.Task] = set()
-
-    async def start(self):
-        while True:
-            message = await self._connection.recv()
-            task = asyncio.create_task(self.route_message(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     async def _hold(self):
         """Count an open CALL and keep it open briefly, so that an overlapping CALL would be seen."""
