@@ -113,7 +113,7 @@ public enum AuditVerifier {
                 guard record.lineBytes.dropLast() == line.bytes[...] else {
                     throw fail(n, "line is not in canonical form (edited)")
                 }
-                guard let seq = record.seq else { throw fail(n, "missing seq") }
+                guard let seq = record.seq, seq >= 0, seq < Int64.max else { throw fail(n, "missing or invalid seq") }
                 guard let prev = record.prev, AuditRecord.isHash(prev) else {
                     throw fail(n, "missing or malformed prev")
                 }

@@ -103,7 +103,9 @@ public final class SegmentWriter {
                 )
                 break
             }
-            guard let record = AuditRecord(line: line.bytes), let seq = record.seq, let hash = record.hash else {
+            guard let record = AuditRecord(line: line.bytes), let seq = record.seq, seq >= 0, seq < Int64.max,
+                let hash = record.hash
+            else {
                 throw AuditWriterError.corrupt(path: path, line: line.number, reason: "not an audit record")
             }
             tree.append(leaf: record.canonicalBytes)
@@ -124,8 +126,8 @@ public final class SegmentWriter {
                 defer { reader.close() }
                 var last: AuditRecord?
                 while let line = try reader.next() {
-                    guard line.terminated, let record = AuditRecord(line: line.bytes), record.seq != nil,
-                        record.hash != nil
+                    guard line.terminated, let record = AuditRecord(line: line.bytes), let seq = record.seq, seq >= 0,
+                        seq < Int64.max, record.hash != nil
                     else {
                         throw AuditWriterError.corrupt(path: previous, line: line.number, reason: "not an audit record")
                     }

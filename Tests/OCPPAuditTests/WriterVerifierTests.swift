@@ -306,8 +306,7 @@ extension SegmentWriter {
         defer { other.directory.remove() }
         #expect(other.segments == log.segments)
         #expect(try other.verify(other.signer.publicKey).records == (try log.verify(nil)).records)
-        try FileManager.default.removeItem(atPath: log.file(1))
-        try FileManager.default.copyItem(atPath: other.file(1), toPath: log.file(1))
+        try Data(contentsOf: URL(fileURLWithPath: other.file(1))).write(to: URL(fileURLWithPath: log.file(1)))
         log.expectFailure(segment: 1, line: 1, containing: "prev does not match")
     }
 
@@ -368,6 +367,47 @@ extension SegmentWriter {
         log.expectFailure(segment: 0, line: last + 1, containing: "hash does not match")
     }
 
+    /// Every single-byte change anywhere is found, but for the last newline of the log (a torn last line).
+    @Test func everySingleByteChangeIsFound() throws {
+        let log = try SampleLog(count: 20)
+        defer { log.directory.remove() }
+        for (index, name) in log.segments.enumerated() {
+            let url = URL(fileURLWithPath: log.file(index))
+            let original = try Data(contentsOf: url)
+            let isLast = index == log.segments.count - 1
+            for position in stride(from: index * 13, to: original.count, by: 37) {
+                for replacement: UInt8 in [original[position] ^ 0x01, UInt8(ascii: "\n"), UInt8(ascii: " ")]
+                where replacement != original[position] {
+                    var edited = original
+                    edited[position] = replacement
+                    try edited.write(to: url)
+                    do {
+                        let result = try AuditVerifier.verify(dir: log.path, publicKey: log.signer.publicKey)
+                        let allowed = isLast && position == original.count - 1
+                        #expect(allowed, "\(name) byte \(position) → \(replacement) passed: \(result.summary)")
+                    } catch {
+                        #expect(error.file == log.file(index))
+                    }
+                }
+            }
+            try original.write(to: url)
+        }
+        #expect(try log.verify(log.signer.publicKey).notes.isEmpty)
+    }
+
+    @Test func hostileSeqDoesNotTrap() throws {
+        let log = try SampleLog(count: 5)
+        defer { log.directory.remove() }
+        let last = log.segments.count - 1
+        var lines = try log.lines(last)
+        var record = AuditRecord(line: lines[lines.count - 1])!
+        record.fields["seq"] = .integer(Int64.max)
+        lines[lines.count - 1] = Array(record.sealed().lineBytes.dropLast())
+        try log.write(last, lines: lines)
+        log.expectFailure(segment: last, line: lines.count, containing: "invalid seq")
+        #expect(throws: AuditWriterError.self) { try SegmentWriter(directory: log.path, signer: log.signer) }
+    }
+
     @Test func tornLineInASegmentThatIsNotTheLast() throws {
         let log = try SampleLog()
         defer { log.directory.remove() }
@@ -376,4 +416,19 @@ extension SegmentWriter {
         try bytes.write(to: URL(fileURLWithPath: log.file(1)))
         log.expectFailure(segment: 1, line: try log.lines(1).count, containing: "truncated")
     }
+}
+
+/// `OCPP_AUDIT_SAMPLE_DIR=/some/new/dir swift test --filter sampleLog` leaves a sample log there, with its key as
+/// `<dir>.key`/`<dir>.key.pub`, to try `ocpp-proxy audit verify` by hand.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["OCPP_AUDIT_SAMPLE_DIR"] != nil))
+func sampleLog() throws {
+    let directory = ProcessInfo.processInfo.environment["OCPP_AUDIT_SAMPLE_DIR"]!
+    let signer = try AuditKeys.generate(out: directory + ".key")
+    let writer = try SegmentWriter(
+        directory: directory, signer: signer, options: .init(maxBytes: 3000, maxAge: 3600, node: "edge-1"))
+    for index in 0..<40 {
+        writer.add(SampleLog.frame(index), ts: SampleLog.start + Double(index))
+        if index % 10 == 9 { try writer.checkpoint(ts: SampleLog.start + Double(index) + 0.5) }
+    }
+    try writer.close(ts: SampleLog.start + 40)
 }
