@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "ocpp-proxy", targets: ["ocpp-proxy"]),
         .library(name: "OCPP", targets: ["OCPP"]),
         .library(name: "OCPPProxy", targets: ["OCPPProxy"]),
+        .library(name: "OCPPAudit", targets: ["OCPPAudit"]),
         // Benchmark tooling (Benchmarks/, BENCHMARKS.md): a sink CSMS and a load generator.
         .executable(name: "ocpp-bench", targets: ["ocpp-bench"]),
         // Translations per second on one core (BENCHMARKS.md).
@@ -50,6 +51,13 @@ let package = Package(
             dependencies: ["OCPP", "OCPPRules", "CLibXML2", .product(name: "Yams", package: "Yams")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Audit log (issue 14): hash-chained JSON Lines records, RFC 6962 Merkle checkpoints signed with Ed25519,
+        // segment files, verification, redaction. Plain POSIX file I/O: no NIO.
+        .target(
+            name: "OCPPAudit",
+            dependencies: ["OCPP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.
         .target(
             name: "OCPPProxy",
@@ -84,6 +92,7 @@ let package = Package(
             name: "ocpp-proxy",
             dependencies: [
                 "OCPPProxy",
+                "OCPPAudit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -111,6 +120,7 @@ let package = Package(
         .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
         .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
         .testTarget(name: "OCPPSOAPTests", dependencies: ["OCPPSOAP"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "OCPPAuditTests", dependencies: ["OCPPAudit"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         // The load generator's SOAP requests and its reading of answers (correctness; speed is for Benchmarks/).
         .testTarget(name: "OCPPBenchTests", dependencies: ["ocpp-bench"], swiftSettings: [.swiftLanguageMode(.v6)]),
