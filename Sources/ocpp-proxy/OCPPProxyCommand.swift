@@ -10,7 +10,9 @@ struct OCPPProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-proxy",
         abstract: "An OCPP edge proxy between EV chargers and a CSMS.",
-        subcommands: [Serve.self, CheckConfig.self, HashPassword.self, RulesCommand.self, Translate.self])
+        subcommands: [
+            Serve.self, CheckConfig.self, HashPassword.self, RulesCommand.self, Translate.self, AuditCommand.self,
+        ])
 }
 
 struct ConfigOption: ParsableArguments {
