@@ -112,7 +112,8 @@ public struct AuditFilter: Sendable, Equatable {
     }
 
     /// The strings each matching line must contain as JSON text (a cheap test before parsing the line): those of
-    /// printable ASCII other than `"`, `\\` and `/`, which every JSON writer writes alike.
+    /// printable ASCII other than quote, backslash and slash, which every JSON writer writes alike. A line lacking
+    /// them cannot match and is not parsed, so an unreadable line is reported only when it contains them.
     var needles: [[UInt8]] {
         [charger, action, event, session].compactMap { $0 }
             .filter { $0.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C && $0 != 0x2F } }
