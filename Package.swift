@@ -88,11 +88,18 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // Audit log payload redaction (issue 14) and reading the log: query, export, segment index. Pure: no NIO.
+        .target(
+            name: "OCPPAuditRedaction",
+            dependencies: ["OCPP", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .executableTarget(
             name: "ocpp-proxy",
             dependencies: [
                 "OCPPProxy",
                 "OCPPAudit",
+                "OCPPAuditRedaction",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
@@ -124,6 +131,9 @@ let package = Package(
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         // The load generator's SOAP requests and its reading of answers (correctness; speed is for Benchmarks/).
         .testTarget(name: "OCPPBenchTests", dependencies: ["ocpp-bench"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "OCPPAuditRedactionTests", dependencies: ["OCPPAuditRedaction", "OCPPRules"],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "OCPPProxyTests",
             dependencies: [

@@ -5,7 +5,7 @@ import OCPPAudit
 struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Work with the tamper-evident audit log.",
-        subcommands: [AuditKeygen.self, AuditVerify.self])
+        subcommands: [AuditKeygen.self, AuditVerify.self, AuditQuery.self, AuditExport.self])
 }
 
 struct AuditKeygen: ParsableCommand {
