@@ -224,7 +224,7 @@ public enum AuditExporter {
         case 4001:
             out["src_endpoint"] = charger
             out["dst_endpoint"] = proxy
-            if let session { out["connection_info"] = .object(["uid": fields["session"]!]) }
+            if let session { out["connection_info"] = session }
         case 6002:
             // app: the proxy itself.
             out["app"] = .object(["name": .string("ocpp-proxy")])

@@ -4,62 +4,7 @@ import OCPP
 /// A record's time, `ts`: RFC 3339 (`2026-11-30T08:00:00.123456Z`, any fraction, `Z` or `±hh:mm`) as microseconds
 /// since 1970-01-01T00:00:00Z, so that records and `--since`/`--until` compare whatever their offsets.
 public enum AuditTime {
-    public static func microseconds(_ text: String) -> Int64? {
-        let b = Array(text.utf8)
-        func digits(_ from: Int, _ count: Int) -> Int64? {
-            guard from + count <= b.count else { return nil }
-            var value: Int64 = 0
-            for i in from..<(from + count) {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                value = value * 10 + Int64(b[i] - 48)
-            }
-            return value
-        }
-        guard b.count >= 20, let year = digits(0, 4), b[4] == UInt8(ascii: "-"), let month = digits(5, 2),
-            b[7] == UInt8(ascii: "-"), let day = digits(8, 2), b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t"),
-            let hour = digits(11, 2), b[13] == UInt8(ascii: ":"), let minute = digits(14, 2),
-            b[16] == UInt8(ascii: ":"), let second = digits(17, 2),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-        else { return nil }
-        var index = 19
-        var micros: Int64 = 0
-        if index < b.count, b[index] == UInt8(ascii: ".") {
-            index += 1
-            var scale: Int64 = 100_000
-            let start = index
-            while index < b.count, b[index] >= 48, b[index] <= 57 {
-                micros += Int64(b[index] - 48) * scale
-                scale /= 10
-                index += 1
-            }
-            guard index > start else { return nil }
-        }
-        guard index < b.count else { return nil }
-        var offsetSeconds: Int64 = 0
-        switch b[index] {
-        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
-            index += 1
-        case UInt8(ascii: "+"), UInt8(ascii: "-"):
-            guard let oh = digits(index + 1, 2), index + 3 < b.count, b[index + 3] == UInt8(ascii: ":"),
-                let om = digits(index + 4, 2)
-            else { return nil }
-            offsetSeconds = (oh * 3600 + om * 60) * (b[index] == UInt8(ascii: "-") ? -1 : 1)
-            index += 6
-        default:
-            return nil
-        }
-        guard index == b.count else { return nil }
-        // Days from civil (Howard Hinnant's algorithm).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        return seconds * 1_000_000 + micros
-    }
+    public static func microseconds(_ text: String) -> Int64? { DateTimeText.parse(text)?.microseconds }
 }
 
 /// What `ocpp-proxy audit query` selects: every given condition must hold.

@@ -57,16 +57,44 @@ public struct DateTimeText: Sendable, Equatable {
         return DateTimeText(seconds: seconds, fraction: fraction)
     }
 
+    /// An instant to the microsecond: six fraction digits.
+    public init(microseconds: Int64) {
+        let (q, r) = microseconds.quotientAndRemainder(dividingBy: 1_000_000)
+        let (seconds, micros) = r < 0 ? (q - 1, r + 1_000_000) : (q, r)
+        let digits = String(micros)
+        self.init(seconds: seconds, fraction: String(repeating: "0", count: 6 - digits.count) + digits)
+    }
+
+    /// Microseconds since 1970-01-01T00:00:00Z (fraction digits past the sixth are cut).
+    public var microseconds: Int64 {
+        var micros: Int64 = 0
+        var scale: Int64 = 100_000
+        for digit in fraction.utf8.prefix(6) {
+            micros += Int64(digit &- 0x30) * scale
+            scale /= 10
+        }
+        return seconds * 1_000_000 + micros
+    }
+
     /// The same instant in UTC: `YYYY-MM-DDTHH:MM:SS[.fff]Z`, with at most three fraction digits (OCPP 2.0.1 allows
     /// no more; the rest is cut, never rounded up into the next second).
-    public var utcText: String {
+    public var utcText: String { utcText(fractionDigits: nil) }
+
+    /// The same instant in UTC with exactly `fractionDigits` fraction digits (cut or padded with zeros); nil: the
+    /// fraction as written, at most three digits.
+    public func utcText(fractionDigits: Int?) -> String {
         let days = Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
         let rest = Int(seconds - Int64(days) * 86400)
         let (y, m, d) = Self.civilFromDays(days)
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         var text = "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
         text += "T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))"
-        if !fraction.isEmpty { text += ".\(fraction.prefix(3))" }
+        if let digits = fractionDigits {
+            let cut = fraction.prefix(digits)
+            if digits > 0 { text += "." + cut + String(repeating: "0", count: digits - cut.count) }
+        } else if !fraction.isEmpty {
+            text += ".\(fraction.prefix(3))"
+        }
         return text + "Z"
     }
 
