@@ -65,6 +65,8 @@ let package = Package(
                 "OCPPSOAP",
                 "OCPP",
                 "OCPPRules",
+                "OCPPAudit",
+                "OCPPAuditRedaction",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -15,6 +15,12 @@ public struct AuditIOError: Error, CustomStringConvertible {
     public let operation: String
     public let code: Int32
 
+    public init(path: String, operation: String, code: Int32) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+    }
+
     public var description: String { "\(path): \(operation) failed: \(String(cString: strerror(code)))" }
 }
 

@@ -61,6 +61,9 @@ public final class SegmentWriter {
     /// `ts` of the last checkpoint this writer wrote (nil before the first).
     public private(set) var lastCheckpointTime: Date?
 
+    /// Bytes appended and not committed yet.
+    public var pendingBytes: Int { pending.count }
+
     /// The segment being written; nil until the first record after opening an empty directory or a rotation.
     public var currentSegment: String? { fd >= 0 ? currentPath : nil }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -50,11 +51,15 @@ final class Admission {
     private let listener: ListenerConfiguration
     private let runtime: ProxyContext
     private var logger: Logger
+    /// For the audit log's records of refusals.
+    private var identity: ChargerIdentity?
+    private let remoteAddress: String
 
     init(listener: ListenerConfiguration, runtime: ProxyContext, channel: Channel) {
         self.listener = listener
         self.runtime = runtime
         self.logger = runtime.logger
+        self.remoteAddress = Self.describe(channel.remoteAddress)
         logger[metadataKey: "listener"] = "\(listener.name)"
         logger[metadataKey: "remote"] = "\(Self.describe(channel.remoteAddress))"
     }
@@ -89,6 +94,7 @@ final class Admission {
         -> EventLoopFuture<AdmissionRefusal?>
     {
         logger[metadataKey: "identity"] = "\(identity)"
+        self.identity = identity
         return checkCredentials(identity, channel: channel, request: request).map { _ in nil }.flatMapError {
             [self] error in
             guard let failure = error as? AuthenticationFailure else {
@@ -202,6 +208,13 @@ final class Admission {
             refusal.map { .refused($0) }
         }
 
+        if let audit = runtime.audit, !audit.admitsNewSessions {
+            audit.metrics.refusedAdmissions.increment()
+            return refused(
+                refuse(
+                    .serviceUnavailable, "the audit log cannot keep up; try again later", metric: "audit_backpressure",
+                    headers: [("Retry-After", "5")], on: eventLoop))
+        }
         guard runtime.canServe(version) else {
             return refused(
                 refuse(
@@ -226,7 +239,7 @@ final class Admission {
                 let session = SessionFactory(proxy: runtime).makeSession(
                     identity: identity, version: version, generation: generation, listener: listener.name,
                     remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,
-                    eventLoop: eventLoop)
+                    eventLoop: eventLoop, remote: runtime.audit == nil ? nil : auditRemote(channel))
                 let registry = runtime.registry
                 session.onFinish = { registry.release($0.identity, generation: $0.generation) }
                 return .admitted(
@@ -266,8 +279,46 @@ final class Admission {
     ) -> EventLoopFuture<AdmissionRefusal> {
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: listener.transport)
         logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"])
+        if let audit = runtime.audit {
+            var fields: [String: JSONValue] = [
+                "status": .integer(Int64(status.code)), "rule": .string(metric), "reason": .string(reason),
+                "remote": .object([
+                    "address": .string(remoteAddress), "listener": .string(listener.name),
+                    "profile": .integer(Int64(listener.securityProfile)),
+                ]),
+                "transport": .string(listener.transport.rawValue),
+            ]
+            if let identity { fields["charger"] = .string(identity.value) }
+            audit.record(.event("refused", fields))
+        }
         return eventLoop.makeSucceededFuture(
             AdmissionRefusal(status: status, reason: reason, metric: metric, headers: headers))
+    }
+
+    /// Where an admitted charger connected from, for its audit records: address, TLS version, the SHA-256 of its
+    /// client certificate (profile 3), the security profile. Read on the connection's event loop.
+    private func auditRemote(_ channel: Channel) -> AuditRemote {
+        var remote = AuditRemote(
+            address: remoteAddress, securityProfile: listener.securityProfile, listener: listener.name)
+        guard channel.eventLoop.inEventLoop else { return remote }
+        if let version = (try? channel.pipeline.syncOperations.nioSSL_tlsVersion()) ?? nil {
+            remote.tlsVersion = Self.name(version)
+        }
+        if let certificate = (try? channel.pipeline.syncOperations.nioSSL_peerCertificate()) ?? nil,
+            let der = try? certificate.toDERBytes()
+        {
+            remote.certificateFingerprint = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        }
+        return remote
+    }
+
+    static func name(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: return "TLSv1.0"
+        case .tlsv11: return "TLSv1.1"
+        case .tlsv12: return "TLSv1.2"
+        case .tlsv13: return "TLSv1.3"
+        }
     }
 
     static func describe(_ address: SocketAddress?) -> String {

@@ -100,6 +100,7 @@ struct ConfigurationReader {
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
+                "audit",
             ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
@@ -120,6 +121,7 @@ struct ConfigurationReader {
         let lockout = readLockout(top["lockout"])
         let soap = readSOAP(top["soap"])
         let models = readModels(top["models"])
+        let audit = readAudit(top["audit"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -134,7 +136,7 @@ struct ConfigurationReader {
         return ProxyConfiguration(
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
-            shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap)
+            shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit)
     }
 
 }
@@ -144,7 +146,7 @@ public enum DurationText {
     public static func parse(_ text: String) -> TimeAmount? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(suffix: String, nanoseconds: Double)] = [
-            ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
+            ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9), ("d", 86400e9),
         ]
         for unit in units where trimmed.hasSuffix(unit.suffix) {
             let number = trimmed.dropLast(unit.suffix.count)

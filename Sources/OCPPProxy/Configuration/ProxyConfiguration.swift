@@ -1,5 +1,6 @@
 import NIOCore
 import OCPP
+import OCPPAuditRedaction
 import OCPPRules
 
 /// The whole validated configuration of one proxy process. Built only by ``ConfigurationLoader``,
@@ -25,6 +26,8 @@ public struct ProxyConfiguration: Sendable {
     public var lockout: LockoutConfiguration
     /// SOAP chargers (listeners with `transport: soap`).
     public var soap = SOAPConfiguration()
+    /// nil when the audit log is off.
+    public var audit: AuditConfiguration?
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }
@@ -208,4 +211,50 @@ public struct LoggingConfiguration: Sendable {
 public struct ShutdownConfiguration: Sendable {
     /// How long a graceful shutdown waits for links to close before it drops them.
     public var gracePeriod: TimeAmount = .seconds(10)
+}
+
+/// What the proxy does when the audit writer falls behind (its queue is full) or cannot write (disk full, I/O error).
+public enum AuditBackpressure: String, Sendable, CaseIterable {
+    /// Every event loop waits for room in the queue: nothing is dropped, every charger of the node slows down.
+    case block
+    /// Sessions already connected keep flowing (their records queue up to twice the bound, then are dropped and
+    /// counted); new chargers are refused with 503 until the writer catches up. The default.
+    case refuseNew = "refuse-new"
+    /// Records beyond the queue's bound are dropped and counted; a `gap` record says how many when writing resumes.
+    case dropAndCount = "drop-and-count"
+}
+
+/// `audit:`: the tamper-evident audit log of every frame and security event.
+public struct AuditConfiguration: Sendable {
+    /// Where the proxy's pseudonym key comes from.
+    public enum PseudonymKey: Sendable, Equatable {
+        /// `pseudonymKey`: the text itself (usually `${OCPP_PROXY_AUDIT_KEY}`).
+        case text(String)
+        /// `pseudonymKeyFile`: a file holding the key, made with 32 random bytes (mode 0600) when missing.
+        case file(String)
+    }
+
+    /// Directory of the segments (`audit-<first seq>.jsonl`) and their indexes.
+    public var directory: String
+    public var payloads: AuditPayloadMode = .redacted
+    public var pseudonymKey: PseudonymKey
+    /// The Ed25519 private key checkpoints are signed with (`ocpp-proxy audit keygen`); made when missing.
+    public var signingKey: String
+    public var checkpointInterval: TimeAmount = .seconds(60)
+    public var rotateMaxBytes: Int = 256 << 20
+    public var rotateMaxAge: TimeAmount = .hours(1)
+    /// Closed segments older than this are deleted; nil keeps every segment.
+    public var retention: TimeAmount?
+    public var onBackpressure: AuditBackpressure = .refuseNew
+    /// Records waiting for the writer before backpressure starts.
+    public var queueRecords: Int = 65536
+    /// `node` of every record: this proxy's name among several (default: the host name).
+    public var node: String
+
+    public init(directory: String, pseudonymKey: PseudonymKey, signingKey: String, node: String) {
+        self.directory = directory
+        self.pseudonymKey = pseudonymKey
+        self.signingKey = signingKey
+        self.node = node
+    }
 }

@@ -171,8 +171,15 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    /// Called before each exposition, for gauges that are a function of the time (an age).
+    func beforeExposition(_ update: @escaping @Sendable () -> Void) {
+        updates.withLockedValue { $0.append(update) }
+    }
+    private let updates = NIOLockedValueBox<[@Sendable () -> Void]>([])
+
     /// The Prometheus text exposition of every metric.
     public func exposition() -> [UInt8] {
+        for update in updates.withLockedValue({ $0 }) { update() }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

@@ -85,9 +85,15 @@ struct Outgoing {
     var content: Content
     /// A CALLERROR relayed from the other peer rather than made by the proxy (counted when it arrived).
     var relayed = false
+    /// A forwarded CALL's action (a frame the proxy made carries its own).
+    var action: String?
+    /// The received frame this one was made from or answers (set by the session), for the audit log.
+    var cause: FrameCause?
 
     static func forward(_ frame: Frame) -> Outgoing {
-        Outgoing(side: frame.side.other, type: frame.type, messageId: frame.messageId, content: .forwarded(frame.text))
+        Outgoing(
+            side: frame.side.other, type: frame.type, messageId: frame.messageId, content: .forwarded(frame.text),
+            action: frame.action)
     }
 
     static func frame(_ frame: RPCFrame, to side: Side, relayed: Bool = false) -> Outgoing {
@@ -110,6 +116,12 @@ struct Outgoing {
             return elements[2]
         }
     }
+}
+
+/// Which received frame led to an outgoing one: who sent it and its message id.
+struct FrameCause {
+    var side: Side
+    var id: String
 }
 
 /// What a path answers to a frame: frames to send now, or once the state they depend on is stored.

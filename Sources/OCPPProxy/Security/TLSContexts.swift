@@ -73,7 +73,7 @@ final class ListenerTLS: Sendable {
     /// Rebuilds the context from the files; a broken file keeps the old context and is reported.
     /// `onlyIfChanged` skips the work when no file's modification time moved.
     @discardableResult
-    func reload(onlyIfChanged: Bool, logger: Logger, listener: String) -> Bool {
+    func reload(onlyIfChanged: Bool, logger: Logger, listener: String, audit: AuditLog? = nil) -> Bool {
         let dates = Self.modificationDates(configuration)
         if onlyIfChanged && current.withLockedValue({ dates == $0.fingerprint }) { return false }
         do {
@@ -81,11 +81,21 @@ final class ListenerTLS: Sendable {
             let revocations = try configuration.crl.map(RevocationList.init(contentsOfFile:))
             current.withLockedValue { $0 = Current(context: context, revocations: revocations, fingerprint: dates) }
             logger.notice("TLS certificate, key, client CA and CRL reloaded", metadata: ["listener": "\(listener)"])
+            audit?.record(
+                .event(
+                    "reload", ["what": .string("tls"), "listener": .string(listener), "result": .string("reloaded")]))
             return true
         } catch {
             current.withLockedValue { $0.fingerprint = dates }
             logger.error(
                 "TLS reload failed; keeping the previous certificate: \(error)", metadata: ["listener": "\(listener)"])
+            audit?.record(
+                .event(
+                    "reload",
+                    [
+                        "what": .string("tls"), "listener": .string(listener), "result": .string("failed"),
+                        "error": .string("\(error)"),
+                    ]))
             return false
         }
     }

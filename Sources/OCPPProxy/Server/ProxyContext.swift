@@ -19,12 +19,15 @@ final class ProxyContext: Sendable {
     /// The translation rules, when a rules directory is configured.
     let rules: RuleLibrary?
     let stateStore: StateStore
+    /// The audit log, when `audit:` is configured.
+    let audit: AuditLog?
 
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
         upstreamTLS: NIOSSLContext?, upstreamCredentials: UpstreamCredentials, rules: RuleLibrary? = nil,
-        stateStore: StateStore
+        stateStore: StateStore, audit: AuditLog? = nil
     ) {
+        self.audit = audit
         self.rules = rules
         self.stateStore = stateStore
         self.configuration = configuration

@@ -75,9 +75,12 @@ public final class ProxyServer: Service, Sendable {
         }
         let persisted = try await store.upstreamPasswords().get()
         let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
+        let audit = try configuration.audit.map { audit throws(StartupError) in
+            try AuditLog.open(configuration: audit, metrics: metrics, logger: logger)
+        }
         let runtime = ProxyContext(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
-            upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store)
+            upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store, audit: audit)
         return (runtime, store)
     }
 
@@ -191,13 +194,19 @@ public final class ProxyServer: Service, Sendable {
         // Serve until SIGTERM / SIGINT (or cancellation). Services shut down in reverse order: certificate reloads
         // stop, the listeners stop accepting (readyz 503), every session closes, then the admin endpoint.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First to start, last to stop: the audit log records every session's end before it closes.
+        if let audit = runtime.audit {
+            audit.start()
+            services.append(.init(service: AuditService(log: audit)))
+        }
         if let adminChannel { services.append(.init(service: ChannelService(channel: adminChannel))) }
         services.append(
             .init(
                 service: SessionCloser(
                     registry: runtime.registry, gracePeriod: configuration.shutdown.gracePeriod, logger: logger)))
         services.append(.init(service: ListenerService(channels: channels, readiness: readiness, logger: logger)))
-        services.append(.init(service: TLSReloader(listenerTLS: runtime.listenerTLS, logger: logger)))
+        services.append(
+            .init(service: TLSReloader(listenerTLS: runtime.listenerTLS, logger: logger, audit: runtime.audit)))
         try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
         try? await store.close().get()
         try? await group.shutdownGracefully()

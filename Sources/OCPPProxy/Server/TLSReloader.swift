@@ -7,6 +7,7 @@ import UnixSignals
 struct TLSReloader: Service {
     let listenerTLS: [String: ListenerTLS]
     let logger: Logger
+    var audit: AuditLog?
     /// How often certificate files are checked for changes.
     static let pollInterval = Duration.seconds(2)
 
@@ -35,7 +36,7 @@ struct TLSReloader: Service {
 
     private func reload(onlyIfChanged: Bool) {
         for (name, tls) in listenerTLS {
-            tls.reload(onlyIfChanged: onlyIfChanged, logger: logger, listener: name)
+            tls.reload(onlyIfChanged: onlyIfChanged, logger: logger, listener: name, audit: audit)
         }
     }
 }

@@ -18,6 +18,8 @@ final class ChargerSession: LinkEvents {
     private let charger: FrameLink
     private let upstream: FrameLink
     private let stages: [FrameStage]
+    /// The stages that watch frames as they arrive and the session's events (the audit tap).
+    private let observers: [FrameStage]
     private let path: FramePath
     /// Frames that arrived before the path was ready (translation reads the charger's state first).
     private var waiting: [Frame] = []
@@ -48,6 +50,7 @@ final class ChargerSession: LinkEvents {
         self.charger = charger
         self.upstream = upstream
         self.stages = stages
+        self.observers = stages.filter(\.watchesArrivals)
         self.path = path
         self.connectedSince = Date()
         self.closedPromise = context.eventLoop.makePromise()
@@ -60,6 +63,7 @@ final class ChargerSession: LinkEvents {
         logger.info("charger connected", metadata: ["listener": "\(listenerName)", "remote": "\(remoteAddress)"])
         charger.events = self
         upstream.events = self
+        for observer in observers { observer.connected() }
         path.start().hop(to: eventLoop).whenComplete { [self] result in
             switch result {
             case .success:
@@ -99,6 +103,7 @@ final class ChargerSession: LinkEvents {
             case .failure(let error): return refuse(error, text: text, from: side)
             }
         }
+        for observer in observers { observer.arrived(frame) }
         guard started else { return wait(frame) }
         handle(frame)
     }
@@ -113,13 +118,13 @@ final class ChargerSession: LinkEvents {
         if let refusal = waitingLimit.check(
             frame, count: count, context: context)
         {
-            return send(refusal)
+            return send(refusal, cause: frame)
         }
         waiting.append(frame)
     }
 
     private func handle(_ frame: Frame) {
-        if let refusal = path.admit(frame) { return send(refusal) }
+        if let refusal = path.admit(frame) { return send(refusal, cause: frame) }
         run(frame, from: 0)
     }
 
@@ -135,12 +140,12 @@ final class ChargerSession: LinkEvents {
                 frame = next
                 index += 1
             case .answer(let frames):
-                return send(frames, after: index)
+                return send(frames, after: index, cause: frame)
             case .hold(let verdict):
                 return resume(frame, after: index, verdict)
             }
         }
-        deliver(path.receive(frame))
+        deliver(path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId))
     }
 
     /// Goes on with a frame stage `index` held, once it has decided; frames that came later may have gone ahead.
@@ -150,7 +155,7 @@ final class ChargerSession: LinkEvents {
             switch result {
             case .success(.pass): run(frame, from: index + 1)
             case .success(.rewrite(let next)): run(next, from: index + 1)
-            case .success(.answer(let frames)): send(frames, after: index)
+            case .success(.answer(let frames)): send(frames, after: index, cause: frame)
             case .success(.hold(let later)): resume(frame, after: index, later)
             case .failure(let error):
                 logger.error("the \(stages[index].name) stage failed on a frame: \(error); the frame is dropped")
@@ -158,16 +163,17 @@ final class ChargerSession: LinkEvents {
         }
     }
 
-    private func deliver(_ outbox: Outbox) {
+    /// Sends what the path returned; `cause` is the received frame it answers (nil for a timeout).
+    private func deliver(_ outbox: Outbox, cause: FrameCause?) {
         switch outbox {
         case .one(let frame):
-            send(frame)
+            send(frame, through: stages[...], cause: cause)
         case .now(let frames):
-            send(frames)
+            send(frames, through: stages[...], cause: cause)
         case .after(let future):
             future.hop(to: eventLoop).whenComplete { [self] result in
                 switch result {
-                case .success(let frames): send(frames)
+                case .success(let frames): send(frames, through: stages[...], cause: cause)
                 case .failure(let error): fail("cannot persist translation state: \(error)")
                 }
             }
@@ -179,16 +185,18 @@ final class ChargerSession: LinkEvents {
     /// forwarded. A broken answer to a pending CALL fails that CALL for its caller at once.
     private func refuse(_ error: RPCFrameError, text: ByteBuffer, from side: Side) {
         context.metrics.malformed(from: side, reason: error.reason)
+        for observer in observers { observer.malformed(text, from: side, reason: error.reason) }
         logger.warning(
             "refused a malformed frame: \(error)",
             metadata: ["from": "\(side)", "frame": "\(Self.excerpt(text))"])
         let version = context.version(of: side)
         if error.answersSender(version: version) {
-            return send([
-                context.callError(
-                    to: side, id: error.answerMessageId, code: error.callErrorCode(version: version),
-                    description: "\(error)")
-            ])
+            return send(
+                [
+                    context.callError(
+                        to: side, id: error.answerMessageId, code: error.callErrorCode(version: version),
+                        description: "\(error)")
+                ], through: stages[...], cause: FrameCause(side: side, id: error.answerMessageId))
         }
         let isAnswer = [MessageTypeNumber.callResult.rawValue, MessageTypeNumber.callError.rawValue].contains(
             error.messageType)
@@ -196,12 +204,16 @@ final class ChargerSession: LinkEvents {
             let peer = side == .charger ? "charging station" : "CSMS"
             deliver(
                 path.receiveBrokenAnswer(
-                    id: id, from: side, description: "the \(peer) answered with a malformed frame: \(error)"))
+                    id: id, from: side, description: "the \(peer) answered with a malformed frame: \(error)"),
+                cause: FrameCause(side: side, id: id))
         }
     }
 
     func receivedBinary(from side: Side) {
         context.metrics.malformed(from: side, reason: "binary_frame")
+        for observer in observers {
+            observer.malformed(ByteBuffer(), from: side, reason: "binary_frame")
+        }
         logger.warning(
             "closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])
         // RFC 6455 §7.4.1: 1003 is for an endpoint that received a type of data it cannot accept.
@@ -210,26 +222,24 @@ final class ChargerSession: LinkEvents {
 
     // MARK: Frames out
 
-    /// Sends frames that stage `index` answered with: they pass the stages before it on their way out.
-    private func send(_ frames: [Outgoing], after index: Int) {
-        send(frames, through: stages[..<index])
+    /// Sends frames that stage `index` answered `cause` with: they pass the stages before it on their way out.
+    private func send(_ frames: [Outgoing], after index: Int, cause: Frame) {
+        send(frames, through: stages[..<index], cause: FrameCause(side: cause.side, id: cause.messageId))
     }
 
-    private func send(_ frames: [Outgoing]) {
-        send(frames, through: stages[...])
+    /// The path's answer in the proxy's name to a frame it did not let in.
+    private func send(_ frames: [Outgoing], cause: Frame) {
+        send(frames, through: stages[...], cause: FrameCause(side: cause.side, id: cause.messageId))
     }
 
-    private func send(_ frames: [Outgoing], through stages: ArraySlice<FrameStage>) {
-        for frame in frames { send(frame, through: stages) }
+    private func send(_ frames: [Outgoing], through stages: ArraySlice<FrameStage>, cause: FrameCause?) {
+        for frame in frames { send(frame, through: stages, cause: cause) }
     }
 
-    private func send(_ frame: Outgoing) {
-        send(frame, through: stages[...])
-    }
-
-    private func send(_ frame: Outgoing, through stages: ArraySlice<FrameStage>) {
+    private func send(_ frame: Outgoing, through stages: ArraySlice<FrameStage>, cause: FrameCause?) {
         guard !failed else { return }
         var frame = frame
+        if frame.cause == nil { frame.cause = cause }
         for stage in stages.reversed() where stage.watchesOutbound { frame = stage.outbound(frame) }
         let link = link(frame.side)
         switch frame.content {
@@ -250,7 +260,7 @@ final class ChargerSession: LinkEvents {
         timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
             timer = nil
             timerDeadline = nil
-            deliver(path.expire(now: eventLoop.now))
+            deliver(path.expire(now: eventLoop.now), cause: nil)
         }
     }
 
@@ -283,6 +293,7 @@ final class ChargerSession: LinkEvents {
         let partner = link(side.other)
         let why = reason ?? (peerCode != nil ? "peer_closed" : "connection_lost")
         context.metrics.linkClosed(side, reason: why)
+        for observer in observers { observer.linkClosed(side, code: peerCode, reason: why) }
         if partner.state == .open {
             // The peer's code is news for the partner only when the peer started the close; when the proxy
             // did (keepalive, binary frame, ...), the peer's code is just the echo of the proxy's own.

@@ -15,6 +15,8 @@ struct SessionContext {
     let limits: LimitsConfiguration
     /// With the charger's identity and version as metadata.
     let logger: Logger
+    /// The audit log and what its records of this session carry; nil when the audit log is off.
+    var audit: (log: AuditLog, session: AuditSessionInfo)?
     /// Seconds since 1970 for what rules see as now(). Monotonic time (deadlines, timeouts) is the event loop's
     /// `now`, which an EmbeddedEventLoop lets tests advance.
     var wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }

@@ -9,7 +9,13 @@ struct SessionFactory {
 
     /// Stages every session runs, first to last. Credentials is the first; audit, limits and routing join here.
     func stages(for context: SessionContext) -> [FrameStage] {
-        [CredentialStage(context: context, credentials: proxy.upstreamCredentials)]
+        let credentials = CredentialStage(context: context, credentials: proxy.upstreamCredentials)
+        guard let audit = context.audit else { return [credentials] }
+        // First: it sees every frame as it arrives, and what the other stages send as it leaves.
+        return [
+            AuditStage(log: audit.log, session: audit.session, maxPendingCalls: context.limits.maxPendingCalls),
+            credentials,
+        ]
     }
 
     /// Pass-through when the charger speaks the CSMS's version; else the chain of rule sets that joins the two
@@ -30,15 +36,25 @@ struct SessionFactory {
 
     func makeSession(
         identity: ChargerIdentity, version: OCPPVersion, generation: UInt64, listener: String, remoteAddress: String,
-        charger: FrameLink, upstream: FrameLink, eventLoop: EventLoop
+        charger: FrameLink, upstream: FrameLink, eventLoop: EventLoop, remote: AuditRemote? = nil
     ) -> ChargerSession {
         var logger = proxy.logger
         logger[metadataKey: "identity"] = "\(identity)"
         logger[metadataKey: "version"] = "\(version)"
-        let context = SessionContext(
+        var context = SessionContext(
             identity: identity, chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
             eventLoop: eventLoop, metrics: SessionMetrics(proxy: proxy.metrics, transport: charger.transport),
             limits: proxy.configuration.limits, logger: logger)
+        if let log = proxy.audit {
+            let session = AuditSessionInfo(
+                node: log.configuration.node, charger: identity.value, session: log.sessionID(generation),
+                chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
+                remote: remote
+                    ?? AuditRemote(
+                        address: remoteAddress, securityProfile: 0, listener: listener),
+                transport: charger.transport.rawValue, upstream: proxy.configuration.upstream.url)
+            context.audit = (log, session)
+        }
         return ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
             charger: charger, upstream: upstream, stages: stages(for: context),

@@ -80,6 +80,12 @@ final class CredentialStage: FrameStage {
             // Never the password itself (A01.FR.12).
             context.logger.notice(
                 "the CSMS changed this charger's upstream password; it is used from the next connection on")
+            if let audit = context.audit {
+                audit.log.record(
+                    .event(
+                        "credential_change", ["what": .string("upstream_password"), "result": .string("stored")],
+                        session: audit.session))
+            }
             return nil
         }.flatMapError { [self] error in
             context.logger.error("could not persist the new upstream password: \(error)")

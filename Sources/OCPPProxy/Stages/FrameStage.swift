@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 import OCPP
 
 /// What a stage decides about a frame.
@@ -29,9 +30,30 @@ protocol FrameStage: AnyObject {
 
     /// A frame on its way to a peer (from the path or an earlier stage's answer); returns what goes out instead.
     func outbound(_ frame: Outgoing) -> Outgoing
+
+    /// Whether the stage observes frames as they arrive (``arrived(_:)``, ``malformed(_:from:reason:)``) and the
+    /// session's connect and link closes: a tap that records, never decides.
+    var watchesArrivals: Bool { get }
+
+    /// Every well-formed frame as it is read, before the path's checks and any stage's decision.
+    func arrived(_ frame: Frame)
+
+    /// Bytes that are not a well-formed RPC frame (refused), or a binary frame.
+    func malformed(_ text: ByteBuffer, from side: Side, reason: String)
+
+    /// The session started: both links are open.
+    func connected()
+
+    /// One of the session's links closed: the code the peer sent (nil: none, the connection was lost) and why.
+    func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String)
 }
 
 extension FrameStage {
     var watchesOutbound: Bool { false }
     func outbound(_ frame: Outgoing) -> Outgoing { frame }
+    var watchesArrivals: Bool { false }
+    func arrived(_ frame: Frame) {}
+    func malformed(_ text: ByteBuffer, from side: Side, reason: String) {}
+    func connected() {}
+    func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {}
 }

@@ -93,6 +93,16 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
             _ = runtime.lockout.recordFailure(for: context.channel.remoteAddress?.ipAddress ?? "unknown")
             runtime.logger.notice(
                 "TLS handshake failed: \(error)", metadata: ["listener": "\(listener.name)", "remote": "\(address)"])
+            runtime.audit?.record(
+                .event(
+                    "tls_failure",
+                    [
+                        "remote": .object([
+                            "address": .string(address), "listener": .string(listener.name),
+                            "profile": .integer(Int64(listener.securityProfile)),
+                        ]),
+                        "reason": .string("\(error)"),
+                    ]))
             context.close(promise: nil)
             return
         }
