@@ -61,8 +61,8 @@ public final class SegmentWriter {
     /// `ts` of the last checkpoint this writer wrote (nil before the first).
     public private(set) var lastCheckpointTime: Date?
 
-    /// Bytes appended and not committed yet.
-    public var pendingBytes: Int { pending.count }
+    /// Bytes this writer has written to disk (committed), over every segment.
+    public private(set) var bytesWritten = 0
 
     /// The segment being written; nil until the first record after opening an empty directory or a rotation.
     public var currentSegment: String? { fd >= 0 ? currentPath : nil }
@@ -220,6 +220,7 @@ public final class SegmentWriter {
         do {
             try POSIXFile.writeAll(fd, pending, path: currentPath)
             try POSIXFile.sync(fd, path: currentPath)
+            bytesWritten += pending.count
         } catch {
             broken = true
             throw error

@@ -23,24 +23,30 @@ public enum AuditExporter {
 
     // MARK: Outcome
 
-    /// What a record's `decision` says: success, failure or unknown (OCSF status_id 1, 2, 0).
+    /// Whether a record tells of a success, a failure or neither (OCSF status_id 1, 2, 0): an error frame, a frame
+    /// the proxy refused, found malformed or answered for a timeout, an admission refusal, a TLS handshake failure,
+    /// dropped records and a failed reload are failures; other frames and events that have an outcome succeed.
     enum Outcome {
         case unknown, success, failure
 
+        static let failedEvents: Set<String> = ["refused", "tls_failure", "gap"]
+        static let failedDecisions: Set<String> = ["refused", "malformed", "timeout"]
+        static let succeededEvents: Set<String> = ["connect", "credential_change", "start", "stop"]
+
         init(_ record: [String: JSONValue]) {
-            if case .object(let msg)? = record["msg"], msg["type"]?.stringValue == "error" {
+            let event = record["event"]?.stringValue ?? ""
+            if case .object(let msg)? = record["msg"],
+                let type = msg["type"]?.stringValue, type == "CALLERROR" || type == "CALLRESULTERROR"
+            {
                 self = .failure
-                return
-            }
-            guard let decision = record["decision"]?.stringValue else {
-                self = .unknown
-                return
-            }
-            let lower = decision.lowercased()
-            if ["refused", "rejected", "failed", "failure", "dropped", "denied"].contains(where: lower.hasPrefix) {
+            } else if Self.failedEvents.contains(event) || record["result"]?.stringValue == "failed" {
                 self = .failure
-            } else {
+            } else if let decision = record["decision"]?.stringValue {
+                self = Self.failedDecisions.contains(decision) ? .failure : .success
+            } else if Self.succeededEvents.contains(event) || record["result"] != nil {
                 self = .success
+            } else {
+                self = .unknown
             }
         }
     }
@@ -117,20 +123,21 @@ public enum AuditExporter {
     /// - `frame` → API Activity (6003, category 6 Application Activity), activity 99 Other named after the frame's
     ///   `msg.type` and `leg` (OCPP RPC has no create/read/update/delete); `api.operation` = `msg.action`,
     ///   `api.request.uid` = `msg.id`, `src_endpoint`/`dst_endpoint` from the leg.
-    /// - `admission`, `tls` → Authentication (3002, category 3 Identity & Access Management), activity 1 Logon:
-    ///   `user.uid` = charger, `status`/`status_id`/`status_detail` from `decision`.
-    /// - `credential` → Authentication, activity 99 Other ("Credential Change").
-    /// - `connect`/`disconnect`/`limit` → Network Activity (4001, category 4), activity 1 Open / 2 Close / 5 Refuse.
+    /// - `refused` (an admission refusal), `tls_failure` → Authentication (3002, category 3 Identity & Access
+    ///   Management), activity 1 Logon, status Failure, `status_detail` the refusal's rule or the TLS error;
+    ///   `user.uid` = charger.
+    /// - `credential_change` → Authentication, activity 99 Other ("Credential Change").
+    /// - `connect`/`disconnect` → Network Activity (4001, category 4), activity 1 Open / 2 Close.
     /// - `start`/`stop`/`reload` → Application Lifecycle (6002, category 6), activity 3 Start / 4 Stop / 8 Update.
     /// - anything else (`checkpoint`, events of later versions) → Base Event (0, category 0), activity 99 Other.
     public static let ocsfClasses: [String: OCSFClass] = [
         "frame": OCSFClass(6003, "API Activity", 6, "Application Activity", 99, "Other"),
-        "admission": OCSFClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon"),
-        "tls": OCSFClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon"),
-        "credential": OCSFClass(3002, "Authentication", 3, "Identity & Access Management", 99, "Credential Change"),
+        "refused": OCSFClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon"),
+        "tls_failure": OCSFClass(3002, "Authentication", 3, "Identity & Access Management", 1, "Logon"),
+        "credential_change": OCSFClass(
+            3002, "Authentication", 3, "Identity & Access Management", 99, "Credential Change"),
         "connect": OCSFClass(4001, "Network Activity", 4, "Network Activity", 1, "Open"),
         "disconnect": OCSFClass(4001, "Network Activity", 4, "Network Activity", 2, "Close"),
-        "limit": OCSFClass(4001, "Network Activity", 4, "Network Activity", 5, "Refuse"),
         "start": OCSFClass(6002, "Application Lifecycle", 6, "Application Activity", 3, "Start"),
         "stop": OCSFClass(6002, "Application Lifecycle", 6, "Application Activity", 4, "Stop"),
         "reload": OCSFClass(6002, "Application Lifecycle", 6, "Application Activity", 8, "Update"),
@@ -151,7 +158,7 @@ public enum AuditExporter {
         if case .object(let m)? = fields["msg"] { msg = m } else { msg = [:] }
         let leg = fields["leg"]?.stringValue
         if event == "frame" {
-            // activity_name: the frame's type and leg, e.g. "call charger-proxy".
+            // activity_name: the frame's type and leg, e.g. "CALL charger_to_proxy".
             ocsfClass.activityName = [msg["type"]?.stringValue, leg].compactMap { $0 }.joined(separator: " ")
             if ocsfClass.activityName.isEmpty { ocsfClass.activityName = "Other" }
         } else if ocsfClasses[event] == nil, !event.isEmpty {
@@ -174,7 +181,7 @@ public enum AuditExporter {
             "status_id": .integer(outcome == .failure ? 2 : outcome == .success ? 1 : 0),
             "status": .string(outcome == .failure ? "Failure" : outcome == .success ? "Success" : "Unknown"),
         ]
-        if let decision = fields["decision"] { out["status_detail"] = decision }
+        if let detail = fields["decision"] ?? fields["rule"] ?? fields["result"] { out["status_detail"] = detail }
         // time: epoch milliseconds; metadata.original_time keeps the record's RFC 3339 text.
         var metadata: [String: JSONValue] = [
             "product": .object(["name": .string("ocpp-proxy"), "vendor_name": .string("ocpp-proxy")]),
@@ -207,10 +214,10 @@ public enum AuditExporter {
             out["actor"] = .object(actor)
             let (source, destination): (JSONValue, JSONValue) =
                 switch leg {
-                case "charger-proxy": (charger, proxy)
-                case "proxy-csms": (proxy, csms)
-                case "csms-proxy": (csms, proxy)
-                case "proxy-charger": (proxy, charger)
+                case "charger_to_proxy": (charger, proxy)
+                case "proxy_to_csms": (proxy, csms)
+                case "csms_to_proxy": (csms, proxy)
+                case "proxy_to_charger": (proxy, charger)
                 default: (charger, proxy)
                 }
             out["src_endpoint"] = source

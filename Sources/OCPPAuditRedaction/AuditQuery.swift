@@ -148,7 +148,10 @@ public struct AuditIndex: Sendable, Equatable {
 
     /// Writes the index beside its segment, as one line.
     public func write(forSegment segment: String) throws {
-        try Data((json.jsonText + "\n").utf8).write(to: URL(fileURLWithPath: Self.path(forSegment: segment)))
+        // Readable as the segments are (0640): it names the chargers in the segment.
+        let path = Self.path(forSegment: segment)
+        try Data((json.jsonText + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path)
     }
 
     /// The index of a segment if there is one that still describes it (same size); nil otherwise.

@@ -28,7 +28,7 @@ struct AuditReadingTests {
 
     static func record(
         _ seq: Int, _ ts: String, event: String = "frame", charger: String? = "CP1", session: String? = "s1",
-        action: String? = "Heartbeat", leg: String = "charger-proxy", decision: String? = nil
+        action: String? = "Heartbeat", leg: String = "charger_to_proxy", decision: String? = nil
     ) -> String {
         var fields: [String: JSONValue] = [
             "seq": .integer(Int64(seq)), "ts": .string(ts), "node": .string("edge-1"), "event": .string(event),
@@ -39,7 +39,7 @@ struct AuditReadingTests {
         if event == "frame" {
             fields["leg"] = .string(leg)
             fields["msg"] = .object([
-                "type": .string("call"), "id": .string("m\(seq)"), "action": action.map(JSONValue.string) ?? .null,
+                "type": .string("CALL"), "id": .string("m\(seq)"), "action": action.map(JSONValue.string) ?? .null,
             ])
             fields["payload"] = .object([:])
         }
@@ -53,7 +53,7 @@ struct AuditReadingTests {
             "audit-00000000000000000001.jsonl",
             [
                 record(1, "2026-11-30T08:00:00.000001Z", event: "start", charger: nil, session: nil),
-                record(2, "2026-11-30T08:00:01.000000Z", event: "admission", decision: "admitted"),
+                record(2, "2026-11-30T08:00:01.000000Z", event: "refused", decision: nil),
                 record(3, "2026-11-30T08:00:02.000000Z", action: "BootNotification"),
                 record(4, "2026-11-30T08:00:03.000000Z", charger: "CP2", session: "s2"),
             ])
@@ -98,7 +98,7 @@ struct AuditReadingTests {
         #expect(unreadable == ["audit-00000000000000000005.jsonl:2"])
         #expect(try Self.seqs(log, AuditFilter(charger: "CP2")).0 == [4, 7])
         #expect(try Self.seqs(log, AuditFilter(action: "Authorize")).0 == [5, 7])
-        #expect(try Self.seqs(log, AuditFilter(event: "admission")).0 == [2])
+        #expect(try Self.seqs(log, AuditFilter(event: "refused")).0 == [2])
         #expect(try Self.seqs(log, AuditFilter(session: "s1")).0 == [2, 3, 5])
         #expect(try Self.seqs(log, AuditFilter(charger: "CP1", action: "Authorize")).0 == [5])
         let since = AuditTime.microseconds("2026-11-30T08:00:02Z")
@@ -152,29 +152,28 @@ struct AuditReadingTests {
         let record = JSONValue.object([
             "seq": .integer(3), "ts": .string("2026-11-30T08:00:02.000000Z"), "node": .string("edge 1"),
             "event": .string("frame"), "charger": .string(#"CP"]\1"#), "session": .string("s1"),
-            "leg": .string("charger-proxy"),
-            "msg": .object(["type": .string("call"), "id": .string("1"), "action": .string("Heartbeat")]),
+            "leg": .string("charger_to_proxy"),
+            "msg": .object(["type": .string("CALL"), "id": .string("1"), "action": .string("Heartbeat")]),
         ])
         let line = record.jsonText
         let out = AuditExporter.syslog(record, text: line)
         #expect(
             out
-                == #"<110>1 2026-11-30T08:00:02.000000Z edge_1 ocpp-proxy - frame [ocpp@32473 seq="3" charger="CP\"\]\\1" session="s1" action="Heartbeat" leg="charger-proxy"] "#
+                == #"<110>1 2026-11-30T08:00:02.000000Z edge_1 ocpp-proxy - frame [ocpp@32473 seq="3" charger="CP\"\]\\1" session="s1" action="Heartbeat" leg="charger_to_proxy"] "#
                 + line)
-        let refused = JSONValue.object(["event": .string("admission"), "decision": .string("refused:401")])
-        #expect(
-            AuditExporter.syslog(refused, text: "{}") == "<108>1 - - ocpp-proxy - admission [ocpp@32473] {}")
+        let refused = JSONValue.object(["event": .string("refused"), "status": .integer(401)])
+        #expect(AuditExporter.syslog(refused, text: "{}") == "<108>1 - - ocpp-proxy - refused [ocpp@32473] {}")
     }
 
     @Test func ocsfMapsAFrameToAPIActivity() {
         let record = json(
-            #"{"seq":3,"ts":"2026-11-30T08:00:02.500000Z","node":"edge-1","event":"frame","leg":"proxy-csms","charger":"CP1","session":"s1","upstream":"csms-a","version":"ocpp1.6","msg":{"type":"call","id":"m3","action":"Authorize"},"payload":{"idTag":"hmac:00"},"redacted":["idTag"],"decision":"forwarded","prev":"p","hash":"h3"}"#
+            #"{"seq":3,"ts":"2026-11-30T08:00:02.500000Z","node":"edge-1","event":"frame","leg":"proxy_to_csms","charger":"CP1","session":"s1","upstream":"csms-a","version":"ocpp1.6","msg":{"type":"CALL","id":"m3","action":"Authorize"},"payload":{"idTag":"hmac:00"},"redacted":["idTag"],"decision":"forwarded","prev":"p","hash":"h3"}"#
         )
         let event = AuditExporter.ocsf(record)
         #expect(event.objectMember("class_uid") == .integer(6003))
         #expect(event.objectMember("category_uid") == .integer(6))
         #expect(event.objectMember("activity_id") == .integer(99))
-        #expect(event.objectMember("activity_name") == .string("call proxy-csms"))
+        #expect(event.objectMember("activity_name") == .string("CALL proxy_to_csms"))
         #expect(event.objectMember("type_uid") == .integer(600399))
         #expect(event.objectMember("time") == .integer(1_796_025_602_500))
         #expect(event.objectMember("status_id") == .integer(1))
@@ -188,13 +187,13 @@ struct AuditReadingTests {
         #expect(metadata?.objectMember("sequence") == .integer(3))
         let unmapped = event.objectMember("unmapped")
         #expect(unmapped?.objectMember("payload") == json(#"{"idTag":"hmac:00"}"#))
-        #expect(unmapped?.objectMember("leg") == .string("proxy-csms"))
+        #expect(unmapped?.objectMember("leg") == .string("proxy_to_csms"))
         #expect(unmapped?.objectMember("msg") == nil)
         #expect(unmapped?.objectMember("ts") == nil)
         // The charger's side of the same exchange.
         let inbound = AuditExporter.ocsf(
             json(
-                #"{"event":"frame","leg":"charger-proxy","charger":"CP1","node":"edge-1","remote":{"address":"10.0.0.7:51000"},"msg":{"type":"error","id":"m4","action":"Authorize"}}"#
+                #"{"event":"frame","leg":"charger_to_proxy","charger":"CP1","node":"edge-1","remote":{"address":"10.0.0.7:51000"},"msg":{"type":"CALLERROR","id":"m4","action":"Authorize"}}"#
             ))
         #expect(inbound.objectMember("src_endpoint") == json(#"{"uid":"CP1","ip":"10.0.0.7","port":51000}"#))
         #expect(inbound.objectMember("status_id") == .integer(2))
@@ -202,7 +201,7 @@ struct AuditReadingTests {
 
     @Test func ocsfMapsAnAdmissionRefusalToAuthentication() {
         let record = json(
-            #"{"seq":9,"ts":"2026-11-30T08:00:00Z","node":"edge-1","event":"admission","charger":"CP7","session":"s9","remote":{"address":"[2001:db8::1]:443","tls":"TLSv1.3"},"decision":"refused:401 unknown charger","hash":"h9"}"#
+            #"{"seq":9,"ts":"2026-11-30T08:00:00Z","node":"edge-1","event":"refused","charger":"CP7","session":"s9","remote":{"address":"[2001:db8::1]:443","tls":"TLSv1.3"},"status":401,"rule":"auth_unknown_charger","hash":"h9"}"#
         )
         let event = AuditExporter.ocsf(record)
         #expect(event.objectMember("class_uid") == .integer(3002))
@@ -211,14 +210,20 @@ struct AuditReadingTests {
         #expect(event.objectMember("type_uid") == .integer(300201))
         #expect(event.objectMember("status") == .string("Failure"))
         #expect(event.objectMember("status_id") == .integer(2))
-        #expect(event.objectMember("status_detail") == .string("refused:401 unknown charger"))
+        #expect(event.objectMember("status_detail") == .string("auth_unknown_charger"))
         #expect(event.objectMember("user") == json(#"{"uid":"CP7","name":"CP7"}"#))
         #expect(event.objectMember("session") == json(#"{"uid":"s9"}"#))
         #expect(event.objectMember("src_endpoint") == json(#"{"uid":"CP7","ip":"2001:db8::1","port":443}"#))
         #expect(event.objectMember("time") == .integer(1_796_025_600_000))
         #expect(event.objectMember("unmapped")?.objectMember("remote")?.objectMember("tls") == .string("TLSv1.3"))
-        let admitted = AuditExporter.ocsf(json(#"{"event":"admission","decision":"admitted"}"#))
+        let admitted = AuditExporter.ocsf(json(#"{"event":"connect","charger":"CP7"}"#))
+        #expect(admitted.objectMember("class_uid") == .integer(4001))
         #expect(admitted.objectMember("status_id") == .integer(1))
+        let forwarded = AuditExporter.ocsf(
+            json(#"{"event":"frame","leg":"proxy_to_charger","msg":{"type":"CALLRESULT"},"decision":"forwarded"}"#))
+        #expect(forwarded.objectMember("status_id") == .integer(1))
+        let reloadFailed = AuditExporter.ocsf(json(#"{"event":"reload","result":"failed"}"#))
+        #expect(reloadFailed.objectMember("status_id") == .integer(2))
         let checkpoint = AuditExporter.ocsf(json(#"{"event":"checkpoint"}"#))
         #expect(checkpoint.objectMember("class_uid") == .integer(0))
         #expect(checkpoint.objectMember("activity_name") == .string("checkpoint"))

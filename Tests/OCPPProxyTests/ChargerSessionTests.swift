@@ -8,18 +8,23 @@ import Testing
 
 @testable import OCPPProxy
 
-/// A pass-through session (no stages) of charger CP001 between two links.
+/// A pass-through session of charger CP001 between two links: no stages, or the audit stage alone.
 func passThroughSession(
     version: OCPPVersion, charger: FrameLink, csms: FrameLink, loop: EventLoop, metrics: ProxyMetrics,
-    limits: LimitsConfiguration
+    limits: LimitsConfiguration, audit: (log: AuditLog, session: AuditSessionInfo)? = nil
 ) throws -> ChargerSession {
-    let context = SessionContext(
+    var context = SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, eventLoop: loop,
         metrics: SessionMetrics(proxy: metrics, transport: charger.transport), limits: limits,
         logger: Logger(label: "test"))
+    context.audit = audit
+    let stages: [FrameStage] =
+        audit.map {
+            [AuditStage(log: $0.log, session: $0.session, maxPendingCalls: limits.maxPendingCalls)]
+        } ?? []
     return ChargerSession(
         context: context, listenerName: "test", remoteAddress: "127.0.0.1:1", generation: 1, charger: charger,
-        upstream: csms, stages: [], path: PassThroughPath(context: context))
+        upstream: csms, stages: stages, path: PassThroughPath(context: context))
 }
 
 /// A session between two embedded channels on one embedded event loop: frames written into one link
@@ -35,7 +40,7 @@ final class SessionFixture {
 
     init(
         version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16,
-        pingInterval: TimeAmount = .zero
+        pingInterval: TimeAmount = .zero, audit: (log: AuditLog, session: AuditSessionInfo)? = nil
     ) throws {
         let keepalive = KeepaliveConfiguration(pingInterval: pingInterval, pongTimeout: .seconds(1))
         chargerLink = WebSocketLink(side: .charger, isClient: false, keepalive: keepalive)
@@ -47,7 +52,7 @@ final class SessionFixture {
         session = try passThroughSession(
             version: version, charger: chargerLink, csms: csmsLink, loop: loop, metrics: metrics,
             limits: LimitsConfiguration(
-                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls))
+                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls), audit: audit)
         session.start()
     }
 

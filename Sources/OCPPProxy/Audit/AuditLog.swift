@@ -147,13 +147,14 @@ final class AuditLog: @unchecked Sendable {
 
     // MARK: Recording (any thread)
 
-    /// Queues one entry; never blocks unless `onBackpressure` is `block` and the queue is full.
-    func record(_ entry: AuditEntry) {
+    /// Queues one entry; never blocks unless `onBackpressure` is `block` and the queue is full. An `essential`
+    /// entry (the process's own start and stop) is queued whatever the queue holds.
+    func record(_ entry: AuditEntry, essential: Bool = false) {
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return }
         let bound = configuration.queueRecords
-        if queue.count >= bound {
+        if queue.count >= bound && !essential {
             switch configuration.onBackpressure {
             case .block:
                 while queue.count >= bound && !stopped { condition.wait() }
@@ -185,13 +186,14 @@ final class AuditLog: @unchecked Sendable {
     // MARK: The writer thread
 
     func start() {
+        applyRetention()
         record(
             .event(
                 "start",
                 [
                     "payloads": .string(configuration.payloads.rawValue), "key": .string(signer.keyID),
                     "pid": .integer(Int64(getpid())),
-                ]))
+                ]), essential: true)
         let thread = Thread { [self] in run() }
         thread.name = "audit-writer"
         self.thread = thread
@@ -200,7 +202,7 @@ final class AuditLog: @unchecked Sendable {
 
     /// Writes a `stop` record and everything queued, closes the segment with a checkpoint, and ends the thread.
     func stop() {
-        record(.event("stop", [:]))
+        record(.event("stop", [:]), essential: true)
         condition.lock()
         stopping = true
         condition.broadcast()
@@ -268,11 +270,16 @@ final class AuditLog: @unchecked Sendable {
             retry = batch
             return false
         }
-        if batch.isEmpty && !(checkpoint && writer.recordsSinceCheckpoint > 0) { return true }
+        if batch.isEmpty && !(checkpoint && writer.recordsSinceCheckpoint > 0) {
+            // Nothing unsigned: the log is covered by a checkpoint as of now (what the age metric tells).
+            if writer.recordsSinceCheckpoint == 0 { coveredAt(now) }
+            return true
+        }
         let segmentBefore = writer.currentSegment
+        let seqBefore = writer.lastSeq
+        let bytesBefore = writer.bytesWritten
         let firstSeq = writer.lastSeq + 1
         let started = ContinuousClock.now
-        var bytes = 0
         var checkpointed = false
         do {
             for entry in batch {
@@ -282,7 +289,6 @@ final class AuditLog: @unchecked Sendable {
                 try writer.checkpoint(ts: now)
                 checkpointed = true
             }
-            bytes = writer.pendingBytes
             try writer.commit()
         } catch {
             metrics.writeFailures.increment()
@@ -294,12 +300,11 @@ final class AuditLog: @unchecked Sendable {
             return false
         }
         metrics.commits.record(ContinuousClock.now - started)
-        if checkpointed || writer.lastCheckpointTime.map({ $0 > now.addingTimeInterval(-1) }) == true {
-            checkpointWritten(writer.lastCheckpointTime ?? now)
-        }
-        metrics.records.increment(by: Int64(batch.count))
-        metrics.bytes.increment(by: Int64(bytes))
-        if let segmentBefore, writer.currentSegment != segmentBefore { indexClosedSegments() }
+        if checkpointed { checkpointWritten(now) }
+        if writer.recordsSinceCheckpoint == 0 { coveredAt(now) }
+        metrics.records.increment(by: writer.lastSeq - seqBefore)
+        metrics.bytes.increment(by: Int64(writer.bytesWritten - bytesBefore))
+        if writer.currentSegment != segmentBefore { indexClosedSegments() }
         return true
     }
 
@@ -388,8 +393,13 @@ final class AuditLog: @unchecked Sendable {
     }
 
     private func checkpointWritten(_ time: Date) {
-        lastCheckpointSeconds.withLockedValue { $0 = time.timeIntervalSince1970 }
+        coveredAt(time)
         metrics.lastCheckpoint.record(time.timeIntervalSince1970)
+    }
+
+    /// Every record written so far is covered by a signed checkpoint as of `time`: an idle log is not stale.
+    private func coveredAt(_ time: Date) {
+        lastCheckpointSeconds.withLockedValue { $0 = time.timeIntervalSince1970 }
     }
 
     private func updateCheckpointAge() {

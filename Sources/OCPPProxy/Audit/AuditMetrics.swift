@@ -51,6 +51,9 @@ final class AuditMetrics: Sendable {
                 "audit_last_checkpoint_timestamp", "seconds", "When the last signed checkpoint was written (Unix time)")
         )
         lastCheckpointAge = registry.makeGauge(
-            descriptor: name("audit_last_checkpoint_age", "seconds", "Seconds since the last signed checkpoint"))
+            descriptor: name(
+                "audit_last_checkpoint_age", "seconds",
+                "Seconds since every record written was last covered by a signed checkpoint (near 0 on an idle proxy)"
+            ))
     }
 }

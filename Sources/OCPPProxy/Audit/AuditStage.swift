@@ -46,12 +46,12 @@ final class AuditStage: FrameStage {
                         decision: "received", cause: nil))))
     }
 
-    func malformed(_ text: ByteBuffer, from side: Side, reason: String) {
+    func malformed(_ text: ByteBuffer, from side: Side, reason: String, messageId: String?) {
         log.record(
             AuditEntry(
                 body: .frame(
                     AuditFrame(
-                        session: session, leg: .inbound(from: side), type: nil, messageId: nil, action: nil,
+                        session: session, leg: .inbound(from: side), type: nil, messageId: messageId, action: nil,
                         errorCode: nil, content: .malformed(text, reason: reason), decision: "malformed",
                         cause: nil))))
     }

@@ -185,7 +185,9 @@ final class ChargerSession: LinkEvents {
     /// forwarded. A broken answer to a pending CALL fails that CALL for its caller at once.
     private func refuse(_ error: RPCFrameError, text: ByteBuffer, from side: Side) {
         context.metrics.malformed(from: side, reason: error.reason)
-        for observer in observers { observer.malformed(text, from: side, reason: error.reason) }
+        for observer in observers {
+            observer.malformed(text, from: side, reason: error.reason, messageId: error.messageId)
+        }
         logger.warning(
             "refused a malformed frame: \(error)",
             metadata: ["from": "\(side)", "frame": "\(Self.excerpt(text))"])
@@ -212,7 +214,7 @@ final class ChargerSession: LinkEvents {
     func receivedBinary(from side: Side) {
         context.metrics.malformed(from: side, reason: "binary_frame")
         for observer in observers {
-            observer.malformed(ByteBuffer(), from: side, reason: "binary_frame")
+            observer.malformed(ByteBuffer(), from: side, reason: "binary_frame", messageId: nil)
         }
         logger.warning(
             "closing the link: binary frame received; OCPP-J uses text frames only", metadata: ["from": "\(side)"])

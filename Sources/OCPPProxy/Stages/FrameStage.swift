@@ -38,8 +38,9 @@ protocol FrameStage: AnyObject {
     /// Every well-formed frame as it is read, before the path's checks and any stage's decision.
     func arrived(_ frame: Frame)
 
-    /// Bytes that are not a well-formed RPC frame (refused), or a binary frame.
-    func malformed(_ text: ByteBuffer, from side: Side, reason: String)
+    /// Bytes that are not a well-formed RPC frame (refused), or a binary frame; with the message id when it could
+    /// be read (the proxy's CALLERROR answers that id).
+    func malformed(_ text: ByteBuffer, from side: Side, reason: String, messageId: String?)
 
     /// The session started: both links are open.
     func connected()
@@ -53,7 +54,7 @@ extension FrameStage {
     func outbound(_ frame: Outgoing) -> Outgoing { frame }
     var watchesArrivals: Bool { false }
     func arrived(_ frame: Frame) {}
-    func malformed(_ text: ByteBuffer, from side: Side, reason: String) {}
+    func malformed(_ text: ByteBuffer, from side: Side, reason: String, messageId: String?) {}
     func connected() {}
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {}
 }
