@@ -1,6 +1,6 @@
 """Helpers for the audit-log interop tests (``test_audit.py``).
 
-The proxy writes its audit log (issue 14; the contract is ``/work/notes/issue14-audit.md``) as JSON Lines
+The proxy writes its audit log (issue 14; README.md, "Audit log", is the contract) as JSON Lines
 segments ``audit-<20-digit first seq>.jsonl`` in ``audit.dir``, with its signing key (``audit-signing.key`` and
 ``.pub``) beside the directory, in its parent.  This module provides
 

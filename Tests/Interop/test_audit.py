@@ -1152,3 +1152,43 @@ def test_serve_refuses_an_unusable_signing_key_naming_the_key(h, key_file_mode, 
     result = run_cli(h.binary, "serve", "--config", str(audit_config(h, log.section())), timeout=20)
     assert_one_error_naming(result, key)
     assert not log.path.exists() or not log.segments(), "nothing written with a key that was refused"
+
+# ---------------------------------------------------------------------------
+# SOAP chargers: the same records, with transport soap
+# ---------------------------------------------------------------------------
+
+
+async def test_soap_charger_is_recorded_with_its_translation_and_transport(h):
+    from soap_peers import V15, soap_proxy, soap_station
+
+    log = audit_dir(h)
+    proxy, csms = await soap_proxy(h, V16, versions=(V15,), overrides=log.overrides())
+    station = await soap_station(h, proxy, V15, "SOAPAUDIT")
+    boot = await station.call("BootNotification", chargePointVendor="ocpp-proxy-tests", chargePointModel="Legacy-S")
+    assert boot["status"] == "Accepted"
+    assert (await station.call("Authorize", idTag=TAG))["idTagInfo"]["status"] == "Accepted"
+    await stop(proxy)
+
+    assert_verified(verify(proxy.binary, log.path, log.public_key))
+    records = log.records()
+    connect = the_one_event(records, "connect")
+    assert (connect["charger"], connect["transport"]) == ("SOAPAUDIT", "soap")
+    for action in ("BootNotification", "Authorize"):
+        original = [r for r in frames(records, leg="charger_to_proxy")
+                    if r["msg"].get("action") == action and r["msg"]["type"] == "CALL"]
+        assert len(original) == 1, f"one {action} from the SOAP charger"
+        assert (original[0]["version"], original[0]["transport"]) == (V15, "soap")
+        onward = caused_by(records, original[0])
+        assert [(r["leg"], r["decision"], r["version"], r["msg"]["action"]) for r in onward] == [
+            ("proxy_to_csms", "translated", V16, action)]
+    authorize = next(r for r in frames(records, leg="charger_to_proxy") if r["msg"].get("action") == "Authorize")
+    assert authorize["payload"]["idTag"] == pseudonym(TAG)
+    answers = frames(records, leg="proxy_to_charger")
+    assert [r["msg"]["action"] for r in answers] == ["BootNotification", "Authorize"]
+    assert all(r["decision"] == "translated" and r["version"] == V15 for r in answers)
+
+
+def the_one_event(records: list[dict], name: str) -> dict:
+    found = events(records, name)
+    assert len(found) == 1, f"expected one {name} record, got {found}"
+    return found[0]

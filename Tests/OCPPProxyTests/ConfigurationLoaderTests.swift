@@ -172,6 +172,63 @@ struct ConfigurationLoaderTests {
         #expect(found == ["limits.maxPendingCalls: expected an integer 1-1024, got \(shown) (proxy.yaml:17)"])
     }
 
+    @Test func readsTheAuditSectionWithDefaultsBesideItsDirectory() throws {
+        #expect(try load(Self.valid).audit == nil, "no audit: section, no audit log")
+        let audit = try #require(
+            try load(
+                Self.valid + """
+
+                    audit:
+                      dir: ../data/audit
+                      rotate: { maxBytes: 64MiB }
+                      retention: 7d
+                      queueBytes: 8MiB
+                    """
+            ).audit)
+        #expect(audit.directory == "/etc/data/audit")
+        #expect(audit.signingKey == "/etc/data/audit-signing.key")
+        #expect(audit.pseudonymKey == .file("/etc/data/audit-pseudonym.key"))
+        #expect(audit.payloads == .redacted && audit.onBackpressure == .refuseNew)
+        #expect(audit.rotateMaxBytes == 64 << 20 && audit.rotateMaxAge == .hours(1))
+        #expect(audit.retention == .hours(7 * 24))
+        #expect(audit.queueRecords == 65536 && audit.queueBytes == 8 << 20)
+        #expect(try load(Self.valid + "\naudit: { dir: /a, enabled: false }\n").audit == nil)
+    }
+
+    @Test func namesEachBadAuditKey() {
+        #expect(
+            issues(Self.valid + "\naudit: { payloads: full }\n").first?.hasPrefix(
+                "audit.dir: required key is missing") == true)
+        #expect(
+            issues(Self.valid + "\naudit: { dir: /a, payloads: some }\n").first?.hasPrefix("audit.payloads:") == true)
+        #expect(
+            issues(Self.valid + "\naudit: { dir: /a, pseudonymKey: short }\n").first?.hasPrefix(
+                "audit.pseudonymKey: expected at least 16 characters") == true)
+        #expect(
+            issues(Self.valid + "\naudit: { dir: /a, rotate: { maxBytes: 1KB } }\n").first?.hasPrefix(
+                "audit.rotate.maxBytes: expected a size") == true)
+        #expect(
+            issues(Self.valid + "\naudit: { dir: /a, queueBytes: 99999999999999999999GiB }\n").first?.hasPrefix(
+                "audit.queueBytes: expected a size") == true)
+        #expect(
+            issues(Self.valid + "\naudit: { dir: /a, onBackpressure: wait }\n").first
+                == "audit.onBackpressure: expected one of block, refuse-new, drop-and-count, got \"wait\" (proxy.yaml:21)"
+        )
+    }
+
+    @Test(arguments: [
+        ("256MiB", 256 << 20), ("64KiB", 64 << 10), ("10MB", 10_000_000), ("4096", 4096), ("1 GiB", 1 << 30),
+    ])
+    func readsByteSizes(text: String, bytes: Int) {
+        #expect(ByteSizeText.parse(text) == bytes)
+    }
+
+    @Test func refusesByteSizesThatAreNotOrOverflow() {
+        for text in ["", "MiB", "-1KiB", "1.5MiB", "99999999999999999999", "9223372036854775807KiB"] {
+            #expect(ByteSizeText.parse(text) == nil, "\(text)")
+        }
+    }
+
     @Test func refusesFrameLimitsOutsideTheRange() {
         let found = issues(Self.valid.replacingOccurrences(of: "maxFrameBytes: 1024", with: "maxFrameBytes: 12"))
         #expect(found == ["limits.maxFrameBytes: expected an integer 128-16777216, got 12 (proxy.yaml:16)"])

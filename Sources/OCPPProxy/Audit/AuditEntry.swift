@@ -86,6 +86,18 @@ struct AuditEntry: Sendable {
         self.body = body
     }
 
+    /// About the memory it holds while queued: a frame's bytes, or a few hundred bytes of fields.
+    var weight: Int {
+        switch body {
+        case .frame(let frame):
+            switch frame.content {
+            case .text(let text)?, .malformed(let text, _)?: return 256 + text.readableBytes
+            case .parsed, nil: return 512
+            }
+        case .event, .gap: return 256
+        }
+    }
+
     static func event(_ name: String, _ fields: [String: JSONValue], session: AuditSessionInfo? = nil) -> AuditEntry {
         var all = session?.fields ?? [:]
         all.merge(fields) { _, new in new }

@@ -153,13 +153,12 @@ final class AuditLog: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard !stopped else { return }
-        let bound = configuration.queueRecords
-        if queue.count >= bound && !essential {
+        if isFull(1) && !essential {
             switch configuration.onBackpressure {
             case .block:
-                while queue.count >= bound && !stopped { condition.wait() }
+                while isFull(1) && !stopped { condition.wait() }
                 if stopped { return }
-            case .refuseNew where queue.count < 2 * bound:
+            case .refuseNew where !isFull(2):
                 break
             case .refuseNew, .dropAndCount:
                 dropped += 1
@@ -168,16 +167,23 @@ final class AuditLog: @unchecked Sendable {
             }
         }
         queue.append(entry)
+        queuedBytes += entry.weight
         if queue.count == 1 { condition.broadcast() }
-        if queue.count == bound { metrics.backpressure.set(Int64(1)) }
+        if isFull(1) { metrics.backpressure.set(Int64(1)) }
     }
+
+    /// Whether the queue holds `factor` times its bound of records or of bytes (under `condition`).
+    private func isFull(_ factor: Int) -> Bool {
+        queue.count >= factor * configuration.queueRecords || queuedBytes >= factor * configuration.queueBytes
+    }
+    private var queuedBytes = 0
 
     /// Whether a new charger may be admitted: false under `refuse-new` while the writer is behind or failing.
     var admitsNewSessions: Bool {
         guard configuration.onBackpressure == .refuseNew else { return true }
         condition.lock()
         defer { condition.unlock() }
-        return !(failing || queue.count >= configuration.queueRecords)
+        return !(failing || isFull(1))
     }
 
     /// A session id unique in this node's log.
@@ -224,6 +230,7 @@ final class AuditLog: @unchecked Sendable {
             }
             var batch = queue
             queue.removeAll(keepingCapacity: true)
+            queuedBytes = 0
             let lost = dropped
             dropped = 0
             let ending = stopping
@@ -334,7 +341,7 @@ final class AuditLog: @unchecked Sendable {
         condition.lock()
         let changed = failing != value
         failing = value
-        let behind = queue.count >= configuration.queueRecords
+        let behind = isFull(1)
         condition.unlock()
         metrics.backpressure.set(Int64(value || behind ? 1 : 0))
         if changed && value {

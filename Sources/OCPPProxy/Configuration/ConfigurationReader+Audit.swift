@@ -11,7 +11,7 @@ extension ConfigurationReader {
             map, "audit",
             allowed: [
                 "enabled", "dir", "payloads", "pseudonymKey", "pseudonymKeyFile", "signingKey", "checkpointInterval",
-                "rotate", "retention", "onBackpressure", "queue", "node",
+                "rotate", "retention", "onBackpressure", "queue", "queueBytes", "node",
             ])
         if boolean(map["enabled"], "audit.enabled") == false { return nil }
         guard let dirNode = map["dir"] else {
@@ -62,6 +62,8 @@ extension ConfigurationReader {
         audit.onBackpressure =
             enumeration(map["onBackpressure"], "audit.onBackpressure", AuditBackpressure.self) ?? audit.onBackpressure
         audit.queueRecords = integer(map["queue"], "audit.queue", range: 64...16_777_216) ?? audit.queueRecords
+        audit.queueBytes =
+            byteSize(map["queueBytes"], "audit.queueBytes", range: (1 << 20)...(1 << 36)) ?? audit.queueBytes
         return audit
     }
 

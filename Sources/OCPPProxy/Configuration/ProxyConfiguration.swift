@@ -246,8 +246,9 @@ public struct AuditConfiguration: Sendable {
     /// Closed segments older than this are deleted; nil keeps every segment.
     public var retention: TimeAmount?
     public var onBackpressure: AuditBackpressure = .refuseNew
-    /// Records waiting for the writer before backpressure starts.
+    /// Records waiting for the writer before backpressure starts, and the memory they may hold (frames' bytes).
     public var queueRecords: Int = 65536
+    public var queueBytes: Int = 64 << 20
     /// `node` of every record: this proxy's name among several (default: the host name).
     public var node: String
 
