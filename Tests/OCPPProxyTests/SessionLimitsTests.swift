@@ -39,7 +39,9 @@ struct SessionLimitsTests {
         let fixture = try SessionFixture(version: .v1_6, maxPendingCalls: 1)
         for i in 0..<5 { try fixture.fromCharger(#"[2,"c\#(i)","Heartbeat",{}]"#) }
         let exposition = String(decoding: fixture.metrics.exposition(), as: UTF8.self)
-        #expect(exposition.contains(#"ocpp_proxy_calls_refused_total{from="charger",reason="max_pending_calls",transport="websocket"} 4"#))
+        #expect(
+            exposition.contains(
+                #"ocpp_proxy_calls_refused_total{from="charger",reason="max_pending_calls",transport="websocket"} 4"#))
     }
 
     static func autoRead(_ channel: EmbeddedChannel) -> Bool? {
@@ -73,5 +75,35 @@ struct SessionLimitsTests {
         fixture.loop.advanceTime(by: .seconds(5))
         #expect(try SessionFixture.nextClose(fixture.csmsChannel)?.0 == 1011)
         #expect(try SessionFixture.nextClose(fixture.chargerChannel)?.0 == 1001)
+    }
+}
+
+@Suite("Handshake timeout")
+struct HandshakeTimeoutTests {
+    @Test func closesAConnectionWhoseHandshakeIsNotDoneInTime() throws {
+        let loop = EmbeddedEventLoop()
+        var expired = 0
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(HandshakeTimeout(timeout: .seconds(10)) { expired += 1 })
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        loop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(1))
+        #expect(!channel.isActive)
+        #expect(expired == 1)
+    }
+
+    @Test func leavesAConnectionAloneOnceItsHandshakeIsDone() throws {
+        let loop = EmbeddedEventLoop()
+        var expired = 0
+        let channel = EmbeddedChannel(loop: loop)
+        try channel.pipeline.syncOperations.addHandler(HandshakeTimeout(timeout: .seconds(10)) { expired += 1 })
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        loop.advanceTime(by: .seconds(5))
+        HandshakeTimeout.done(on: channel)
+        loop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive)
+        #expect(expired == 0)
+        #expect((try? channel.pipeline.syncOperations.handler(type: HandshakeTimeout.self)) == nil)
     }
 }

@@ -87,6 +87,14 @@ struct ConfigurationReader {
     let environment: [String: String]
     var issues: [ConfigurationIssue] = []
 
+    /// A duration as a configuration file writes it: `5s`, `1.5s`, `250ms`.
+    static func seconds(_ amount: TimeAmount) -> String {
+        let nanoseconds = amount.nanoseconds
+        if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+        if nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000)ms" }
+        return "\(Double(nanoseconds) / 1e9)s"
+    }
+
     // MARK: The document
 
     mutating func readProxy(_ root: Node?) -> ProxyConfiguration? {
@@ -113,7 +121,7 @@ struct ConfigurationReader {
             statePath = stateMap["sqlite"].flatMap { path($0, "state.sqlite") }
         }
         let admin = readAdmin(top["admin"])
-        let limits = readLimits(top["limits"])
+        var limits = readLimits(top["limits"])
         let keepalive = readKeepalive(top["keepalive"])
         let logging = readLogging(top["logging"])
         let shutdown = readShutdown(top["shutdown"])
@@ -131,6 +139,18 @@ struct ConfigurationReader {
             }
         }
         checkPortsUnique(listeners ?? [], admin: admin)
+        let handshakeTimeoutNode = top["limits"]?.mapping?["handshakeTimeout"]
+        if let upstream, handshakeTimeoutNode == nil {
+            // Not configured: long enough for the CSMS link the upgrade waits for.
+            limits.handshakeTimeout = max(limits.handshakeTimeout, upstream.connectTimeout + .seconds(5))
+        } else if let upstream, limits.handshakeTimeout <= upstream.connectTimeout {
+            // A charger's upgrade waits for its CSMS link: a shorter handshake timeout would close every charger
+            // whose CSMS is slow to answer, while its link is still being opened.
+            fail(
+                "limits.handshakeTimeout", handshakeTimeoutNode,
+                "expected more than upstream.connectTimeout (\(Self.seconds(upstream.connectTimeout))), got \(Self.seconds(limits.handshakeTimeout))"
+            )
+        }
 
         guard let listeners, let upstream, let chargers else { return nil }
         return ProxyConfiguration(

@@ -20,12 +20,14 @@ extension ConfigurationReader {
     mutating func readLimits(_ node: Node?) -> LimitsConfiguration {
         var limits = LimitsConfiguration()
         guard let node, let map = mapping(node, "limits") else { return limits }
-        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout", "maxPendingCalls"])
+        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout", "maxPendingCalls", "handshakeTimeout"])
         limits.maxFrameBytes =
             integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
         limits.maxPendingCalls =
             integer(map["maxPendingCalls"], "limits.maxPendingCalls", range: 1...1024) ?? limits.maxPendingCalls
         limits.callTimeout = duration(map["callTimeout"], "limits.callTimeout", positive: true) ?? limits.callTimeout
+        limits.handshakeTimeout =
+            duration(map["handshakeTimeout"], "limits.handshakeTimeout", positive: true) ?? limits.handshakeTimeout
         return limits
     }
 

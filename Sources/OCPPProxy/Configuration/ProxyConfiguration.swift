@@ -189,6 +189,9 @@ public struct LimitsConfiguration: Sendable {
     /// a CALL beyond the bound is answered by the proxy with a GenericError CALLERROR and never forwarded, so a
     /// peer that does not wait for answers cannot make the proxy hold its CALLs without bound.
     public var maxPendingCalls: Int = 16
+    /// How long a new connection may take for TLS and its WebSocket upgrade (or its first complete SOAP request)
+    /// before it is closed.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
 }
 
 public struct KeepaliveConfiguration: Sendable {

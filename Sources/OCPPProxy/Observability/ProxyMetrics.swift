@@ -155,6 +155,17 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    func handshakeTimedOut(listener: String, transport: ListenerTransport) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "handshake_timeouts", unit: "total",
+                help:
+                    "Connections closed because their TLS handshake and upgrade (or first SOAP request) took longer than limits.handshakeTimeout"
+            ),
+            labels: [("listener", listener), ("transport", transport.rawValue)]
+        ).increment()
+    }
+
     func authenticationFailed(listener: String, reason: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(

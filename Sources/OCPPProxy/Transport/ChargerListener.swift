@@ -28,6 +28,8 @@ final class ChargerListener {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 do {
+                    try channel.pipeline.syncOperations.addHandler(
+                        HandshakeTimeout.make(for: channel, listener: listener, runtime: runtime))
                     try TLSFailureObserver.addTLS(to: channel, listener: listener, runtime: runtime)
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)

@@ -74,6 +74,7 @@ final class ChargerUpgrade {
 
     /// `upgradePipelineHandler`: wires the charger's link into its session.
     func upgraded(channel: Channel) -> EventLoopFuture<Void> {
+        HandshakeTimeout.done(on: channel)
         let maxFrame = runtime.configuration.limits.maxFrameBytes
         switch decision {
         case .upgradeWithoutSubprotocol(let offered):

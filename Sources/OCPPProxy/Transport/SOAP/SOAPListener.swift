@@ -30,6 +30,8 @@ final class SOAPListener {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 do {
+                    try channel.pipeline.syncOperations.addHandler(
+                        HandshakeTimeout.make(for: channel, listener: listener, runtime: runtime))
                     try TLSFailureObserver.addTLS(to: channel, listener: listener, runtime: runtime)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandlers([
@@ -84,6 +86,8 @@ final class SOAPRequestHandler: ChannelInboundHandler {
                 body?.writeBuffer(&part)
             }
         case .end:
+            // A complete request: the connection's handshake is done.
+            HandshakeTimeout.done(on: context.channel)
             guard let head else { return }
             self.head = nil
             let received = body ?? context.channel.allocator.buffer(capacity: 0)
