@@ -1,8 +1,9 @@
-"""Limits on what a connection may hold before it is a charger (issue 15).
+"""Limits on who gets in (issue 15).
 
 ``limits.handshakeTimeout``: a connection that has not finished TLS and its WebSocket upgrade (or sent a complete
 SOAP request) in time is closed, so half-open handshakes cannot use up the proxy's file descriptors while real
-chargers still get in.
+chargers still get in.  The handshake budgets (token buckets for the whole proxy, per address, per identity) and
+``maxConnections`` refuse with 503 or 429 and ``Retry-After``, and a charger that honours it gets in.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import time
 
 from ocpp.v16 import call as call16
 
-from harness import LOCALHOST, V16, metric_value, parse_prometheus, run_cli
+from websockets.exceptions import InvalidStatus
+
+from harness import LOCALHOST, V16, connect_raw, metric_value, parse_prometheus, run_cli
 from soap_peers import soap_listener
 
 PARTIAL_HANDSHAKES = 1000
@@ -103,3 +106,116 @@ def test_a_handshake_timeout_not_longer_than_the_upstream_connect_timeout_is_ref
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
         "error: limits.handshakeTimeout: expected more than upstream.connectTimeout (5s), got 5s"), result.stderr
+
+
+# ---------------------------------------------------------------------------
+# handshake budgets and maxConnections: refused with 429/503 and Retry-After, in on retry
+# ---------------------------------------------------------------------------
+
+
+async def try_connect(proxy, identity: str, local: str = LOCALHOST):
+    """A WebSocket upgrade from ``local``: the open connection, or the refusal's (status, Retry-After)."""
+    try:
+        return await connect_raw(proxy.url(identity), [V16], local_addr=(local, 0))
+    except InvalidStatus as refused:
+        return refused.response.status_code, refused.response.headers.get("Retry-After")
+
+
+async def connect_with_retries(h, proxy, identity: str, local: str = LOCALHOST, attempts: int = 30):
+    """Connects, sleeping Retry-After between refusals (as a well-behaved charger does); the connection and the
+    refusals it met."""
+    refusals = []
+    for _ in range(attempts):
+        outcome = await try_connect(proxy, identity, local)
+        if not isinstance(outcome, tuple):
+            h.track(outcome)
+            return outcome, refusals
+        refusals.append(outcome)
+        status, retry_after = outcome
+        assert status in (429, 503) and retry_after is not None and int(retry_after) >= 1, outcome
+        await asyncio.sleep(min(int(retry_after), 2))
+    raise AssertionError(f"{identity} never got in: {refusals}")
+
+
+async def test_a_charger_reconnecting_in_a_loop_is_refused_429_then_gets_in_after_retry_after(h):
+    proxy, _ = await h.pair(V16, overrides={"limits": {"handshakesPerIdentity": {"rate": "1/s", "burst": 2}}})
+    for _ in range(2):
+        ws = await try_connect(proxy, "LOOPER")
+        assert not isinstance(ws, tuple), ws
+        await ws.close()
+    assert await try_connect(proxy, "LOOPER") == (429, "1")
+    # Another identity from the same address is not held back by LOOPER's budget.
+    other = await try_connect(proxy, "NEIGHBOUR")
+    assert not isinstance(other, tuple), other
+    await other.close()
+    await asyncio.sleep(1.1)
+    ws = await try_connect(proxy, "LOOPER")
+    assert not isinstance(ws, tuple), ws
+    await ws.close()
+    samples = parse_prometheus((await proxy.admin("/metrics")).text)
+    assert metric_value(samples, "ocpp_proxy_admissions_rejected_total", reason="handshakes_per_identity") == 1
+
+
+async def test_one_address_over_its_budget_is_refused_while_another_gets_in(h):
+    proxy, _ = await h.pair(V16, overrides={"limits": {"handshakesPerAddress": {"rate": "1/min", "burst": 3}}})
+    for n in range(3):
+        ws = await try_connect(proxy, f"NAT{n}", "127.0.0.2")
+        assert not isinstance(ws, tuple), ws
+        h.track(ws)
+    status, retry_after = await try_connect(proxy, "NAT3", "127.0.0.2")
+    assert status == 429 and 1 <= int(retry_after) <= 60
+    ws = await try_connect(proxy, "ELSEWHERE", "127.0.0.3")
+    assert not isinstance(ws, tuple), ws
+    h.track(ws)
+
+
+async def test_a_storm_over_the_proxys_budget_gets_503_and_every_charger_in_on_retry(h):
+    proxy, csms = await h.pair(V16, overrides={"limits": {"handshakes": {"rate": "20/s", "burst": 10}}})
+    identities = [f"STORM{n:03d}" for n in range(60)]
+    locals_ = [f"127.0.0.{2 + n % 4}" for n in range(60)]
+    results = await asyncio.gather(*(connect_with_retries(h, proxy, i, local) for i, local in zip(identities, locals_)))
+    refusals = [r for _, rs in results for r in rs]
+    assert refusals and all(status == 503 for status, _ in refusals), refusals
+    chargers = (await proxy.admin("/api/chargers")).json()["chargers"]
+    assert sorted(c["identity"] for c in chargers) == identities
+    samples = parse_prometheus((await proxy.admin("/metrics")).text)
+    assert metric_value(samples, "ocpp_proxy_admissions_rejected_total", reason="handshakes") == len(refusals)
+
+
+async def test_max_connections_refuses_503_until_a_charger_leaves(h):
+    proxy, _ = await h.pair(V16, overrides={"limits": {"maxConnections": 2}})
+    first = await try_connect(proxy, "FULL1")
+    second = await try_connect(proxy, "FULL2")
+    assert not isinstance(first, tuple) and not isinstance(second, tuple)
+    h.track(second)
+    assert await try_connect(proxy, "FULL3") == (503, "10")
+    await first.close()
+    # The proxy notices the close, then has room again: FULL3 gets in on a retry.
+    await connect_with_retries(h, proxy, "FULL3")
+    chargers = (await proxy.admin("/api/chargers")).json()["chargers"]
+    assert sorted(c["identity"] for c in chargers) == ["FULL2", "FULL3"]
+
+
+async def test_a_listener_holds_at_most_its_own_max_connections(h):
+    csms = await h.csms(V16)
+    proxy = await h.proxy(csms.url, V16, listener_options={"maxConnections": 1})
+    first = await try_connect(proxy, "ONLY1")
+    assert not isinstance(first, tuple)
+    h.track(first)
+    assert await try_connect(proxy, "ONLY2") == (503, "10")
+
+
+def test_a_bad_rate_names_its_key(h, tmp_path):
+    from harness import proxy_config
+    import yaml
+
+    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides={
+        "limits": {"handshakesPerAddress": {"rate": "20 per second", "burst": 40}}})
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(h.binary, "check-config", "--config", str(path))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        'error: limits.handshakesPerAddress.rate: expected a rate such as 200/s, 20/min or 100/h, got "20 per second"'
+    ), result.stderr

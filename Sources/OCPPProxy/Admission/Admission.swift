@@ -82,6 +82,11 @@ final class Admission {
             identity = id
         }
         logger[metadataKey: "identity"] = "\(identity)"
+        self.identity = identity
+        // Before the credentials are checked: a storm costs a token each, not a password hash each.
+        if let refusal = limitHandshake(identity, channel: channel) {
+            return eventLoop.makeSucceededFuture(.refuse(refusal))
+        }
         return authenticate(identity, channel: channel, request: request).flatMap { [self] refusal in
             if let refusal { return eventLoop.makeSucceededFuture(.refuse(refusal)) }
             return admit(identity, channel: channel, request: request)
@@ -195,13 +200,68 @@ final class Admission {
         }
     }
 
+    /// The handshake budgets (`limits.handshakes`, `…PerAddress`, `…PerIdentity`): nil when a token was taken from
+    /// each, else the refusal (503 or 429 with Retry-After), counted, recorded, and logged once per interval.
+    func limitHandshake(_ identity: ChargerIdentity, channel: Channel) -> AdmissionRefusal? {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        guard let limit = runtime.admissionLimits.admitHandshake(address: address, identity: identity.value) else {
+            return nil
+        }
+        return limitRefusal(limit)
+    }
+
+    private func limitRefusal(_ limit: AdmissionLimits.Refusal) -> AdmissionRefusal {
+        let suppressed = runtime.admissionLimits.shouldLog(limit.rule)
+        return refuseNow(
+            limit.status, limit.message, metric: limit.rule, headers: [("Retry-After", "\(limit.retryAfter)")],
+            detail: suppressed.map { "\(limit.message) (\($0) more refused by \(limit.rule) since the last line)" },
+            log: suppressed != nil)
+    }
+
     /// After authentication, for any transport: the version, duplicate identities, the upstream link, and the
-    /// session of `charger` (a link on `channel`'s event loop), registered.
+    /// session of `charger` (a link on `channel`'s event loop), registered. A SOAP charger's new session is its
+    /// handshake (`limitHandshake`); a WebSocket charger's was limited before its credentials were checked.
     func open(
         _ identity: ChargerIdentity, version: OCPPVersion, channel: Channel, charger link: FrameLink
     ) -> EventLoopFuture<AdmissionOutcome> {
         let eventLoop = channel.eventLoop
         logger[metadataKey: "version"] = "\(version)"
+        func refused(_ refusal: EventLoopFuture<AdmissionRefusal>) -> EventLoopFuture<
+            AdmissionOutcome
+        > {
+            refusal.map { .refused($0) }
+        }
+        if link.transport == .soap, let refusal = limitHandshake(identity, channel: channel) {
+            return eventLoop.makeSucceededFuture(.refused(refusal))
+        }
+        if let limit = runtime.admissionLimits.claimConnection(listener: listener.name) {
+            return eventLoop.makeSucceededFuture(.refused(limitRefusal(limit)))
+        }
+        // The connection counts until its session ends, or until admission gives up on it.
+        let claim = ConnectionClaim(limits: runtime.admissionLimits, listener: listener.name)
+        return openClaimed(identity, version: version, channel: channel, charger: link).map { outcome in
+            switch outcome {
+            case .admitted(let admitted):
+                let previous = admitted.session.onFinish
+                admitted.session.onFinish = { session in
+                    previous?(session)
+                    claim.release()
+                }
+                if !admitted.registered { claim.release() }
+            case .refused:
+                claim.release()
+            }
+            return outcome
+        }.flatMapErrorThrowing { error in
+            claim.release()
+            throw error
+        }
+    }
+
+    private func openClaimed(
+        _ identity: ChargerIdentity, version: OCPPVersion, channel: Channel, charger link: FrameLink
+    ) -> EventLoopFuture<AdmissionOutcome> {
+        let eventLoop = channel.eventLoop
         func refused(_ refusal: EventLoopFuture<AdmissionRefusal>) -> EventLoopFuture<
             AdmissionOutcome
         > {
@@ -277,8 +337,17 @@ final class Admission {
         _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
         detail: String? = nil, on eventLoop: EventLoop
     ) -> EventLoopFuture<AdmissionRefusal> {
+        eventLoop.makeSucceededFuture(refuseNow(status, reason, metric: metric, headers: headers, detail: detail))
+    }
+
+    /// A refusal, counted, logged (unless `log` is false: a storm's refusals are logged once per interval) and
+    /// recorded in the audit log.
+    func refuseNow(
+        _ status: HTTPResponseStatus, _ reason: String, metric: String, headers: [(String, String)] = [],
+        detail: String? = nil, log: Bool = true
+    ) -> AdmissionRefusal {
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: listener.transport)
-        logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"])
+        if log { logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"]) }
         if let audit = runtime.audit {
             var fields: [String: JSONValue] = [
                 "status": .integer(Int64(status.code)), "rule": .string(metric), "reason": .string(reason),
@@ -291,8 +360,7 @@ final class Admission {
             if let identity { fields["charger"] = .string(identity.value) }
             audit.record(.event("refused", fields))
         }
-        return eventLoop.makeSucceededFuture(
-            AdmissionRefusal(status: status, reason: reason, metric: metric, headers: headers))
+        return AdmissionRefusal(status: status, reason: reason, metric: metric, headers: headers)
     }
 
     /// Where an admitted charger connected from, for its audit records: address, TLS version, the SHA-256 of its

@@ -28,7 +28,7 @@ extension ConfigurationReader {
                 map, key,
                 allowed: [
                     "name", "host", "port", "path", "versions", "defaultVersion", "securityProfile", "tls",
-                    "unknownChargers", "tolerance", "transport", "publicURL",
+                    "unknownChargers", "tolerance", "transport", "publicURL", "maxConnections",
                 ])
             let transport =
                 enumeration(map["transport"], "\(key).transport", ListenerTransport.self) ?? .websocket
@@ -93,7 +93,8 @@ extension ConfigurationReader {
                         name: name, host: host, port: port, path: path, versions: versions,
                         defaultVersion: defaultVersion, securityProfile: profile, tls: tls, unknownChargers: unknown,
                         tolerance: string(map["tolerance"], "\(key).tolerance"), transport: transport,
-                        publicURL: publicURL))
+                        publicURL: publicURL,
+                        maxConnections: integer(map["maxConnections"], "\(key).maxConnections", range: 1...10_000_000)))
             }
         }
         return listeners.count == sequence.count ? listeners : nil

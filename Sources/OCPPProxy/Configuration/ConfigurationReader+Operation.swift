@@ -20,7 +20,19 @@ extension ConfigurationReader {
     mutating func readLimits(_ node: Node?) -> LimitsConfiguration {
         var limits = LimitsConfiguration()
         guard let node, let map = mapping(node, "limits") else { return limits }
-        checkKeys(map, "limits", allowed: ["maxFrameBytes", "callTimeout", "maxPendingCalls", "handshakeTimeout"])
+        checkKeys(
+            map, "limits",
+            allowed: [
+                "maxFrameBytes", "callTimeout", "maxPendingCalls", "handshakeTimeout", "maxConnections", "handshakes",
+                "handshakesPerAddress", "handshakesPerIdentity",
+            ])
+        limits.maxConnections =
+            integer(map["maxConnections"], "limits.maxConnections", range: 1...10_000_000) ?? limits.maxConnections
+        limits.handshakes = rateLimit(map["handshakes"], "limits.handshakes", default: limits.handshakes)
+        limits.handshakesPerAddress = rateLimit(
+            map["handshakesPerAddress"], "limits.handshakesPerAddress", default: limits.handshakesPerAddress)
+        limits.handshakesPerIdentity = rateLimit(
+            map["handshakesPerIdentity"], "limits.handshakesPerIdentity", default: limits.handshakesPerIdentity)
         limits.maxFrameBytes =
             integer(map["maxFrameBytes"], "limits.maxFrameBytes", range: 128...16_777_216) ?? limits.maxFrameBytes
         limits.maxPendingCalls =
@@ -29,6 +41,32 @@ extension ConfigurationReader {
         limits.handshakeTimeout =
             duration(map["handshakeTimeout"], "limits.handshakeTimeout", positive: true) ?? limits.handshakeTimeout
         return limits
+    }
+
+    /// `{ rate: 200/s, burst: 400 }`, or `off` (no budget).
+    mutating func rateLimit(_ node: Node?, _ key: String, default value: RateLimit?) -> RateLimit? {
+        guard let node else { return value }
+        if case .scalar(let scalar) = node, scalar.string == "off" { return nil }
+        let expected = "expected { rate: N/s | N/min | N/h, burst: N } or off"
+        guard case .mapping(let map) = node else {
+            fail(key, node, "\(expected), got \(describe(node))")
+            return value
+        }
+        checkKeys(map, key, allowed: ["rate", "burst"])
+        var limit = value ?? RateLimit(perSecond: 1, burst: 1)
+        if let rateNode = map["rate"] {
+            if let text = string(rateNode, "\(key).rate") {
+                if let perSecond = RateLimit.parseRate(text) {
+                    limit.perSecond = perSecond
+                } else {
+                    fail("\(key).rate", rateNode, "expected a rate such as 200/s, 20/min or 100/h, got \(quoted(text))")
+                }
+            }
+        } else {
+            fail("\(key).rate", node, "required key is missing; \(expected)")
+        }
+        limit.burst = integer(map["burst"], "\(key).burst", range: 1...10_000_000, required: true) ?? limit.burst
+        return limit
     }
 
     mutating func readKeepalive(_ node: Node?) -> KeepaliveConfiguration {

@@ -75,6 +75,8 @@ public struct ListenerConfiguration: Sendable {
     /// SOAP: the listener's own URL, sent as `wsa:From` of the requests the proxy sends chargers; nil = built from
     /// host, port and path.
     public var publicURL: String? = nil
+    /// Chargers this listener holds at most (nil: only `limits.maxConnections`).
+    public var maxConnections: Int? = nil
 
     /// The URL a SOAP charger reaches this listener at, as the proxy names itself in its requests.
     public var ownURL: String {
@@ -192,6 +194,13 @@ public struct LimitsConfiguration: Sendable {
     /// How long a new connection may take for TLS and its WebSocket upgrade (or its first complete SOAP request)
     /// before it is closed.
     public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Chargers the proxy holds at most; beyond, 503 with Retry-After.
+    public var maxConnections: Int = 20000
+    /// Handshakes a second for the whole proxy (503 beyond), per remote address and per identity (429 beyond);
+    /// nil: no such budget (`off`).
+    public var handshakes: RateLimit? = RateLimit(perSecond: 500, burst: 1000)
+    public var handshakesPerAddress: RateLimit? = RateLimit(perSecond: 50, burst: 100)
+    public var handshakesPerIdentity: RateLimit? = RateLimit(perSecond: 10.0 / 60, burst: 5)
 }
 
 public struct KeepaliveConfiguration: Sendable {

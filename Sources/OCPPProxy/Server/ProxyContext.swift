@@ -21,6 +21,8 @@ final class ProxyContext: Sendable {
     let stateStore: StateStore
     /// The audit log, when `audit:` is configured.
     let audit: AuditLog?
+    /// Handshakes a second and connected chargers.
+    let admissionLimits: AdmissionLimits
 
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
@@ -28,6 +30,7 @@ final class ProxyContext: Sendable {
         stateStore: StateStore, audit: AuditLog? = nil
     ) {
         self.audit = audit
+        self.admissionLimits = AdmissionLimits(configuration.limits, listeners: configuration.listeners)
         self.rules = rules
         self.stateStore = stateStore
         self.configuration = configuration
