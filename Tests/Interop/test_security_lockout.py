@@ -1,4 +1,6 @@
-"""Lockout: repeated authentication failures from one remote address answer 429 for a while."""
+"""Lockout: repeated authentication failures of one identity from one remote address answer 429 for a while; so
+do many failures from one address over any identities (spraying). A neighbour behind the same address is not
+locked out by one charger's wrong password (carrier NAT)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,15 @@ PW = "Lockout-pa55word-0001"
 OTHER_SOURCE = "127.0.0.2"  # loopback alias: a second remote address on this machine
 
 
-async def env_for(h, pki, profile=1, *, max_failures=3, window="60s", duration="3s"):
+async def env_for(h, pki, profile=1, *, max_failures=3, window="60s", duration="3s", per_address=None):
+    lockout = {"maxFailures": max_failures, "window": window, "duration": duration}
+    if per_address is not None:
+        lockout["maxFailuresPerAddress"] = per_address
+    password_hash = hash_password(h.binary, PW)
     return await start_secure_env(
-        h, pki, profile, [charger_entry("CPLOCK", profile, password_hash=hash_password(h.binary, PW))],
-        lockout={"maxFailures": max_failures, "window": window, "duration": duration},
+        h, pki, profile,
+        [charger_entry(identity, profile, password_hash=password_hash) for identity in ("CPLOCK", "CPNEXT")],
+        lockout=lockout,
     )
 
 
@@ -43,12 +50,28 @@ async def test_after_max_failures_even_the_right_password_gets_429_with_retry_af
     assert env.csms.handshakes == []
 
 
-async def test_locked_out_address_gets_429_whatever_it_sends(h, pki):
+async def test_locked_out_identity_gets_429_whatever_it_sends(h, pki):
     env = await env_for(h, pki)
     await fail_times(env, 3)
     assert await env.status("CPLOCK", "still-wrong-password-1") == 429
     assert await env.status("CPLOCK") == 429  # no credentials at all
-    assert await env.status("CPNOBODY", PW) == 429  # another identity from the same address
+
+
+async def test_a_neighbour_behind_the_same_address_is_not_locked_out(h, pki):
+    env = await env_for(h, pki)
+    await fail_times(env, 3)
+    assert await env.status("CPLOCK", PW) == 429
+    charger = await env.ocpp_charger("CPNEXT", PW)
+    await boot_round_trip(charger)
+
+
+async def test_spraying_identities_from_one_address_locks_the_address_out(h, pki):
+    env = await env_for(h, pki, per_address=4)
+    for n in range(4):
+        assert await env.status(f"CPSPRAY{n}", "wrong-password-xyz-0001") == 401
+    assert await env.status("CPNEXT", PW) == 429, "the address is locked out for every identity"
+    charger = await env.ocpp_charger("CPNEXT", PW, source=OTHER_SOURCE)
+    await boot_round_trip(charger)
 
 
 async def test_failures_below_max_failures_do_not_lock_out(h, pki):

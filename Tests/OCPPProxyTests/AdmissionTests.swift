@@ -213,13 +213,13 @@ struct AdmissionTests {
         #expect(unknown.rejections("auth_unknown_charger"))
     }
 
-    @Test func repeatedFailuresLockTheAddressOutWith429AndRetryAfter() throws {
+    @Test func repeatedFailuresLockTheIdentityAtItsAddressOutWith429AndRetryAfter() throws {
         let fixture = try AdmissionFixture(AdmissionFixture.profile1)
         _ = try fixture.decide("/ocpp/CP1", subprotocol: "ocpp1.6")
-        #expect(fixture.proxy.lockout.remaining(for: "192.0.2.7") == nil)
+        #expect(fixture.proxy.lockout.remaining(address: "192.0.2.7", identity: "CP1") == nil)
         _ = try fixture.decide("/ocpp/CP1", subprotocol: "ocpp1.6")
-        #expect(fixture.proxy.lockout.remaining(for: "192.0.2.7") != nil)
-        // Even a correct password is not checked while the address is locked out.
+        #expect(fixture.proxy.lockout.remaining(address: "192.0.2.7", identity: "CP1") != nil)
+        // Even a correct password is not checked while the identity is locked out at this address.
         // "CP1:0123456789abcdef"
         #expect(
             try fixture.decide(

@@ -119,12 +119,13 @@ final class Admission {
     {
         let eventLoop = channel.eventLoop
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
-        if let remaining = runtime.lockout.remaining(for: address) {
+        if let remaining = runtime.lockout.remaining(address: address, identity: identity.value) {
             let seconds = max(1, (remaining.nanoseconds + 999_999_999) / 1_000_000_000)
             return eventLoop.makeFailedFuture(
                 AuthenticationFailure(
                     status: .tooManyRequests, reason: "locked_out",
-                    message: "too many failed authentications from \(address); locked out for \(seconds)s more",
+                    message:
+                        "too many failed authentications of \(identity) or from \(address); locked out for \(seconds)s more",
                     headers: [("Retry-After", "\(seconds)")]))
         }
         let tls = runtime.listenerTLS[listener.name]
@@ -140,7 +141,9 @@ final class Admission {
             identity, request: request, peerCertificate: certificate, listener: listener,
             revocations: tls?.revocations, on: eventLoop
         ).map { [self] registration in
-            if listener.securityProfile > 0 { runtime.lockout.recordSuccess(for: address) }
+            if listener.securityProfile > 0 {
+                runtime.lockout.recordSuccess(address: address, identity: identity.value)
+            }
             return registration
         }
     }
@@ -151,8 +154,11 @@ final class Admission {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         runtime.metrics.authenticationFailed(
             listener: listener.name, reason: failure.reason, transport: listener.transport)
-        if failure.reason != "locked_out" && runtime.lockout.recordFailure(for: address) {
-            logger.warning("locking out \(address) after repeated authentication failures")
+        if failure.reason != "locked_out"
+            && runtime.lockout.recordFailure(address: address, identity: identity?.value)
+        {
+            logger.warning(
+                "locking out \(identity.map { "\($0) at " } ?? "")\(address) after repeated authentication failures")
         }
         var headers = failure.headers
         if failure.status == .unauthorized {

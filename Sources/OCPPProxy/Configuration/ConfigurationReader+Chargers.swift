@@ -190,9 +190,12 @@ extension ConfigurationReader {
     mutating func readLockout(_ node: Node?) -> LockoutConfiguration {
         var lockout = LockoutConfiguration()
         guard let node, let map = mapping(node, "lockout") else { return lockout }
-        checkKeys(map, "lockout", allowed: ["maxFailures", "window", "duration"])
+        checkKeys(map, "lockout", allowed: ["maxFailures", "maxFailuresPerAddress", "window", "duration"])
         lockout.maxFailures =
             integer(map["maxFailures"], "lockout.maxFailures", range: 1...1_000_000) ?? lockout.maxFailures
+        lockout.maxFailuresPerAddress =
+            integer(map["maxFailuresPerAddress"], "lockout.maxFailuresPerAddress", range: 1...1_000_000)
+            ?? max(lockout.maxFailuresPerAddress, lockout.maxFailures)
         lockout.window = duration(map["window"], "lockout.window", positive: true) ?? lockout.window
         lockout.duration = duration(map["duration"], "lockout.duration", positive: true) ?? lockout.duration
         return lockout

@@ -136,7 +136,10 @@ public enum ChargerCredential: Sendable {
 
 /// Slows down repeated failed authentication from one remote address.
 public struct LockoutConfiguration: Sendable {
+    /// Failures of one identity from one address that lock that pair out.
     public var maxFailures: Int = 10
+    /// Failures from one address over every identity (and failed TLS handshakes) that lock the address out.
+    public var maxFailuresPerAddress: Int = 100
     public var window: TimeAmount = .seconds(60)
     public var duration: TimeAmount = .seconds(300)
 }

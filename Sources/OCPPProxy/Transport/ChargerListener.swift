@@ -92,7 +92,8 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
             let address = Admission.describe(context.channel.remoteAddress)
             runtime.metrics.authenticationFailed(
                 listener: listener.name, reason: "tls_handshake", transport: listener.transport)
-            _ = runtime.lockout.recordFailure(for: context.channel.remoteAddress?.ipAddress ?? "unknown")
+            _ = runtime.lockout.recordFailure(
+                address: context.channel.remoteAddress?.ipAddress ?? "unknown", identity: nil)
             runtime.logger.notice(
                 "TLS handshake failed: \(error)", metadata: ["listener": "\(listener.name)", "remote": "\(address)"])
             runtime.audit?.record(
