@@ -326,10 +326,10 @@ def proxy_config(
         "upstream": {"url": upstream_url, "version": upstream_version, "connectTimeout": "2s",
                      **(upstream_options or {})},
         "admin": {"host": LOCALHOST, "port": admin_port if admin_port is not None else free_port()},
-        # Every test's chargers come from 127.0.0.1, many reconnect with one identity: the handshake budgets are
-        # off here, and on in the tests of limits (test_limits.py).
+        # Every test's chargers come from 127.0.0.1, many reconnect with one identity, some connect by the hundred:
+        # the handshake budgets and the upstream pacing are off here, and on in the tests of limits (test_limits.py).
         "limits": {"maxFrameBytes": 65536, "callTimeout": "30s", "handshakes": "off", "handshakesPerAddress": "off",
-                   "handshakesPerIdentity": "off"},
+                   "handshakesPerIdentity": "off", "upstreamConnects": "off"},
         "keepalive": {"pingInterval": "30s", "pongTimeout": "10s"},
         "logging": {"level": "debug", "format": "text"},
         "shutdown": {"gracePeriod": "5s"},

@@ -219,3 +219,34 @@ def test_a_bad_rate_names_its_key(h, tmp_path):
     assert len(errors) == 1 and errors[0].startswith(
         'error: limits.handshakesPerAddress.rate: expected a rate such as 200/s, 20/min or 100/h, got "20 per second"'
     ), result.stderr
+
+
+# ---------------------------------------------------------------------------
+# upstream connect pacing: a storm reaches the CSMS at the configured rate
+# ---------------------------------------------------------------------------
+
+
+async def test_a_storm_reaches_the_csms_at_the_configured_rate_and_every_charger_gets_in(h):
+    opened: list[float] = []
+
+    def record(connection, request):
+        opened.append(time.monotonic())
+        return None
+
+    csms = await h.csms(V16, process_request=record)
+    rate, burst = 10, 5
+    proxy = await h.proxy(csms.url, V16, {"limits": {"upstreamConnects": {"rate": f"{rate}/s", "burst": burst,
+                                                                           "jitter": "0s"}}})
+    identities = [f"PACED{n:02d}" for n in range(30)]
+    results = await asyncio.gather(*(connect_with_retries(h, proxy, i) for i in identities))
+    refusals = [r for _, rs in results for r in rs]
+    assert all(status == 503 for status, _ in refusals), refusals
+    assert len(opened) == len(identities)
+    opened.sort()
+    for start in opened:
+        in_one_second = sum(1 for t in opened if start <= t < start + 1.0)
+        # the burst, one second's rate, and one for a slot at the window's edge
+        assert in_one_second <= burst + rate + 1, f"{in_one_second} CSMS links opened within one second"
+    assert opened[-1] - opened[0] >= (len(identities) - burst) / rate - 0.5, "the storm was not spread out"
+    chargers = (await proxy.admin("/api/chargers")).json()["chargers"]
+    assert sorted(c["identity"] for c in chargers) == identities

@@ -84,4 +84,29 @@ struct AdmissionLimitsTests {
         #expect(admission.shouldLog("handshakes_per_address", now: t0 + .seconds(2)) == 0)
         #expect(admission.shouldLog("handshakes", now: t0 + .seconds(10)) == 2)
     }
+
+    @Test func thePacerLetsTheBurstThroughThenSpacesLinksAndRefusesBeyondTheWait() {
+        var limits = LimitsConfiguration()
+        limits.upstreamConnects = RateLimit(perSecond: 10, burst: 2)
+        limits.upstreamConnectJitter = .milliseconds(50)
+        limits.handshakeTimeout = .seconds(10)
+        let pacer = UpstreamPacer(limits, connectTimeout: .milliseconds(300), now: t0)
+        #expect(pacer.maxWait == .milliseconds(300))
+        #expect(pacer.reserve(now: t0, random: 0.5) == .after(.zero))
+        #expect(pacer.reserve(now: t0, random: 0.5) == .after(.zero))
+        // Slots every 100 ms from now on, each spread by up to the jitter (half of it here).
+        #expect(pacer.reserve(now: t0, random: 0.5) == .after(.milliseconds(125)))
+        #expect(pacer.reserve(now: t0, random: 0) == .after(.milliseconds(200)))
+        #expect(pacer.reserve(now: t0, random: 1) == .after(.milliseconds(300)), "never beyond the wait allowed")
+        #expect(pacer.reserve(now: t0, random: 0) == .refused(retryAfter: 1))
+        // The refusal reserved nothing: a second later the bucket has room again.
+        #expect(pacer.reserve(now: t0 + .seconds(1), random: 0) == .after(.zero))
+    }
+
+    @Test func thePacerOffConnectsAtOnce() {
+        var limits = LimitsConfiguration()
+        limits.upstreamConnects = nil
+        let pacer = UpstreamPacer(limits, connectTimeout: .seconds(5), now: t0)
+        #expect((0..<1000).allSatisfy { _ in pacer.reserve(now: t0) == .after(.zero) })
+    }
 }

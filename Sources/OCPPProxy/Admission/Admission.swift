@@ -289,6 +289,16 @@ final class Admission {
                     metric: "version", on: eventLoop))
         }
 
+        let wait: TimeAmount
+        switch runtime.upstreamPacer.reserve() {
+        case .after(let amount):
+            wait = amount
+        case .refused(let retryAfter):
+            return refused(
+                refuse(
+                    .serviceUnavailable, "the proxy opens no more CSMS links a second now; try again later",
+                    metric: "upstream_connects", headers: [("Retry-After", "\(retryAfter)")], on: eventLoop))
+        }
         switch runtime.registry.claim(identity, policy: runtime.configuration.duplicateIdentity) {
         case .conflict:
             return refused(
@@ -298,7 +308,11 @@ final class Admission {
         case .granted(let generation, let previous):
             let replaced = closePrevious(previous, on: eventLoop)
             let started = NIODeadline.now()
-            return replaced.flatMap { [self] in
+            // Waiting for its slot (limits.upstreamConnects) counts toward nothing but the handshake timeout.
+            let slot =
+                wait > .zero
+                ? replaced.flatMap { eventLoop.scheduleTask(in: wait) {}.futureResult } : replaced
+            return slot.flatMap { [self] in
                 runtime.connector.connect(identity, on: eventLoop)
             }.map { [self] upstream -> AdmissionOutcome in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))

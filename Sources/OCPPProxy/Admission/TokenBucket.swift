@@ -25,6 +25,20 @@ struct TokenBucket: Sendable {
         return .nanoseconds(Int64(min(seconds, 86_400) * 1e9))
     }
 
+    /// Reserves the next token even when it is still to come: how long until it is due (zero when one is there);
+    /// nil, and nothing reserved, when that is longer than `maxWait`. Reservations keep their order.
+    mutating func reserve(now: NIODeadline, maxWait: TimeAmount) -> TimeAmount? {
+        refill(now: now)
+        if tokens >= 1 {
+            tokens -= 1
+            return .zero
+        }
+        let seconds = (1 - tokens) / rate.perSecond
+        guard seconds * 1e9 <= Double(maxWait.nanoseconds) else { return nil }
+        tokens -= 1
+        return .nanoseconds(Int64(seconds * 1e9))
+    }
+
     /// Whether the bucket is full again at `now` (it can be forgotten: a new one would be the same).
     mutating func isFull(now: NIODeadline) -> Bool {
         refill(now: now)

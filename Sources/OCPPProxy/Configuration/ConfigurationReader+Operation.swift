@@ -24,8 +24,15 @@ extension ConfigurationReader {
             map, "limits",
             allowed: [
                 "maxFrameBytes", "callTimeout", "maxPendingCalls", "handshakeTimeout", "maxConnections", "handshakes",
-                "handshakesPerAddress", "handshakesPerIdentity",
+                "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects",
             ])
+        limits.upstreamConnects = rateLimit(
+            map["upstreamConnects"], "limits.upstreamConnects", default: limits.upstreamConnects, extraKeys: ["jitter"])
+        if let pacing = map["upstreamConnects"]?.mapping {
+            limits.upstreamConnectJitter =
+                duration(pacing["jitter"], "limits.upstreamConnects.jitter", positive: false)
+                ?? limits.upstreamConnectJitter
+        }
         limits.maxConnections =
             integer(map["maxConnections"], "limits.maxConnections", range: 1...10_000_000) ?? limits.maxConnections
         limits.handshakes = rateLimit(map["handshakes"], "limits.handshakes", default: limits.handshakes)
@@ -44,7 +51,9 @@ extension ConfigurationReader {
     }
 
     /// `{ rate: 200/s, burst: 400 }`, or `off` (no budget).
-    mutating func rateLimit(_ node: Node?, _ key: String, default value: RateLimit?) -> RateLimit? {
+    mutating func rateLimit(
+        _ node: Node?, _ key: String, default value: RateLimit?, extraKeys: [String] = []
+    ) -> RateLimit? {
         guard let node else { return value }
         if case .scalar(let scalar) = node, scalar.string == "off" { return nil }
         let expected = "expected { rate: N/s | N/min | N/h, burst: N } or off"
@@ -52,7 +61,7 @@ extension ConfigurationReader {
             fail(key, node, "\(expected), got \(describe(node))")
             return value
         }
-        checkKeys(map, key, allowed: ["rate", "burst"])
+        checkKeys(map, key, allowed: ["rate", "burst"] + extraKeys)
         var limit = value ?? RateLimit(perSecond: 1, burst: 1)
         if let rateNode = map["rate"] {
             if let text = string(rateNode, "\(key).rate") {

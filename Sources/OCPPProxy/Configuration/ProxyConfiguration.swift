@@ -204,6 +204,9 @@ public struct LimitsConfiguration: Sendable {
     public var handshakes: RateLimit? = RateLimit(perSecond: 500, burst: 1000)
     public var handshakesPerAddress: RateLimit? = RateLimit(perSecond: 50, burst: 100)
     public var handshakesPerIdentity: RateLimit? = RateLimit(perSecond: 10.0 / 60, burst: 5)
+    /// New upstream links a second (nil: `off`); chargers beyond wait in their handshake, spread by `jitter`.
+    public var upstreamConnects: RateLimit? = RateLimit(perSecond: 50, burst: 100)
+    public var upstreamConnectJitter: TimeAmount = .seconds(2)
 }
 
 public struct KeepaliveConfiguration: Sendable {

@@ -23,6 +23,8 @@ final class ProxyContext: Sendable {
     let audit: AuditLog?
     /// Handshakes a second and connected chargers.
     let admissionLimits: AdmissionLimits
+    /// New upstream links a second.
+    let upstreamPacer: UpstreamPacer
 
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
@@ -31,6 +33,7 @@ final class ProxyContext: Sendable {
     ) {
         self.audit = audit
         self.admissionLimits = AdmissionLimits(configuration.limits, listeners: configuration.listeners)
+        self.upstreamPacer = UpstreamPacer(configuration.limits, connectTimeout: configuration.upstream.connectTimeout)
         self.rules = rules
         self.stateStore = stateStore
         self.configuration = configuration
