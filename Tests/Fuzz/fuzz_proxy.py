@@ -910,6 +910,9 @@ def proxy_config(run: "FuzzRun", upstream_url: str) -> dict:
     cfg["limits"] = {"maxFrameBytes": run.opts.max_frame, "callTimeout": f"{run.opts.call_timeout}s"}
     if run.max_pending is not None:
         cfg["limits"]["maxPendingCalls"] = run.max_pending
+    if run.budgets_off:
+        for key in ("handshakes", "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects"):
+            cfg["limits"][key] = "off"
     cfg["logging"] = {"level": run.opts.log_level, "format": "text"}
     if run.mode == "translation":
         cfg["rules"] = str(RULES_DIR)
@@ -1037,6 +1040,8 @@ class FuzzRun:
         self.receiving_catalog = Catalog(self.receiving_version)
         self.mutator = Mutator(self.hostile_version, side, self.hostile_catalog, self.rng, opts.max_frame)
         self.max_pending = 16 if binary_accepts(str(binary), "limits", "maxPendingCalls", 16) else None
+        # The fuzzing charger reconnects with one identity after every close: the admission budgets would refuse it.
+        self.budgets_off = binary_accepts(str(binary), "limits", "handshakesPerIdentity", "off")
         self.binary_mtime = binary.stat().st_mtime
         self.attempt_suffix = ""
         self._crash_seen = False
