@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "ocpp-bench", targets: ["ocpp-bench"]),
         // Translations per second on one core (BENCHMARKS.md).
         .executable(name: "ocpp-rules-bench", targets: ["ocpp-rules-bench"]),
+        // Audit records per second the writer sustains on one core (BENCHMARKS.md).
+        .executable(name: "ocpp-audit-bench", targets: ["ocpp-audit-bench"]),
         // libFuzzer targets and their corpus replayer (Tests/Fuzz/run_libfuzzer.sh).
         .executable(name: "ocpp-fuzz", targets: ["ocpp-fuzz"]),
     ],
@@ -123,6 +125,9 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(name: "ocpp-rules-bench", dependencies: ["OCPP", "OCPPRules"]),
+        // Records per second the audit log's writer turns into lines on disk, on one core (BENCHMARKS.md).
+        .executableTarget(
+            name: "ocpp-audit-bench", dependencies: ["OCPPProxy"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
         .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules", "OCPPSOAP"]),
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),

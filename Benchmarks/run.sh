@@ -29,6 +29,14 @@
 #                        SOAP 1.2 POSTs over one HTTP/1.1 keep-alive connection each, the same scenario), the sink
 #                        as a 1.6 CSMS, rules: Rules/ (1.5 chargers are translated) and state in SQLite. Compare
 #                        with the proxy row (the same scenario over 1.6-J through the pass-through): SETUPS="proxy soap"
+#                        <setup>-audit (proxy-audit, translation-audit, soap-audit): the same proxy with the audit
+#                        log on (an audit: section with payloads: redacted, dir in the results folder,
+#                        checkpointInterval 60s); after each run `ocpp-proxy audit verify` must pass or the script
+#                        stops. Audit on vs off side by side: SETUPS="proxy proxy-audit translation translation-audit"
+#   ROUNDS=1             >1: the closed- and half-load runs ROUNDS times, each round in RESULTS/round-<n>/ with its
+#                        own summary, the order of SETUPS reversed every other round (on/off interleaved), then the
+#                        medians over the rounds in RESULTS/summary.md (idle chargers: first round only)
+#   KEEP_AUDIT=0         1 keeps the audit directories of the -audit setups (otherwise deleted once verified)
 #   SOAP_VERSION=ocpp1.5 OCPP-S version of the soap setup's chargers (ocpp1.6: a change of transport only)
 #   HALF_RATE=           CALLs/s of the open-loop run for every setup (default: half the lowest closed-loop
 #                        throughput of nginx and proxy; a setup slower than that, translation, at half its own)
@@ -36,6 +44,8 @@
 #                        (swift build -c release --scratch-path .build), so BUILD_PATH=.build-bench/release
 #                        builds in .build-bench and leaves .build alone
 #   SKIP_BUILD=0         1 uses the release binaries already in BUILD_PATH
+#   LIMITS=0             1 keeps the proxy's default admission budgets (limits.handshakes…, upstreamConnects);
+#                        0 turns them off: the load ramps from one address faster than they allow
 #   PERF=0               1 samples the proxy with `perf record -g` during its closed-loop runs (linux-perf)
 #   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
 set -euo pipefail
@@ -58,8 +68,16 @@ SETUPS=${SETUPS:-"direct nginx proxy translation"}
 SOAP_VERSION=${SOAP_VERSION:-ocpp1.5}
 HALF_RATE=${HALF_RATE:-}
 BUILD_PATH=${BUILD_PATH:-.build/release}
+LIMITS=${LIMITS:-0}
+if [[ $LIMITS == 1 ]]; then
+    LIMITS_SECTION=""
+else
+    LIMITS_SECTION=$(printf 'limits:\n  handshakes: off\n  handshakesPerAddress: off\n  handshakesPerIdentity: off\n  upstreamConnects: off')
+fi
 SKIP_BUILD=${SKIP_BUILD:-0}
 PERF=${PERF:-0}
+ROUNDS=${ROUNDS:-1}
+KEEP_AUDIT=${KEEP_AUDIT:-0}
 RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
 
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -82,7 +100,10 @@ RULES_DIR=$ROOT/Rules
 
 for setup in $SETUPS; do
     case $setup in
-    direct | nginx | proxy) ;;
+    direct | nginx | proxy | proxy-audit) ;;
+    translation-audit | soap-audit)
+        [[ $VERSION == ocpp1.6 ]] || die "$setup needs VERSION=ocpp1.6"
+        ;;
     translation)
         [[ $VERSION == ocpp1.6 ]] || die "the translation setup runs 1.6 chargers only: use VERSION=ocpp1.6 or leave translation out of SETUPS"
         ;;
@@ -90,7 +111,7 @@ for setup in $SETUPS; do
         [[ $VERSION == ocpp1.6 ]] || die "the soap setup is compared with 1.6-J chargers (its CSMS speaks 1.6): use VERSION=ocpp1.6 or leave soap out of SETUPS"
         [[ $SOAP_VERSION == ocpp1.5 || $SOAP_VERSION == ocpp1.6 ]] || die "SOAP_VERSION=$SOAP_VERSION: ocpp1.5 or ocpp1.6"
         ;;
-    *) die "unknown setup $setup (direct, nginx, proxy, translation, soap)" ;;
+    *) die "unknown setup $setup (direct, nginx, proxy, translation, soap, or proxy/translation/soap-audit)" ;;
     esac
 done
 
@@ -220,7 +241,7 @@ json.dump({"date": "$(date -u +'%Y-%m-%d %H:%M UTC')", "nproc": $(nproc), "cpu":
            "idleChargers": $IDLE_CHARGERS, "idleHeartbeat": $IDLE_HEARTBEAT, "idleHold": $IDLE_HOLD,
            "fdLimit": $FD_LIMIT, "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- Sources 2>/dev/null || echo +uncommitted)",
            "proxyBinary": "$(date -u -r "$PROXY" +'%Y-%m-%d %H:%M UTC')", "buildPath": "$BUILD_PATH",
-           "setups": "$SETUPS", "halfRateGiven": "$HALF_RATE"}, open(sys.argv[1], "w"), indent=2)
+           "setups": "$SETUPS", "halfRateGiven": "$HALF_RATE", "rounds": $ROUNDS}, open(sys.argv[1], "w"), indent=2)
 EOF
 
 read -r SINK_PORT NGINX_PORT PROXY_PORT ADMIN_PORT < <(free_ports 4)
@@ -264,9 +285,18 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         MEASURED=("$SERVER_PID" "${MEASURED[@]}")  # master and workers
         URL="ws://127.0.0.1:$NGINX_PORT/ocpp"
         ;;
-    proxy | translation | soap)
-        local dir=$RUN/$setup-$tag
+    proxy | translation | soap | proxy-audit | translation-audit | soap-audit)
+        local dir=$RUN/$setup-$tag audit=""
         mkdir -p "$dir"
+        if [[ $setup == *-audit ]]; then
+            # The same setup with the audit log on (issue 14): payloads redacted, the directory in the results, one
+            # signing key for the whole run (made by the proxy when missing), checked by `audit verify` at the stop.
+            AUDIT_DIR=$RESULTS/audit-$setup-$tag
+            rm -rf "$AUDIT_DIR"
+            audit=$(printf 'audit:\n  dir: %s\n  payloads: redacted\n  pseudonymKey: "benchmark-pseudonym-key-0123456789"\n  signingKey: %s\n  checkpointInterval: 60s' \
+                "$AUDIT_DIR" "$RUN/audit-signing.key")
+            setup=${setup%-audit}
+        fi
         # Pass-through: $VERSION on both sides. Translation: the 1.6 load through the proxy translating to the sink,
         # which then speaks 2.0.1 (the subprotocol the proxy asks for), with its state in SQLite as in production:
         # a fresh file for each start. SOAP: $SOAP_VERSION SOAP chargers on a SOAP listener, the sink as a 1.6 CSMS,
@@ -291,6 +321,7 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         fi
         cat >"$dir/proxy.yaml" <<EOF
 # generated by Benchmarks/run.sh: $setup $charger_version → $upstream_version to the sink; everything else default
+# but the admission budgets: every load comes from 127.0.0.1 and ramps faster than they allow (LIMITS=1 keeps them)
 listeners:
 $listener
 upstream:
@@ -299,8 +330,11 @@ upstream:
 admin:
   host: 127.0.0.1
   port: $ADMIN_PORT
+$LIMITS_SECTION
 $extra
+$audit
 EOF
+        setup=$1
         cp "$dir/proxy.yaml" "$RESULTS/$setup-$tag.yaml"
         "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/$setup-$tag.log" 2>&1 &
         SERVER_PID=$!
@@ -312,14 +346,28 @@ EOF
     esac
 }
 
-stop_setup() {
+AUDIT_DIR=""       # the audit directory of a -audit setup's current run
+stop_setup() {  # stop_setup <setup> <tag>
     if [[ -n $SERVER_PID ]]; then forget "$SERVER_PID"; fi
     SERVER_PID=""
     MEASURED=()
+    if [[ -n $AUDIT_DIR ]]; then
+        # A benchmark that breaks the log is not a result: every hash, link, Merkle root and signature must hold.
+        local out=$RESULTS/audit-$1-$2.verify.txt
+        if ! "$PROXY" audit verify --dir "$AUDIT_DIR" --public-key "$RUN/audit-signing.key.pub" >"$out" 2>&1; then
+            cat "$out" >&2
+            die "audit verify failed for $1 ($2): $AUDIT_DIR kept"
+        fi
+        record "$1" "${2}AuditBytes" "$(du -sb "$AUDIT_DIR" | cut -f1)"
+        record "$1" "${2}AuditRecords" "$(cat "$AUDIT_DIR"/audit-*.jsonl | wc -l)"
+        # Records the writer could not keep up with (onBackpressure): the gap records say how many were dropped.
+        record "$1" "${2}AuditDropped" "$(cat "$AUDIT_DIR"/audit-*.jsonl | grep '"event":"gap"' | grep -o '"dropped":[0-9]*' | awk -F: '{ n += $2 } END { print n + 0 }')"
+        say "audit log of $1 ($2) verified: $(tail -1 "$out")"
+        [[ $KEEP_AUDIT == 1 ]] || rm -rf "$AUDIT_DIR"
+        AUDIT_DIR=""
+    fi
 }
 
-RESOURCES=$RESULTS/resources.tsv
-: >"$RESOURCES"
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESOURCES"; }  # record <setup> <key> <value>
 
 load_run() {  # load_run <tag> <setup> [load options...]; bounded by the load's own duration plus timeouts
@@ -335,52 +383,55 @@ load_run() {  # load_run <tag> <setup> [load options...]; bounded by the load's 
     cat "$RESULTS/$tag-$setup.txt" >&2
 }
 
-# 1. Closed loop: as fast as one outstanding CALL per charger allows.
-for setup in $SETUPS; do
-    say "closed loop, $setup: $CHARGERS chargers, $SCENARIO, ${DURATION}s"
-    start_setup "$setup" closed
-    before=$(cpu_ticks "${MEASURED[@]}")
-    read -r user_before sys_before < <(cpu_split "${MEASURED[@]}")
-    read -r sink_user_before sink_sys_before < <(cpu_split "$SINK_PID")
-    PERF_PID=""
-    if [[ $PERF == 1 && ( $setup == proxy || $setup == translation || $setup == soap ) ]]; then
-        # Sampled call graphs of the proxy during the closed-loop run (cpu-clock: this VM has no hardware counters).
-        perf record -e cpu-clock -F 999 -g -p "$SERVER_PID" -o "$RESULTS/perf-$setup.data" >"$RESULTS/perf-$setup.log" 2>&1 &
-        PERF_PID=$!
-        PIDS+=("$PERF_PID")
-    fi
-    load_run closed "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" --mode closed
-    if [[ -n $PERF_PID ]]; then
-        kill -INT "$PERF_PID" 2>/dev/null || true
-        wait "$PERF_PID" 2>/dev/null || true
-        perf report -i "$RESULTS/perf-$setup.data" --no-children --percent-limit 0.5 --stdio -g none \
-            >"$RESULTS/perf-$setup-self.txt" 2>/dev/null || true
-        perf report -i "$RESULTS/perf-$setup.data" --children --percent-limit 2 --stdio -g none \
-            >"$RESULTS/perf-$setup-children.txt" 2>/dev/null || true
-        say "profile of $setup: $RESULTS/perf-$setup-self.txt (self time), perf-$setup-children.txt (inclusive)"
-    fi
-    # The sink's own CPU (user and kernel) for the same CALLs: in the direct run, what one NIO WebSocket endpoint
-    # costs per CALL (one frame in, one out) on this machine.
-    read -r sink_user sink_sys < <(cpu_split "$SINK_PID")
-    record "$setup" sinkClosedUserTicks $((sink_user - sink_user_before))
-    record "$setup" sinkClosedSysTicks $((sink_sys - sink_sys_before))
-    if ((${#MEASURED[@]} > 0)); then
-        read -r user_after sys_after < <(cpu_split "${MEASURED[@]}")
-        record "$setup" closedUserTicks $((user_after - user_before))
-        record "$setup" closedSysTicks $((sys_after - sys_before))
-        record "$setup" closedCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before))
-        record "$setup" closedPeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
-    fi
-    stop_setup
-done
+run_round() {  # the closed-loop, half-load and idle runs of every setup in ORDER, results in RESULTS
+    RESOURCES=$RESULTS/resources.tsv
+    : >"$RESOURCES"
+    # 1. Closed loop: as fast as one outstanding CALL per charger allows.
+    for setup in $ORDER; do
+        say "closed loop, $setup: $CHARGERS chargers, $SCENARIO, ${DURATION}s"
+        start_setup "$setup" closed
+        before=$(cpu_ticks "${MEASURED[@]}")
+        read -r user_before sys_before < <(cpu_split "${MEASURED[@]}")
+        read -r sink_user_before sink_sys_before < <(cpu_split "$SINK_PID")
+        PERF_PID=""
+        if [[ $PERF == 1 && $setup != direct && $setup != nginx ]]; then
+            # Sampled call graphs of the proxy during the closed-loop run (cpu-clock: this VM has no hardware counters).
+            perf record -e cpu-clock -F 999 -g -p "$SERVER_PID" -o "$RESULTS/perf-$setup.data" >"$RESULTS/perf-$setup.log" 2>&1 &
+            PERF_PID=$!
+            PIDS+=("$PERF_PID")
+        fi
+        load_run closed "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" --mode closed
+        if [[ -n $PERF_PID ]]; then
+            kill -INT "$PERF_PID" 2>/dev/null || true
+            wait "$PERF_PID" 2>/dev/null || true
+            perf report -i "$RESULTS/perf-$setup.data" --no-children --percent-limit 0.5 --stdio -g none \
+                >"$RESULTS/perf-$setup-self.txt" 2>/dev/null || true
+            perf report -i "$RESULTS/perf-$setup.data" --children --percent-limit 2 --stdio -g none \
+                >"$RESULTS/perf-$setup-children.txt" 2>/dev/null || true
+            say "profile of $setup: $RESULTS/perf-$setup-self.txt (self time), perf-$setup-children.txt (inclusive)"
+        fi
+        # The sink's own CPU (user and kernel) for the same CALLs: in the direct run, what one NIO WebSocket endpoint
+        # costs per CALL (one frame in, one out) on this machine.
+        read -r sink_user sink_sys < <(cpu_split "$SINK_PID")
+        record "$setup" sinkClosedUserTicks $((sink_user - sink_user_before))
+        record "$setup" sinkClosedSysTicks $((sink_sys - sink_sys_before))
+        if ((${#MEASURED[@]} > 0)); then
+            read -r user_after sys_after < <(cpu_split "${MEASURED[@]}")
+            record "$setup" closedUserTicks $((user_after - user_before))
+            record "$setup" closedSysTicks $((sys_after - sys_before))
+            record "$setup" closedCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before))
+            record "$setup" closedPeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
+        fi
+        stop_setup "$setup" closed
+    done
 
-# 2. Open loop at half of saturation: the same offered rate for every setup, half the lowest closed-loop throughput
-#    of nginx and the pass-through proxy, to compare latency when nothing is saturated. A setup that saturates
-#    below twice that rate (translation) runs at half of its own closed-loop throughput instead, so that it is
-#    not saturated either; the summary shows its rate. HALF_RATE= sets one rate for every setup instead.
-if [[ $HALF_LOAD == 1 ]]; then
-    half_rates() {  # half_rates <setups...>: "<setup> <CALLs/s>" per setup, or nothing without a base rate
-        python3 - "$RESULTS" "$HALF_RATE" "$@" <<'EOF'
+    # 2. Open loop at half of saturation: the same offered rate for every setup, half the lowest closed-loop throughput
+    #    of nginx and the pass-through proxy, to compare latency when nothing is saturated. A setup that saturates
+    #    below twice that rate (translation) runs at half of its own closed-loop throughput instead, so that it is
+    #    not saturated either; the summary shows its rate. HALF_RATE= sets one rate for every setup instead.
+    if [[ $HALF_LOAD == 1 ]]; then
+        half_rates() {  # half_rates <setups...>: "<setup> <CALLs/s>" per setup, or nothing without a base rate
+            python3 - "$RESULTS" "$HALF_RATE" "$@" <<'EOF'
 import json, sys
 results, given, setups = sys.argv[1], sys.argv[2], sys.argv[3:]
 def closed(setup):
@@ -398,64 +449,67 @@ else:
         sys.exit(0)
     shared = min(base) / 2
     rates = {s: min(shared, closed(s) / 2) if s != "direct" and closed(s) else shared for s in setups}
+    for s in setups:  # audit on at the rate of the same setup with it off: the two are compared at one rate
+        if s.endswith("-audit") and s[: -len("-audit")] in rates:
+            rates[s] = rates[s[: -len("-audit")]]
 for s in setups:
     print(s, f"{rates[s]:.1f}")
 EOF
-    }
-    mapfile -t RATES < <(half_rates $SETUPS)
-    if ((${#RATES[@]} > 0)); then
-        for line in "${RATES[@]}"; do
-            read -r setup rate <<<"$line"
-            PER_CHARGER=$(python3 -c "print(f'{$rate / $CHARGERS:.4f}')")
-            say "open loop, $setup: $rate CALLs/s ($PER_CHARGER/s per charger), ${DURATION}s"
-            start_setup "$setup" half
-            before=$(cpu_ticks "${MEASURED[@]}")
-            load_run half "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" \
-                --mode open --rate "$PER_CHARGER/s"
-            if ((${#MEASURED[@]} > 0)); then record "$setup" halfCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before)); fi
-            stop_setup
-        done
-    else
-        say "no closed-loop throughput of nginx, the proxy or translation: skipping the half-load run"
+        }
+        mapfile -t RATES < <(half_rates $ORDER)
+        if ((${#RATES[@]} > 0)); then
+            for line in "${RATES[@]}"; do
+                read -r setup rate <<<"$line"
+                PER_CHARGER=$(python3 -c "print(f'{$rate / $CHARGERS:.4f}')")
+                say "open loop, $setup: $rate CALLs/s ($PER_CHARGER/s per charger), ${DURATION}s"
+                start_setup "$setup" half
+                before=$(cpu_ticks "${MEASURED[@]}")
+                load_run half "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" \
+                    --mode open --rate "$PER_CHARGER/s"
+                if ((${#MEASURED[@]} > 0)); then record "$setup" halfCpuTicks $(($(cpu_ticks "${MEASURED[@]}") - before)); fi
+                stop_setup "$setup" half
+            done
+        else
+            say "no closed-loop throughput of nginx, the proxy or translation: skipping the half-load run"
+        fi
     fi
-fi
 
-# 3. Idle chargers with heartbeats: memory per connected charger (RSS after the ramp minus RSS before).
-if [[ $IDLE == 1 ]]; then
-    for setup in $SETUPS; do
-        [[ $setup == direct ]] && continue
-        say "idle, $setup: $IDLE_CHARGERS chargers at $IDLE_RAMP/s, a Heartbeat every ${IDLE_HEARTBEAT}s, held ${IDLE_HOLD}s"
-        start_setup "$setup" idle
-        sleep 1
-        record "$setup" idleRssBeforeKiB "$(status_kb VmRSS "${MEASURED[@]}")"
-        ready=$RUN/idle-$setup.ready
-        rm -f "$ready"
-        timeout --kill-after=10 $((IDLE_CHARGERS / IDLE_RAMP + IDLE_HOLD + 120)) "$BENCH" load --url "$URL" \
-            "${LOAD_ARGS[@]}" --label "$setup" --chargers "$IDLE_CHARGERS" --ramp "$IDLE_RAMP/s" \
-            --scenario idle --heartbeat "$IDLE_HEARTBEAT" --duration "${IDLE_HOLD}s" --ready-file "$ready" \
-            --json "$RESULTS/idle-$setup.json" >"$RESULTS/idle-$setup.txt" 2>"$RESULTS/idle-$setup.log" &
-        LOAD_PID=$!
-        PIDS+=("$LOAD_PID")
-        for _ in $(seq $((10 * (IDLE_CHARGERS / IDLE_RAMP + 60)))); do
-            [[ -e $ready ]] && break
-            kill -0 "$LOAD_PID" 2>/dev/null || break
-            sleep 0.1
+    # 3. Idle chargers with heartbeats: memory per connected charger (RSS after the ramp minus RSS before).
+    if [[ $IDLE == 1 && $ROUND == 1 ]]; then
+        for setup in $ORDER; do
+            [[ $setup == direct ]] && continue
+            say "idle, $setup: $IDLE_CHARGERS chargers at $IDLE_RAMP/s, a Heartbeat every ${IDLE_HEARTBEAT}s, held ${IDLE_HOLD}s"
+            start_setup "$setup" idle
+            sleep 1
+            record "$setup" idleRssBeforeKiB "$(status_kb VmRSS "${MEASURED[@]}")"
+            ready=$RUN/idle-$setup.ready
+            rm -f "$ready"
+            timeout --kill-after=10 $((IDLE_CHARGERS / IDLE_RAMP + IDLE_HOLD + 120)) "$BENCH" load --url "$URL" \
+                "${LOAD_ARGS[@]}" --label "$setup" --chargers "$IDLE_CHARGERS" --ramp "$IDLE_RAMP/s" \
+                --scenario idle --heartbeat "$IDLE_HEARTBEAT" --duration "${IDLE_HOLD}s" --ready-file "$ready" \
+                --json "$RESULTS/idle-$setup.json" >"$RESULTS/idle-$setup.txt" 2>"$RESULTS/idle-$setup.log" &
+            LOAD_PID=$!
+            PIDS+=("$LOAD_PID")
+            for _ in $(seq $((10 * (IDLE_CHARGERS / IDLE_RAMP + 60)))); do
+                [[ -e $ready ]] && break
+                kill -0 "$LOAD_PID" 2>/dev/null || break
+                sleep 0.1
+            done
+            # Let the last upgrades and Boot answers settle, then read the resident set.
+            sleep 5
+            record "$setup" idleRssAfterKiB "$(status_kb VmRSS "${MEASURED[@]}")"
+            status=0
+            wait "$LOAD_PID" || status=$?
+            if ((status != 0)); then say "the idle load of $setup exited with $status"; fi
+            forget "$LOAD_PID"
+            record "$setup" idlePeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
+            cat "$RESULTS/idle-$setup.txt" >&2
+            stop_setup "$setup" idle
         done
-        # Let the last upgrades and Boot answers settle, then read the resident set.
-        sleep 5
-        record "$setup" idleRssAfterKiB "$(status_kb VmRSS "${MEASURED[@]}")"
-        status=0
-        wait "$LOAD_PID" || status=$?
-        if ((status != 0)); then say "the idle load of $setup exited with $status"; fi
-        forget "$LOAD_PID"
-        record "$setup" idlePeakRssKiB "$(status_kb VmHWM "${MEASURED[@]}")"
-        cat "$RESULTS/idle-$setup.txt" >&2
-        stop_setup
-    done
-fi
+    fi
 
-# ---------------------------------------------------------------- the table
-python3 - "$RESOURCES" "$RESULTS/resources.json" "$CLK_TCK" "$FD_LIMIT" <<'EOF'
+    # ---------------------------------------------------------------- the table
+    python3 - "$RESOURCES" "$RESULTS/resources.json" "$CLK_TCK" "$FD_LIMIT" <<'EOF'
 import json, sys
 out = {"clockTicksPerSecond": int(sys.argv[3]), "fdHardLimit": int(sys.argv[4])}
 for line in open(sys.argv[1]):
@@ -463,5 +517,23 @@ for line in open(sys.argv[1]):
     out.setdefault(setup, {})[key] = int(value)
 json.dump(out, open(sys.argv[2], "w"), indent=2, sort_keys=True)
 EOF
-python3 "$ROOT/Benchmarks/summarize.py" "$RESULTS"
+    python3 "$ROOT/Benchmarks/summarize.py" "$RESULTS"
+}
+
+TOP=$RESULTS
+for ROUND in $(seq "$ROUNDS"); do
+    ORDER=$SETUPS
+    if ((ROUNDS > 1)); then
+        # Each round in its own folder; every other round runs the setups in reverse order, so that on and off
+        # (proxy, proxy-audit) alternate in time and a machine that drifts does not favour one of them.
+        RESULTS=$TOP/round-$ROUND
+        mkdir -p "$RESULTS"
+        cp "$TOP/machine.json" "$RESULTS/"
+        if ((ROUND % 2 == 0)); then ORDER=$(printf '%s\n' $SETUPS | tac | xargs); fi
+        say "round $ROUND of $ROUNDS: $ORDER (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    fi
+    run_round
+done
+RESULTS=$TOP
+if ((ROUNDS > 1)); then python3 "$ROOT/Benchmarks/summarize_rounds.py" "$RESULTS"; fi
 say "results: $RESULTS (summary.md, summary.json, one JSON per run)"

@@ -19,6 +19,10 @@ SETUPS = [
     ("translation", "ocpp-proxy translation 1.6 → 2.0.1"),
     # {soap}: the SOAP chargers' version (machine.json soapVersion, run.sh SOAP_VERSION)
     ("soap", "ocpp-proxy SOAP {soap} chargers → 1.6-J"),
+    # The same setups with the audit log on (payloads: redacted), issue 14: run.sh SETUPS="proxy proxy-audit …"
+    ("proxy-audit", "ocpp-proxy pass-through 1.6 → 1.6, audit on"),
+    ("translation-audit", "ocpp-proxy translation 1.6 → 2.0.1, audit on"),
+    ("soap-audit", "ocpp-proxy SOAP {soap} chargers → 1.6-J, audit on"),
 ]
 
 
@@ -86,6 +90,19 @@ def main():
             row["halfThroughput"] = half["throughputPerSecond"]
             row["halfP50"] = half["latencyMicroseconds"]["p50"]
             row["halfP99"] = half["latencyMicroseconds"]["p99"]
+            row["halfP99_9"] = half["latencyMicroseconds"]["p99.9"]
+            hc = half["calls"]
+            half_messages = hc["answeredIncludingOutsideWindow"] + hc["bootNotificationsAccepted"] + hc["bootNotificationsRejected"]
+            if res.get("halfCpuTicks") is not None and half_messages:
+                row["halfCpuMicrosecondsPerCall"] = res["halfCpuTicks"] / resources.get("clockTicksPerSecond", 100) * 1e6 / half_messages
+        for tag in ("closed", "half", "idle"):
+            if res.get(f"{tag}AuditRecords") is not None:
+                row[f"{tag}AuditRecords"] = res[f"{tag}AuditRecords"]
+                row[f"{tag}AuditBytes"] = res[f"{tag}AuditBytes"]
+                row[f"{tag}AuditDropped"] = res.get(f"{tag}AuditDropped", 0)
+        if closed and row.get("closedAuditRecords") and closed["calls"].get("sent"):
+            row["auditRecordsPerCall"] = row["closedAuditRecords"] / messages
+            row["auditBytesPerRecord"] = row["closedAuditBytes"] / row["closedAuditRecords"]
         if idle:
             row["idleEstablished"] = idle["connections"]["established"]
             row["idleFailed"] = idle["connections"]["failed"]
@@ -216,6 +233,32 @@ def main():
                      f"{soap['throughput'] / proxy['throughput']:.2f}×{extra}"
                      + (f"; {errors} CALLs errored, so not a valid run" if errors else ""))
 
+    audit_targets = []
+    for base in ("proxy", "translation", "soap"):
+        off, on = rows.get(base, {}), rows.get(base + "-audit", {})
+        if len(on) == 1 or len(off) == 1:
+            continue
+        parts = []
+        if on.get("cpuMicrosecondsPerCall") and off.get("cpuMicrosecondsPerCall"):
+            q = on["cpuMicrosecondsPerCall"] / off["cpuMicrosecondsPerCall"]
+            parts.append(f"CPU per CALL {on['cpuMicrosecondsPerCall']:.1f} against {off['cpuMicrosecondsPerCall']:.1f} µs ({q - 1:+.1%})")
+            audit_targets.append(f"{base}: ≤ 15 % more CPU per CALL with audit on: {'MET' if q <= 1.15 else 'MISSED'} ({q - 1:+.1%})")
+        if on.get("throughput") and off.get("throughput"):
+            parts.append(f"throughput {on['throughput'] / off['throughput']:.2f}×")
+        if on.get("halfP99") is not None and off.get("halfP99") is not None and same_rate(on.get("halfRate"), off.get("halfRate")):
+            added = on["halfP99"] - off["halfP99"]
+            parts.append(f"p99 at half load {on['halfP99']:,.0f} against {off['halfP99']:,.0f} µs ({added:+,.0f} µs)")
+            audit_targets.append(f"{base}: no added p99 beyond 1 ms at half load with audit on: {'MET' if added <= 1000 else 'MISSED'} ({added:+,.0f} µs)")
+        if on.get("closedAuditRecords"):
+            parts.append(f"{on['closedAuditRecords']:,} records in the closed loop ({on.get('auditRecordsPerCall', 0):.2f} per CALL, "
+                         f"{on.get('auditBytesPerRecord', 0):.0f} bytes each), audit verify passed")
+            if on.get("closedAuditDropped"):
+                parts.append(f"{on['closedAuditDropped']:,} records DROPPED in the closed loop (the writer fell behind: "
+                             "gap records; the CPU figure then leaves their cost out)")
+        if on.get("halfAuditDropped"):
+            parts.append(f"{on['halfAuditDropped']:,} records dropped at half load")
+        notes.append(f"audit on against off, {base}: " + "; ".join(parts))
+
     text = ["## ocpp-proxy benchmark", ""]
     if machine:
         text.append(
@@ -226,11 +269,13 @@ def main():
             f"from {machine.get('commit', '?')}")
         text.append("")
     text += lines + [""] + [f"- {n}" for n in notes] + [""] + ["Targets (issue 5):"] + [f"- {t}" for t in targets]
+    if audit_targets:
+        text += ["", "Targets (issue 14, audit on vs off in this run):"] + [f"- {t}" for t in audit_targets]
     out = "\n".join(text) + "\n"
     with open(os.path.join(results, "summary.md"), "w") as f:
         f.write(out)
     with open(os.path.join(results, "summary.json"), "w") as f:
-        json.dump({"machine": machine, "rows": rows, "targets": targets, "notes": notes}, f, indent=2, sort_keys=True)
+        json.dump({"machine": machine, "rows": rows, "targets": targets + audit_targets, "notes": notes}, f, indent=2, sort_keys=True)
     print(out)
 
 

@@ -64,12 +64,128 @@ public struct AuditRecord: Hashable, Sendable {
         return out
     }
 
+    /// The canonical form and the line in one serialisation (what the writer does for every record): writes the
+    /// canonical form of `fields` (which must not hold `hash`) to `canonical` and returns the offset at which the
+    /// line's `"hash"` member goes, the place `hash` takes among the sorted keys. ``line(canonical:hashAt:hash:into:)``
+    /// then splices it in, so the line is the bytes of ``lineBytes`` for `fields` plus `hash` without sorting and
+    /// serialising the record a second time (a test compares both on random records).
+    public static func writeCanonical(_ fields: [String: JSONValue], into canonical: inout [UInt8]) -> Int {
+        canonical.append(UInt8(ascii: "{"))
+        var hashAt = -1
+        // Sorted as JSONValue.write sorts an object's keys (String's `<`); "hash" itself is never among them.
+        let members = fields.sorted { $0.key < $1.key }
+        for (index, member) in members.enumerated() {
+            if hashAt < 0 && hashKey < member.key { hashAt = canonical.count }
+            if index > 0 { canonical.append(UInt8(ascii: ",")) }
+            CanonicalJSON.writeString(member.key, into: &canonical)
+            canonical.append(UInt8(ascii: ":"))
+            CanonicalJSON.write(member.value, into: &canonical)
+        }
+        if hashAt < 0 { hashAt = canonical.count }
+        canonical.append(UInt8(ascii: "}"))
+        return hashAt
+    }
+
+    private static let hashKey = "hash"
+    private static let hashMember = Array("\"hash\":\"".utf8)
+
+    /// Appends the line of a record (`"\n"`-terminated) given its canonical form, the offset
+    /// ``writeCanonical(_:into:)`` returned and its hash (64 hex digits); returns the number of bytes appended.
+    @discardableResult
+    public static func line(canonical: [UInt8], hashAt: Int, hash: String, into out: inout [UInt8]) -> Int {
+        let before = out.count
+        out.append(contentsOf: canonical[..<hashAt])
+        // A member before: `,"hash":"…"` here; none: right after `{`, with a comma when members follow.
+        let first = hashAt == 1
+        if !first { out.append(UInt8(ascii: ",")) }
+        out.append(contentsOf: hashMember)
+        out.append(contentsOf: hash.utf8)
+        out.append(UInt8(ascii: "\""))
+        if first && canonical.count > 2 { out.append(UInt8(ascii: ",")) }
+        out.append(contentsOf: canonical[hashAt...])
+        out.append(UInt8(ascii: "\n"))
+        return out.count - before
+    }
+
     /// Whether `hash` is present and matches the canonical form.
     public var hashIsValid: Bool { hash == computedHash }
 
     /// Whether `text` is 64 lowercase hex digits.
     public static func isHash(_ text: String) -> Bool {
         text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+}
+
+/// ``JSONValue/write(into:sortedKeys:)`` with sorted keys — the same bytes (a test compares the two on random values)
+/// — for the writer, which serialises every record: a string's UTF-8 is read in place and copied in runs, an
+/// object's members are sorted once as pairs instead of sorting the keys and looking each one up again.
+enum CanonicalJSON {
+    static func write(_ value: JSONValue, into out: inout [UInt8]) {
+        switch value {
+        case .string(let text):
+            writeString(text, into: &out)
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for member in members.sorted(by: { $0.key < $1.key }) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(member.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                write(member.value, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for element in elements {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                write(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .null, .bool, .integer, .number:
+            // Numbers in particular: exactly JSONValue's formatting.
+            value.write(into: &out)
+        }
+    }
+
+    static func writeString(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        if text.utf8.withContiguousStorageIfAvailable({ escape($0, into: &out) }) == nil {
+            var copy = text
+            copy.withUTF8 { escape($0, into: &out) }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// JSONValue's escapes: `\"`, `\\`, `\n`, `\r`, `\t`, other control characters as `\u00xx`; nothing else.
+    private static func escape(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if index > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index])) }
+            runStart = index + 1
+            out.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
+            case 0x0A: out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "t"))
+            default:
+                out.append(UInt8(ascii: "u"))
+                out.append(UInt8(ascii: "0"))
+                out.append(UInt8(ascii: "0"))
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0xF)])
+            }
+        }
+        if bytes.count > runStart {
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+        }
     }
 }
 

@@ -57,16 +57,19 @@ public struct MerkleTree: Sendable {
 
     public static func leafHash(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x00])
-        hasher.update(data: Array(bytes))
-        return Array(hasher.finalize())
+        withUnsafeBytes(of: UInt8(0x00)) { hasher.update(bufferPointer: $0) }
+        // The bytes as they are when contiguous (a record's canonical form is an array): no copy.
+        if bytes.withContiguousStorageIfAvailable({ hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }) == nil {
+            hasher.update(data: Array(bytes))
+        }
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 
     public static func nodeHash(_ left: [UInt8], _ right: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
-        hasher.update(data: [0x01])
+        withUnsafeBytes(of: UInt8(0x01)) { hasher.update(bufferPointer: $0) }
         hasher.update(data: left)
         hasher.update(data: right)
-        return Array(hasher.finalize())
+        return hasher.finalize().withUnsafeBytes { Array($0) }
     }
 }

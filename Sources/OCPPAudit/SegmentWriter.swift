@@ -63,6 +63,8 @@ public final class SegmentWriter {
 
     /// Bytes this writer has written to disk (committed), over every segment.
     public private(set) var bytesWritten = 0
+    /// Bytes appended and not committed yet.
+    public var pendingBytes: Int { pending.count }
 
     /// The segment being written; nil until the first record after opening an empty directory or a rotation.
     public var currentSegment: String? { fd >= 0 ? currentPath : nil }
@@ -166,7 +168,7 @@ public final class SegmentWriter {
     /// old. `fields` are the record's own (event, leg, charger, payload, …); `seq`, `ts`, `prev` and `hash` are set
     /// here. Returns the sealed record.
     @discardableResult
-    public func append(_ fields: [String: JSONValue], ts: Date) throws -> AuditRecord {
+    public func append(_ fields: consuming [String: JSONValue], ts: Date) throws -> AuditRecord {
         guard !broken else { throw AuditWriterError.failed }
         if let event = fields["event"]?.stringValue, event == "checkpoint" {
             throw AuditWriterError.reservedEvent(event)
@@ -179,6 +181,9 @@ public final class SegmentWriter {
         }
         return try write(fields, ts: ts, signed: false)
     }
+
+    /// The canonical form of the record being written (reused: one buffer for the writer's life).
+    private var canonical: [UInt8] = []
 
     /// Appends a signed checkpoint over the current segment's records so far (buffered until ``commit()``).
     @discardableResult
@@ -239,27 +244,28 @@ public final class SegmentWriter {
         }
     }
 
-    private func write(_ base: [String: JSONValue], ts: Date, signed: Bool) throws -> AuditRecord {
+    private func write(_ fields: consuming [String: JSONValue], ts: Date, signed: Bool) throws -> AuditRecord {
         if fd < 0 { try openSegment() }
-        var fields = base
-        fields["hash"] = nil
+        if fields["hash"] != nil { fields["hash"] = nil }
         fields["seq"] = .integer(lastSeq + 1)
         fields["ts"] = .string(AuditTimestamp.string(from: ts))
         fields["prev"] = .string(lastHash)
         if signed {
             fields["sig"] = nil
             var unsigned: [UInt8] = []
-            JSONValue.object(fields).write(into: &unsigned)
+            JSONValue.object(copy fields).write(into: &unsigned)
             fields["sig"] = .string(try signer.sign(unsigned))
         }
-        var record = AuditRecord(fields: fields)
-        let canonical = record.canonicalBytes
+        // One serialisation: the canonical form is hashed, is the Merkle leaf, and becomes the line with the
+        // `hash` member spliced in at its sorted place (the same bytes as AuditRecord.lineBytes).
+        canonical.removeAll(keepingCapacity: true)
+        let hashAt = AuditRecord.writeCanonical(fields, into: &canonical)
         let hash = AuditRecord.hash(ofCanonical: canonical)
-        record.fields["hash"] = .string(hash)
-        let line = record.lineBytes
-        tree.append(leaf: canonical)
-        pending.append(contentsOf: line)
-        segmentBytes += line.count
+        tree.append(leafHash: MerkleTree.leafHash(canonical))
+        let lineCount = AuditRecord.line(canonical: canonical, hashAt: hashAt, hash: hash, into: &pending)
+        fields["hash"] = .string(hash)
+        let record = AuditRecord(fields: fields)
+        segmentBytes += lineCount
         if segmentFirstTime == nil { segmentFirstTime = ts }
         lastSeq += 1
         lastHash = hash

@@ -125,6 +125,7 @@ public enum AuditRedactionTable {
     /// the definition files, and what the redactor applies to fields the table does not list (actions of OCPP 2.1
     /// or vendors, `customData`).
     public static func classify(action: String, path: String) -> Treatment? {
+        if let treatment = ASCIIText.classify(action: action, path: path) { return treatment }
         let last = path.split(separator: ".").last.map(String.init) ?? path
         let leaf = last.replacingOccurrences(of: "[]", with: "")
         if leaf.lowercased().contains("password") || secretNames.contains(leaf) || path == "vpn.key"
@@ -166,4 +167,80 @@ public enum AuditRedactionTable {
         }
         return rules
     }()
+}
+
+/// The redactor's name checks by bytes for ASCII text (every field name and nearly every value of an OCPP payload),
+/// where they are the same as Foundation's string search that they replace: no canonical equivalence or case
+/// mapping beyond A–Z can change the outcome of an ASCII comparison. Anything else goes the Foundation way.
+enum ASCIIText {
+    /// `text.contains(word)` when `text` is ASCII (`word` always is); nil otherwise.
+    static func contains(_ text: String, _ word: StaticString) -> Bool? {
+        var text = text
+        return text.withUTF8 { bytes -> Bool? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return find(word, in: bytes, lowercasing: false)
+        }
+    }
+
+    /// What ``AuditRedactionTable/classify(action:path:)`` returns, for an ASCII path: `.some(nil)` when the path
+    /// gets no treatment; nil when the path is not ASCII.
+    static func classify(action: String, path: String) -> AuditRedactionTable.Treatment?? {
+        var path = path
+        return path.withUTF8 { bytes -> AuditRedactionTable.Treatment?? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            // The last non-empty component between dots (split(separator: ".") omits empty ones), or the whole path
+            // when it has none.
+            var end = bytes.count
+            while end > 0 && bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+            var start = end
+            while start > 0 && bytes[start - 1] != UInt8(ascii: ".") { start -= 1 }
+            let last = end > 0 ? UnsafeBufferPointer(rebasing: bytes[start..<end]) : bytes
+            // Every "[]" taken out, left to right, in one pass (replacingOccurrences(of: "[]", with: "")).
+            var leaf: [UInt8] = []
+            leaf.reserveCapacity(last.count)
+            var index = 0
+            while index < last.count {
+                if last[index] == UInt8(ascii: "[") && index + 1 < last.count && last[index + 1] == UInt8(ascii: "]") {
+                    index += 2
+                } else {
+                    leaf.append(last[index])
+                    index += 1
+                }
+            }
+            let name = String(decoding: leaf, as: UTF8.self)
+            let isPassword = leaf.withUnsafeBufferPointer { find("password", in: $0, lowercasing: true) }
+            let pathText = String(decoding: bytes, as: UTF8.self)
+            if isPassword || AuditRedactionTable.secretNames.contains(name) || pathText == "vpn.key"
+                || pathText.hasSuffix(".vpn.key")
+            {
+                return .some(.secret)
+            }
+            if AuditRedactionTable.tokenNames.contains(name) { return .some(.token) }
+            if AuditRedactionTable.certificateNames.contains(name) { return .some(.certificate) }
+            if action == "DataTransfer" && pathText == "data" { return .some(.data) }
+            return .some(nil)
+        }
+    }
+
+    /// Whether `word` (ASCII, lowercase when `lowercasing`) occurs in `bytes`, A–Z taken as a–z when `lowercasing`.
+    private static func find(_ word: StaticString, in bytes: UnsafeBufferPointer<UInt8>, lowercasing: Bool) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard count > 0 else { return true }
+        guard bytes.count >= count else { return false }
+        return word.withUTF8Buffer { needle in
+            for start in 0...(bytes.count - count) {
+                var matched = true
+                for offset in 0..<count {
+                    var byte = bytes[start + offset]
+                    if lowercasing && byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { byte += 0x20 }
+                    if byte != needle[offset] {
+                        matched = false
+                        break
+                    }
+                }
+                if matched { return true }
+            }
+            return false
+        }
+    }
 }

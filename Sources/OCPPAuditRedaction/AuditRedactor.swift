@@ -98,7 +98,7 @@ public struct AuditRedactor: Sendable {
                 kept.reserveCapacity(members.count)
                 for (name, member) in members {
                     let memberPath = path.isEmpty ? name : "\(path).\(name)"
-                    if name.contains("PRIVATE KEY") {
+                    if ASCIIText.contains(name, "PRIVATE KEY") ?? name.contains("PRIVATE KEY") {
                         redacted.insert(memberPath)
                         continue
                     }
@@ -125,10 +125,13 @@ public struct AuditRedactor: Sendable {
 
         static func containsPrivateKey(_ value: JSONValue, deep: Bool) -> Bool {
             switch value {
-            case .string(let text): return text.contains("PRIVATE KEY")
+            case .string(let text): return ASCIIText.contains(text, "PRIVATE KEY") ?? text.contains("PRIVATE KEY")
             case .array(let elements) where deep: return elements.contains { containsPrivateKey($0, deep: true) }
             case .object(let members) where deep:
-                return members.contains { $0.key.contains("PRIVATE KEY") || containsPrivateKey($0.value, deep: true) }
+                return members.contains {
+                    (ASCIIText.contains($0.key, "PRIVATE KEY") ?? $0.key.contains("PRIVATE KEY"))
+                        || containsPrivateKey($0.value, deep: true)
+                }
             default: return false
             }
         }

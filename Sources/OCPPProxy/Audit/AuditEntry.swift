@@ -161,12 +161,15 @@ struct AuditRecordBuilder: Sendable {
 
     private func fields(_ frame: AuditFrame) -> [String: JSONValue] {
         var fields = frame.session.fields
+        // One copy of the session's fields with room for the frame's own (else the dictionary grows, rehashing,
+        // once or twice per record).
+        fields.reserveCapacity(fields.count + 12)
         fields["event"] = .string("frame")
         fields["leg"] = .string(frame.leg.rawValue)
         fields["decision"] = .string(frame.decision)
         let version = frame.session.version(of: frame.leg.side)
         fields["version"] = .string(version.rawValue)
-        var msg: [String: JSONValue] = [:]
+        var msg = [String: JSONValue](minimumCapacity: 5)
         if let type = frame.type { msg["type"] = .string(Self.typeName(type)) }
         if let id = frame.messageId { msg["id"] = .string(id) }
         if let action = frame.action { msg["action"] = .string(action) }

@@ -291,6 +291,8 @@ final class AuditLog: @unchecked Sendable {
         do {
             for entry in batch {
                 try writer.append(builder.fields(entry), ts: Date(timeIntervalSince1970: Double(entry.time) / 1e6))
+                // A long queue is written in groups of a few MiB: one buffer of a whole queue would be tens of MiB.
+                if writer.pendingBytes >= Self.groupBytes { try writer.commit() }
             }
             if checkpoint && writer.recordsSinceCheckpoint > 0 {
                 try writer.checkpoint(ts: now)
@@ -314,6 +316,9 @@ final class AuditLog: @unchecked Sendable {
         if writer.currentSegment != segmentBefore { indexClosedSegments() }
         return true
     }
+
+    /// The most bytes one commit writes.
+    static let groupBytes = 4 << 20
 
     /// The seq the first record of `retry` had: records up to the reopened log's last seq reached the disk.
     private var retryFrom: Int64 = 0

@@ -1,0 +1,164 @@
+import Crypto
+import Foundation
+import OCPP
+import Testing
+
+@testable import OCPPAudit
+
+/// SplitMix64: the same records on every run, whatever the platform.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Random records whose keys crowd around "hash" in the sort order (and sort by more than ASCII), with values of
+/// every JSON kind, escapes and non-ASCII text.
+struct RandomRecords {
+    var random: SeededRandom
+
+    static let keys = [
+        "", "a", "event", "node", "h", "ha", "has", "hasg", "hash0", "hash_", "hasi", "hash ", "hashes", "Hash", "HASH",
+        "i", "z", "~", "é", "e\u{301}x", "ḧash", "日本", "🔒", "seq", "ts", "prev", "payload", "msg", "cause", "charger",
+        "session", "remote", "leg", "decision", "version", "redacted", "key\"quote", "back\\slash", "tab\tkey", "\u{1}",
+        "hash\u{301}", "ha\u{0}sh",
+    ]
+    static let strings = [
+        "", "x", "hmac:0123456789abcdef0123456789abcdef", "quote \" and backslash \\", "line\nbreak\r\t", "\u{0}\u{1f}",
+        "é", "e\u{301}", "日本語", "🔒 emoji", "2026-11-30T08:00:00.123456Z", "/slash/", "\u{7f}\u{80}",
+        String(decoding: (0..<0x20).map { UInt8($0) } + Array("\"\\/".utf8), as: UTF8.self),
+        String(repeating: "long text without escapes ", count: 20),
+    ]
+
+    mutating func int(_ bound: Int) -> Int { Int(random.next() % UInt64(bound)) }
+
+    mutating func value(depth: Int) -> JSONValue {
+        switch int(depth > 2 ? 6 : 8) {
+        case 0: return .null
+        case 1: return .bool(int(2) == 0)
+        case 2: return .integer(Int64(bitPattern: random.next()) >> Int64(int(64)))
+        case 3: return .number(Double(Int64(bitPattern: random.next()) >> 40) / 8)
+        case 4, 5: return .string(Self.strings[int(Self.strings.count)])
+        case 6: return .array((0..<int(4)).map { _ in value(depth: depth + 1) })
+        default: return .object(object(depth: depth + 1, members: int(5)))
+        }
+    }
+
+    mutating func object(depth: Int, members: Int) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        for _ in 0..<members { fields[Self.keys[int(Self.keys.count)]] = value(depth: depth) }
+        return fields
+    }
+
+    /// A record's fields without `hash` (0 to 20 members, sometimes all sorting after "hash").
+    mutating func record() -> [String: JSONValue] {
+        var fields = object(depth: 0, members: int(21))
+        fields["hash"] = nil
+        if int(8) == 0 { fields = fields.filter { "hash" < $0.key } }
+        return fields
+    }
+}
+
+@Suite struct FastLineTests {
+    /// The writer's one-pass canonical form and spliced line are AuditRecord's canonicalBytes and lineBytes.
+    @Test func splicedLineEqualsTheTwoSerialisations() {
+        var records = RandomRecords(random: SeededRandom(seed: 14))
+        var canonical: [UInt8] = []
+        var line: [UInt8] = []
+        for _ in 0..<5000 {
+            let fields = records.record()
+            canonical.removeAll()
+            let hashAt = AuditRecord.writeCanonical(fields, into: &canonical)
+            let record = AuditRecord(fields: fields)
+            #expect(canonical == record.canonicalBytes)
+            let hash = AuditRecord.hash(ofCanonical: canonical)
+            line = [0x2A]  // appended after what is there
+            let count = AuditRecord.line(canonical: canonical, hashAt: hashAt, hash: hash, into: &line)
+            let sealed = record.sealed()
+            #expect(sealed.hash == hash)
+            #expect(count == line.count - 1)
+            #expect(Array(line.dropFirst()) == sealed.lineBytes, "\(String(decoding: canonical, as: UTF8.self))")
+        }
+    }
+
+    /// The writer's serialiser is JSONValue's, byte for byte, on values of every kind.
+    @Test func canonicalJSONEqualsJSONValueWrite() {
+        var records = RandomRecords(random: SeededRandom(seed: 8259))
+        for _ in 0..<5000 {
+            let value = records.value(depth: 0)
+            var fast: [UInt8] = []
+            CanonicalJSON.write(value, into: &fast)
+            var reference: [UInt8] = []
+            value.write(into: &reference)
+            #expect(fast == reference)
+        }
+        // A string that is not native UTF-8 (bridged) takes the copying path; the same bytes either way.
+        var fast: [UInt8] = []
+        CanonicalJSON.writeString(String(NSString(string: "caf\u{e9} \"x\"\n")), into: &fast)
+        #expect(String(decoding: fast, as: UTF8.self) == JSONValue.string("caf\u{e9} \"x\"\n").jsonText)
+    }
+
+    @Test func emptyAndOneMemberRecords() {
+        for fields: [String: JSONValue] in [[:], ["a": 1], ["z": 1], ["a": 1, "z": 2], ["hasi": [:]], ["has": []]] {
+            var canonical: [UInt8] = []
+            let hashAt = AuditRecord.writeCanonical(fields, into: &canonical)
+            var line: [UInt8] = []
+            AuditRecord.line(
+                canonical: canonical, hashAt: hashAt, hash: String(repeating: "ab", count: 32), into: &line)
+            var sealed = AuditRecord(fields: fields)
+            sealed.fields["hash"] = .string(String(repeating: "ab", count: 32))
+            #expect(line == sealed.lineBytes)
+        }
+    }
+
+    /// The Merkle leaf hash of contiguous bytes (no copy) is that of the same bytes as any other sequence.
+    @Test func leafHashOfArrayAndSequenceAgree() {
+        var random = SeededRandom(seed: 6962)
+        for length in [0, 1, 55, 56, 63, 64, 65, 500, 4096] {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            let expected = sha256([0x00] + bytes)
+            #expect(MerkleTree.leafHash(bytes) == expected)
+            #expect(MerkleTree.leafHash(bytes.lazy.map { $0 }) == expected)
+            #expect(MerkleTree.leafHash(bytes[...]) == expected)
+        }
+    }
+
+    /// Random records through the writer: every line, hash, link and checkpoint verifies, and every line is what
+    /// AuditRecord serialises for the record it reads back as.
+    @Test func writerOnRandomRecordsVerifies() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let signer = AuditSigner(Curve25519.Signing.PrivateKey())
+        let writer = try SegmentWriter(
+            directory: directory.path, signer: signer, options: .init(maxBytes: 20_000, maxAge: 3600, node: "n"))
+        var records = RandomRecords(random: SeededRandom(seed: 2026))
+        var written: [AuditRecord] = []
+        for index in 0..<600 {
+            var fields = records.record()
+            if fields["event"]?.stringValue == "checkpoint" { fields["event"] = "frame" }
+            written.append(try writer.append(fields, ts: SampleLog.start + Double(index)))
+            if index % 7 == 6 { try writer.commit() }
+            if index % 100 == 99 { try writer.checkpoint(ts: SampleLog.start + Double(index) + 0.5) }
+        }
+        try writer.close(ts: SampleLog.start + 600)
+        _ = try AuditVerifier.verify(dir: directory.path, publicKey: signer.publicKey)
+        var lines: [[UInt8]] = []
+        for segment in try AuditSegments.list(directory.path) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/" + segment))
+            lines += data.split(separator: UInt8(ascii: "\n")).map { Array($0) }
+        }
+        let read = lines.compactMap { AuditRecord(line: $0) }.filter { !$0.isCheckpoint }
+        #expect(read.count == written.count)
+        for (line, returned) in zip(read, written) {
+            // A number like 1.0 reads back as the integer 1: the bytes are what must be equal.
+            #expect(line.lineBytes == returned.lineBytes)
+            #expect(line.hashIsValid)
+        }
+    }
+}
