@@ -911,7 +911,7 @@ def proxy_config(run: "FuzzRun", upstream_url: str) -> dict:
     if run.max_pending is not None:
         cfg["limits"]["maxPendingCalls"] = run.max_pending
     if run.budgets_off:
-        for key in ("handshakes", "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects"):
+        for key in ("handshakes", "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects", "messages"):
             cfg["limits"][key] = "off"
     cfg["logging"] = {"level": run.opts.log_level, "format": "text"}
     if run.mode == "translation":
@@ -1040,8 +1040,9 @@ class FuzzRun:
         self.receiving_catalog = Catalog(self.receiving_version)
         self.mutator = Mutator(self.hostile_version, side, self.hostile_catalog, self.rng, opts.max_frame)
         self.max_pending = 16 if binary_accepts(str(binary), "limits", "maxPendingCalls", 16) else None
-        # The fuzzing charger reconnects with one identity after every close: the admission budgets would refuse it.
-        self.budgets_off = binary_accepts(str(binary), "limits", "handshakesPerIdentity", "off")
+        # The fuzzing charger reconnects with one identity after every close and floods: the admission budgets and
+        # message limits would refuse or slow it.
+        self.budgets_off = binary_accepts(str(binary), "limits", "messages", "off")
         self.binary_mtime = binary.stat().st_mtime
         self.attempt_suffix = ""
         self._crash_seen = False

@@ -329,7 +329,7 @@ def proxy_config(
         # Every test's chargers come from 127.0.0.1, many reconnect with one identity, some connect by the hundred:
         # the handshake budgets and the upstream pacing are off here, and on in the tests of limits (test_limits.py).
         "limits": {"maxFrameBytes": 65536, "callTimeout": "30s", "handshakes": "off", "handshakesPerAddress": "off",
-                   "handshakesPerIdentity": "off", "upstreamConnects": "off"},
+                   "handshakesPerIdentity": "off", "upstreamConnects": "off", "messages": "off"},
         "keepalive": {"pingInterval": "30s", "pongTimeout": "10s"},
         "logging": {"level": "debug", "format": "text"},
         "shutdown": {"gracePeriod": "5s"},

@@ -9,13 +9,14 @@ chargers still get in.  The handshake budgets (token buckets for the whole proxy
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from ocpp.v16 import call as call16
 
 from websockets.exceptions import InvalidStatus
 
-from harness import LOCALHOST, V16, connect_raw, metric_value, parse_prometheus, run_cli
+from harness import LOCALHOST, V16, connect_raw, metric_value, parse_prometheus, recv_json, run_cli
 from soap_peers import soap_listener
 
 PARTIAL_HANDSHAKES = 1000
@@ -250,3 +251,123 @@ async def test_a_storm_reaches_the_csms_at_the_configured_rate_and_every_charger
     assert opened[-1] - opened[0] >= (len(identities) - burst) / rate - 0.5, "the storm was not spread out"
     chargers = (await proxy.admin("/api/chargers")).json()["chargers"]
     assert sorted(c["identity"] for c in chargers) == identities
+
+
+# ---------------------------------------------------------------------------
+# message limits per charger: floods slow the flooder only, transaction messages are never lost
+# ---------------------------------------------------------------------------
+
+
+def message_limits(**rules) -> dict:
+    return {"limits": {"messages": rules}}
+
+
+async def limited_pair(h, **rules):
+    proxy, csms = await h.pair(V16, overrides=message_limits(**rules))
+    return proxy, csms
+
+
+async def test_a_heartbeat_flood_is_answered_by_the_proxy_and_not_forwarded(h):
+    proxy, csms = await limited_pair(h, Heartbeat={"minInterval": "60s", "over": "answerLocally"})
+    charger = await h.charger(proxy, "HBFLOOD", V16)
+    session = await csms.next_session()
+    answers = [await charger.cp.call(call16.Heartbeat(), suppress=False) for _ in range(20)]
+    assert all(a.current_time for a in answers), "every Heartbeat is answered with the time"
+    # A CALL after the flood is forwarded, so the CSMS has seen everything forwarded before it.
+    await charger.cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status="Available"),
+                          suppress=False)
+    actions = [f[2] for f in session.recorder.received_frames() if f[0] == 2]
+    assert actions == ["Heartbeat", "StatusNotification"], actions
+    samples = parse_prometheus((await proxy.admin("/metrics")).text)
+    assert metric_value(samples, "ocpp_proxy_messages_limited_total", action="Heartbeat", decision="answered") == 19
+
+
+async def test_a_repeated_status_is_answered_locally_and_a_change_is_forwarded(h):
+    proxy, csms = await limited_pair(h, StatusNotification={"minInterval": "60s", "over": "answerLocally"})
+    charger = await h.charger(proxy, "STFLOOD", V16)
+    session = await csms.next_session()
+    for status in ["Available", "Available", "Available", "Preparing", "Preparing", "Available"]:
+        await charger.cp.call(call16.StatusNotification(connector_id=1, error_code="NoError", status=status),
+                              suppress=False)
+    await charger.cp.call(call16.StatusNotification(connector_id=2, error_code="NoError", status="Available"),
+                          suppress=False)
+    seen = [(f[3]["connectorId"], f[3]["status"]) for f in session.recorder.received_frames()
+            if f[0] == 2 and f[2] == "StatusNotification"]
+    assert seen == [(1, "Available"), (1, "Preparing"), (1, "Available"), (2, "Available")]
+
+
+async def test_a_meter_values_flood_is_delayed_and_every_message_arrives_in_order(h):
+    proxy, csms = await limited_pair(h, default={"rate": "10/s", "burst": 5, "over": "delay", "maxDelay": "5s"})
+    charger = await h.charger(proxy, "MVFLOOD", V16)
+    session = await csms.next_session()
+    started = time.monotonic()
+    for n in range(25):
+        await charger.cp.call(call16.MeterValues(connector_id=1, transaction_id=7, meter_value=[{
+            "timestamp": "2026-12-07T00:00:00Z", "sampledValue": [{"value": str(1000 + n)}]}]), suppress=False)
+    elapsed = time.monotonic() - started
+    # 5 at once, then 10 a second: 20 more take about 2 s
+    assert elapsed >= 1.5, f"25 MeterValues went through in {elapsed:.2f}s: not delayed"
+    values = [f[3]["meterValue"][0]["sampledValue"][0]["value"] for f in session.recorder.received_frames()
+              if f[0] == 2 and f[2] == "MeterValues"]
+    assert values == [str(1000 + n) for n in range(25)], "every MeterValues, once, in order"
+
+
+async def test_a_data_transfer_flood_is_rejected_with_generic_error(h):
+    proxy, csms = await limited_pair(h, DataTransfer={"rate": "1/min", "burst": 2, "over": "reject"})
+    ws = await h.raw_charger(proxy, "DTFLOOD", [V16])
+    answers = []
+    for n in range(3):
+        await ws.send(json.dumps([2, f"dt-{n}", "DataTransfer", {"vendorId": "V"}]))
+        answers.append(await recv_json(ws))
+    # The first two reach the CSMS (whose ocpp peer has no DataTransfer handler: NotImplemented), the third not.
+    assert [(a[1], a[2]) for a in answers] == [("dt-0", "NotImplemented"), ("dt-1", "NotImplemented"),
+                                               ("dt-2", "GenericError")], answers
+    assert "message limit" in answers[2][3]
+    session = await csms.next_session()
+    assert [f[1] for f in session.recorder.received_frames() if f[0] == 2] == ["dt-0", "dt-1"]
+
+
+async def test_transaction_messages_over_a_reject_rule_are_delayed_never_rejected(h):
+    proxy, csms = await limited_pair(h, StopTransaction={"rate": "1/s", "burst": 1, "over": "reject",
+                                                         "maxDelay": "3s"})
+    charger = await h.charger(proxy, "TXSAFE", V16)
+    for n in range(3):
+        result = await charger.cp.call(call16.StopTransaction(meter_stop=100 + n, timestamp="2026-12-07T00:00:00Z",
+                                                               transaction_id=n + 1), suppress=False)
+        assert result is not None
+
+
+async def test_a_flooding_charger_does_not_slow_its_neighbour(h):
+    proxy, csms = await limited_pair(h, default={"rate": "5/s", "burst": 5, "over": "delay", "maxDelay": "30s"})
+    flooder = await h.charger(proxy, "FLOODER", V16)
+    neighbour = await h.charger(proxy, "NEIGHBOUR", V16)
+
+    async def flood():
+        for _ in range(40):
+            await flooder.cp.call(call16.Authorize(id_tag="FLOOD"), suppress=False)
+
+    task = asyncio.create_task(flood())
+    await asyncio.sleep(1.0)  # the flooder is well over its rate now
+    round_trips = []
+    for _ in range(5):
+        t = time.monotonic()
+        await neighbour.cp.call(call16.Authorize(id_tag="CALM"), suppress=False)
+        round_trips.append(time.monotonic() - t)
+    assert not task.done(), "the flooder should still be held back"
+    assert max(round_trips) < 0.5, f"the neighbour's round trips: {round_trips}"
+    task.cancel()
+
+
+def test_answer_locally_for_an_action_the_proxy_cannot_answer_names_its_key(h, tmp_path):
+    from harness import proxy_config
+    import yaml
+
+    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides=message_limits(
+        Authorize={"minInterval": "10s", "over": "answerLocally"}))
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(h.binary, "check-config", "--config", str(path))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: limits.messages.Authorize.over: answerLocally is for Heartbeat and StatusNotification"), result.stderr

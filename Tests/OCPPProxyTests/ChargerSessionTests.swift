@@ -8,10 +8,12 @@ import Testing
 
 @testable import OCPPProxy
 
-/// A pass-through session of charger CP001 between two links: no stages, or the audit stage alone.
+/// A pass-through session of charger CP001 between two links: no stages, the audit stage alone, or the stages
+/// `makeStages` makes.
 func passThroughSession(
     version: OCPPVersion, charger: FrameLink, csms: FrameLink, loop: EventLoop, metrics: ProxyMetrics,
-    limits: LimitsConfiguration, audit: (log: AuditLog, session: AuditSessionInfo)? = nil
+    limits: LimitsConfiguration, audit: (log: AuditLog, session: AuditSessionInfo)? = nil,
+    stages makeStages: ((SessionContext) -> [FrameStage])? = nil
 ) throws -> ChargerSession {
     var context = SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, eventLoop: loop,
@@ -19,9 +21,8 @@ func passThroughSession(
         logger: Logger(label: "test"))
     context.audit = audit
     let stages: [FrameStage] =
-        audit.map {
-            [AuditStage(log: $0.log, session: $0.session, maxPendingCalls: limits.maxPendingCalls)]
-        } ?? []
+        makeStages?(context)
+        ?? audit.map { [AuditStage(log: $0.log, session: $0.session, maxPendingCalls: limits.maxPendingCalls)] } ?? []
     return ChargerSession(
         context: context, listenerName: "test", remoteAddress: "127.0.0.1:1", generation: 1, charger: charger,
         upstream: csms, stages: stages, path: PassThroughPath(context: context))
@@ -40,7 +41,8 @@ final class SessionFixture {
 
     init(
         version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16,
-        pingInterval: TimeAmount = .zero, audit: (log: AuditLog, session: AuditSessionInfo)? = nil
+        pingInterval: TimeAmount = .zero, audit: (log: AuditLog, session: AuditSessionInfo)? = nil,
+        stages: ((SessionContext) -> [FrameStage])? = nil
     ) throws {
         let keepalive = KeepaliveConfiguration(pingInterval: pingInterval, pongTimeout: .seconds(1))
         chargerLink = WebSocketLink(side: .charger, isClient: false, keepalive: keepalive)
@@ -52,7 +54,7 @@ final class SessionFixture {
         session = try passThroughSession(
             version: version, charger: chargerLink, csms: csmsLink, loop: loop, metrics: metrics,
             limits: LimitsConfiguration(
-                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls), audit: audit)
+                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls), audit: audit, stages: stages)
         session.start()
     }
 

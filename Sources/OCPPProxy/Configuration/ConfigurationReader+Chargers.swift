@@ -57,8 +57,13 @@ extension ConfigurationReader {
                 map, key,
                 allowed: [
                     "identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance", "soapEndpoint",
-                    "capabilities", "evses",
+                    "capabilities", "evses", "limits",
                 ])
+            var ownLimits: MessageLimits?
+            if let limitsNode = map["limits"], let limitsMap = mapping(limitsNode, "\(key).limits") {
+                checkKeys(limitsMap, "\(key).limits", allowed: ["messages"])
+                ownLimits = limitsMap["messages"].flatMap { messageLimits($0, "\(key).limits.messages") }
+            }
             var identity: ChargerIdentity?
             if let text = string(map["identity"], "\(key).identity", required: true) {
                 do {
@@ -109,7 +114,7 @@ extension ConfigurationReader {
                 tolerance: string(map["tolerance"], "\(key).tolerance"),
                 soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") },
                 capabilities: capabilities(map["capabilities"], "\(key).capabilities"),
-                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") })
+                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") }, messageLimits: ownLimits)
         }
         return valid ? chargers : nil
     }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOSSL
 import OCPP
+import OCPPRules
 import Yams
 
 /// `admin:`, `limits:`, `keepalive:`, `logging:`, `shutdown:`, and ports used twice.
@@ -24,8 +25,11 @@ extension ConfigurationReader {
             map, "limits",
             allowed: [
                 "maxFrameBytes", "callTimeout", "maxPendingCalls", "handshakeTimeout", "maxConnections", "handshakes",
-                "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects",
+                "handshakesPerAddress", "handshakesPerIdentity", "upstreamConnects", "messages",
             ])
+        if let messages = map["messages"] {
+            limits.messages = messageLimits(messages, "limits.messages") ?? limits.messages
+        }
         limits.upstreamConnects = rateLimit(
             map["upstreamConnects"], "limits.upstreamConnects", default: limits.upstreamConnects, extraKeys: ["jitter"])
         if let pacing = map["upstreamConnects"]?.mapping {
@@ -48,6 +52,52 @@ extension ConfigurationReader {
         limits.handshakeTimeout =
             duration(map["handshakeTimeout"], "limits.handshakeTimeout", positive: true) ?? limits.handshakeTimeout
         return limits
+    }
+
+    /// `limits.messages` (or a charger's): `off`, or a mapping of actions (and `default`, `fromCSMS`) to rules
+    /// `{rate, burst, over: delay|reject, maxDelay}` or `{minInterval, over: answerLocally}`.
+    mutating func messageLimits(_ node: Node, _ key: String) -> MessageLimits? {
+        if case .scalar(let scalar) = node, scalar.string == "off" { return MessageLimits() }
+        guard let map = mapping(node, key) else { return nil }
+        var limits = MessageLimits()
+        for (name, _, value) in YAMLReader.pairs(map).pairs {
+            let ruleKey = "\(key).\(name)"
+            guard let rule = messageLimit(value, ruleKey, action: name) else { continue }
+            if name == "fromCSMS" {
+                if rule.over == .answerLocally {
+                    fail("\(ruleKey).over", value, "the CSMS's CALLs can be delayed or rejected, not answered locally")
+                }
+                limits.fromCSMS = rule
+            } else {
+                limits.byAction[name] = rule
+            }
+        }
+        return limits
+    }
+
+    private mutating func messageLimit(_ node: Node, _ key: String, action: String) -> MessageLimit? {
+        guard let map = mapping(node, key) else { return nil }
+        checkKeys(map, key, allowed: ["rate", "burst", "over", "maxDelay", "minInterval"])
+        let over = enumeration(map["over"], "\(key).over", MessageLimitAction.self) ?? .delay
+        var rule = MessageLimit(over: over)
+        switch over {
+        case .answerLocally:
+            guard ["Heartbeat", "StatusNotification"].contains(action) else {
+                fail(
+                    "\(key).over", map["over"],
+                    "answerLocally is for Heartbeat and StatusNotification (the proxy knows their answers); \(action) can be delayed or rejected"
+                )
+                return nil
+            }
+            rule.minInterval = duration(map["minInterval"], "\(key).minInterval", positive: true)
+            if rule.minInterval == nil, map["minInterval"] == nil {
+                fail("\(key).minInterval", node, "required key is missing for over: answerLocally")
+            }
+        case .delay, .reject:
+            rule.rate = rateLimit(node, key, default: nil, extraKeys: ["over", "maxDelay", "minInterval"])
+            rule.maxDelay = duration(map["maxDelay"], "\(key).maxDelay", positive: true) ?? rule.maxDelay
+        }
+        return rule
     }
 
     /// `{ rate: 200/s, burst: 400 }`, or `off` (no budget).

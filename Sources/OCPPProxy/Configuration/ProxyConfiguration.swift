@@ -126,6 +126,8 @@ public struct ChargerRegistration: Sendable {
     public var capabilities: Set<String>? = nil
     /// Its 1.6 connectors on 2.0.1 EVSEs; nil: its model's, else one connector per EVSE.
     public var layout: EVSELayout? = nil
+    /// Its own message limits (`chargers[].limits.messages`), over the proxy's, action by action.
+    public var messageLimits: MessageLimits? = nil
 }
 
 public enum ChargerCredential: Sendable {
@@ -207,6 +209,8 @@ public struct LimitsConfiguration: Sendable {
     /// New upstream links a second (nil: `off`); chargers beyond wait in their handshake, spread by `jitter`.
     public var upstreamConnects: RateLimit? = RateLimit(perSecond: 50, burst: 100)
     public var upstreamConnectJitter: TimeAmount = .seconds(2)
+    /// CALLs per charger and action (`limits.messages`; `off`: none).
+    public var messages: MessageLimits = .defaults
 }
 
 public struct KeepaliveConfiguration: Sendable {
@@ -275,5 +279,73 @@ public struct AuditConfiguration: Sendable {
         self.pseudonymKey = pseudonymKey
         self.signingKey = signingKey
         self.node = node
+    }
+}
+
+/// What happens to a CALL over its message limit.
+public enum MessageLimitAction: String, Sendable, CaseIterable {
+    /// Held until a token is available (at most `maxDelay`), then forwarded: a lossless throttle, since a charger
+    /// waits for each answer before its next CALL.
+    case delay
+    /// Answered by the proxy and not forwarded, when the last one forwarded is younger than `minInterval`:
+    /// Heartbeat (with the current time) and StatusNotification repeating the last status of its connector.
+    case answerLocally
+    /// Answered with a CALLERROR (GenericError); never for a transaction message, which is delayed instead.
+    case reject
+}
+
+/// One rule of `limits.messages` (per action, or `default`).
+public struct MessageLimit: Sendable, Equatable {
+    public var over: MessageLimitAction
+    /// delay and reject.
+    public var rate: RateLimit?
+    public var maxDelay: TimeAmount = .seconds(30)
+    /// answerLocally.
+    public var minInterval: TimeAmount?
+
+    public init(over: MessageLimitAction, rate: RateLimit? = nil, minInterval: TimeAmount? = nil) {
+        self.over = over
+        self.rate = rate
+        self.minInterval = minInterval
+    }
+}
+
+/// `limits.messages`: CALLs a charger sends, per action, with a `default` for the others; and `fromCSMS` for the
+/// CALLs toward the charger. Empty: no message limits.
+public struct MessageLimits: Sendable, Equatable {
+    public var byAction: [String: MessageLimit]
+    public var fromCSMS: MessageLimit?
+
+    public init(byAction: [String: MessageLimit] = [:], fromCSMS: MessageLimit? = nil) {
+        self.byAction = byAction
+        self.fromCSMS = fromCSMS
+    }
+
+    /// The defaults: 10 CALLs a second (60 at once) delayed beyond; Heartbeats more often than every 60 s
+    /// and repeated StatusNotifications within 10 s answered by the proxy; the CSMS likewise 10 a second.
+    public static let defaults = MessageLimits(
+        byAction: [
+            "default": {
+                var limit = MessageLimit(over: .delay, rate: RateLimit(perSecond: 10, burst: 60))
+                limit.maxDelay = .seconds(30)
+                return limit
+            }(),
+            "Heartbeat": MessageLimit(over: .answerLocally, minInterval: .seconds(60)),
+            "StatusNotification": MessageLimit(over: .answerLocally, minInterval: .seconds(10)),
+        ],
+        fromCSMS: MessageLimit(over: .delay, rate: RateLimit(perSecond: 10, burst: 60)))
+
+    /// The rule for a charger's CALL of `action`: its own, else `default`.
+    func rule(for action: String) -> (key: String, limit: MessageLimit)? {
+        if let limit = byAction[action] { return (action, limit) }
+        return byAction["default"].map { ("default", $0) }
+    }
+
+    /// These rules with `overrides` (a charger's own) put over them, action by action.
+    func merging(_ overrides: MessageLimits?) -> MessageLimits {
+        guard let overrides else { return self }
+        return MessageLimits(
+            byAction: byAction.merging(overrides.byAction) { _, own in own },
+            fromCSMS: overrides.fromCSMS ?? fromCSMS)
     }
 }

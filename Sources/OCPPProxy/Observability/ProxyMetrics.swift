@@ -155,6 +155,19 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    func messageLimited(from side: Side, action: String, decision: String, transport: ListenerTransport) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "messages_limited", unit: "total",
+                help:
+                    "CALLs over their message limit (limits.messages), by who sent them, action and what became of them: delayed, answered (by the proxy), rejected"
+            ),
+            labels: [
+                ("from", side.rawValue), ("action", action), ("decision", decision), ("transport", transport.rawValue),
+            ]
+        ).increment()
+    }
+
     func handshakeTimedOut(listener: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
@@ -248,6 +261,11 @@ struct SessionMetrics {
     }
 
     func callTimedOut(from side: Side) { proxy.callTimedOut(from: side, transport: transport) }
+
+    /// `action` is a known action of the sender's version or "other" (the caller checks it against its rules).
+    func messageLimited(from side: Side, action: String, decision: String) {
+        proxy.messageLimited(from: side, action: action, decision: decision, transport: transport)
+    }
 
     func linkClosed(_ side: Side, reason: String) { proxy.linkClosed(side, reason: reason, transport: transport) }
 }

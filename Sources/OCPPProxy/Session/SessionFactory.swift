@@ -9,13 +9,18 @@ struct SessionFactory {
 
     /// Stages every session runs, first to last. Credentials is the first; audit, limits and routing join here.
     func stages(for context: SessionContext) -> [FrameStage] {
-        let credentials = CredentialStage(context: context, credentials: proxy.upstreamCredentials)
-        guard let audit = context.audit else { return [credentials] }
-        // First: it sees every frame as it arrives, and what the other stages send as it leaves.
-        return [
-            AuditStage(log: audit.log, session: audit.session, maxPendingCalls: context.limits.maxPendingCalls),
-            credentials,
-        ]
+        var stages: [FrameStage] = []
+        if let audit = context.audit {
+            // First: it sees every frame as it arrives, and what the other stages send as it leaves.
+            stages.append(
+                AuditStage(log: audit.log, session: audit.session, maxPendingCalls: context.limits.maxPendingCalls))
+        }
+        let messages = context.limits.messages.merging(proxy.configuration.chargers[context.identity]?.messageLimits)
+        if !messages.byAction.isEmpty || messages.fromCSMS != nil {
+            stages.append(MessageLimitStage(context: context, limits: messages))
+        }
+        stages.append(CredentialStage(context: context, credentials: proxy.upstreamCredentials))
+        return stages
     }
 
     /// Pass-through when the charger speaks the CSMS's version; else the chain of rule sets that joins the two
