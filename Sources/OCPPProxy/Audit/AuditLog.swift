@@ -228,14 +228,20 @@ final class AuditLog: @unchecked Sendable {
             {
                 _ = condition.wait(until: lastCheckpoint.addingTimeInterval(interval))
             }
-            var batch = queue
-            queue.removeAll(keepingCapacity: true)
-            queuedBytes = 0
-            let lost = dropped
-            dropped = 0
             let ending = stopping
-            metrics.queueDepth.record(Int64(batch.count))
-            condition.broadcast()
+            var batch: [AuditEntry] = []
+            var lost = 0
+            // While a failed group waits to be written again, the queue stays where it is: it fills up to its
+            // bound and backpressure does what it is configured to do, instead of the retry growing without bound.
+            if retry.isEmpty {
+                batch = queue
+                queue.removeAll(keepingCapacity: true)
+                queuedBytes = 0
+                lost = dropped
+                dropped = 0
+                metrics.queueDepth.record(Int64(batch.count))
+                condition.broadcast()
+            }
             condition.unlock()
 
             if lost > 0 { batch.insert(AuditEntry(body: .gap(dropped: lost)), at: 0) }
@@ -249,7 +255,8 @@ final class AuditLog: @unchecked Sendable {
             } else {
                 setFailing(true)
                 if ending {
-                    logger.error("audit log: \(retry.count) records could not be written at shutdown")
+                    let queued = condition.withLock { queue.count }
+                    logger.error("audit log: \(retry.count + queued) records could not be written at shutdown")
                     break
                 }
                 Thread.sleep(forTimeInterval: 1)
