@@ -1,7 +1,7 @@
 import Crypto
 import OCPP
 
-/// Redacts OCPP payloads before they enter the audit log (issue 14, /work/notes/issue14-contract.md, "Redaction").
+/// Redacts OCPP payloads before they enter the audit log (issue 14; README.md, "Audit log").
 ///
 /// - Tokens (idTag, idToken.idToken, groupIdToken.idToken, parentIdTag, additionalIdToken, wherever they sit):
 ///   `hmac:` + the first 32 hex digits of HMAC-SHA256(pseudonymKey, token) in `redacted` mode, so one token stays
