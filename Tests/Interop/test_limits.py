@@ -23,6 +23,20 @@ PARTIAL_HANDSHAKES = 1000
 TIMEOUT = 1.0
 
 
+def check_config(h, tmp_path, overrides: dict):
+    """``check-config`` of the suite's configuration with ``overrides``: it must exit 2; its output and its
+    ``error:`` lines."""
+    from harness import proxy_config
+    import yaml
+
+    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides=overrides)
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_cli(h.binary, "check-config", "--config", str(path))
+    assert result.returncode == 2, result.stderr
+    return result, [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
 async def open_partial(port: int, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(LOCALHOST, port)
     if request:
@@ -95,16 +109,8 @@ async def test_a_soap_request_whose_body_never_ends_is_closed_at_the_timeout(h):
 
 
 def test_a_handshake_timeout_not_longer_than_the_upstream_connect_timeout_is_refused(h, tmp_path):
-    from harness import proxy_config
-    import yaml
-
-    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides={
+    result, errors = check_config(h, tmp_path, {
         "limits": {"handshakeTimeout": "5s"}, "upstream": {"connectTimeout": "5s"}})
-    path = tmp_path / "proxy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = run_cli(h.binary, "check-config", "--config", str(path))
-    assert result.returncode == 2, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
         "error: limits.handshakeTimeout: expected more than upstream.connectTimeout (5s), got 5s"), result.stderr
 
@@ -207,16 +213,8 @@ async def test_a_listener_holds_at_most_its_own_max_connections(h):
 
 
 def test_a_bad_rate_names_its_key(h, tmp_path):
-    from harness import proxy_config
-    import yaml
-
-    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides={
+    result, errors = check_config(h, tmp_path, {
         "limits": {"handshakesPerAddress": {"rate": "20 per second", "burst": 40}}})
-    path = tmp_path / "proxy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = run_cli(h.binary, "check-config", "--config", str(path))
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
         'error: limits.handshakesPerAddress.rate: expected a rate such as 200/s, 20/min or 100/h, got "20 per second"'
     ), result.stderr
@@ -359,15 +357,7 @@ async def test_a_flooding_charger_does_not_slow_its_neighbour(h):
 
 
 def test_answer_locally_for_an_action_the_proxy_cannot_answer_names_its_key(h, tmp_path):
-    from harness import proxy_config
-    import yaml
-
-    config = proxy_config("ws://127.0.0.1:9/ocpp", V16, overrides=message_limits(
+    result, errors = check_config(h, tmp_path, message_limits(
         Authorize={"minInterval": "10s", "over": "answerLocally"}))
-    path = tmp_path / "proxy.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = run_cli(h.binary, "check-config", "--config", str(path))
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(
         "error: limits.messages.Authorize.over: answerLocally is for Heartbeat and StatusNotification"), result.stderr

@@ -232,11 +232,6 @@ final class Admission {
     ) -> EventLoopFuture<AdmissionOutcome> {
         let eventLoop = channel.eventLoop
         logger[metadataKey: "version"] = "\(version)"
-        func refused(_ refusal: EventLoopFuture<AdmissionRefusal>) -> EventLoopFuture<
-            AdmissionOutcome
-        > {
-            refusal.map { .refused($0) }
-        }
         if link.transport == .soap, let refusal = limitHandshake(identity, channel: channel) {
             return eventLoop.makeSucceededFuture(.refused(refusal))
         }
@@ -371,10 +366,9 @@ final class Admission {
         if let audit = runtime.audit {
             var fields: [String: JSONValue] = [
                 "status": .integer(Int64(status.code)), "rule": .string(metric), "reason": .string(reason),
-                "remote": .object([
-                    "address": .string(remoteAddress), "listener": .string(listener.name),
-                    "profile": .integer(Int64(listener.securityProfile)),
-                ]),
+                "remote": AuditRemote(
+                    address: remoteAddress, securityProfile: listener.securityProfile, listener: listener.name
+                ).json,
                 "transport": .string(listener.transport.rawValue),
             ]
             if let identity { fields["charger"] = .string(identity.value) }

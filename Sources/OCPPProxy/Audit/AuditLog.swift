@@ -100,15 +100,10 @@ final class AuditLog: @unchecked Sendable {
         }
         let writer: SegmentWriter
         do {
-            writer = try SegmentWriter(
-                directory: configuration.directory, signer: signer,
-                options: .init(
-                    maxBytes: configuration.rotateMaxBytes,
-                    maxAge: Double(configuration.rotateMaxAge.nanoseconds) / 1e9, node: configuration.node))
+            writer = try openWriter(configuration, signer: signer, logger: logger)
         } catch {
             throw StartupError("audit.dir: cannot open \(configuration.directory): \(error)")
         }
-        for warning in writer.warnings { logger.warning("audit log: \(warning)") }
         let log = AuditLog(
             configuration: configuration, writer: writer, signer: signer,
             redactor: AuditRedactor(mode: configuration.payloads, pseudonymKey: key), metrics: AuditMetrics(metrics),
@@ -116,6 +111,19 @@ final class AuditLog: @unchecked Sendable {
         log.indexClosedSegments()
         metrics.beforeExposition { [weak log] in log?.updateCheckpointAge() }
         return log
+    }
+
+    /// The directory's writer as configured, reading back its last segment; what it repaired is logged.
+    private static func openWriter(_ configuration: AuditConfiguration, signer: AuditSigner, logger: Logger) throws
+        -> SegmentWriter
+    {
+        let writer = try SegmentWriter(
+            directory: configuration.directory, signer: signer,
+            options: .init(
+                maxBytes: configuration.rotateMaxBytes,
+                maxAge: Double(configuration.rotateMaxAge.nanoseconds) / 1e9, node: configuration.node))
+        for warning in writer.warnings { logger.warning("audit log: \(warning)") }
+        return writer
     }
 
     /// The pseudonym key file's bytes; a missing file is made with 32 random bytes (hex), mode 0600.
@@ -333,12 +341,7 @@ final class AuditLog: @unchecked Sendable {
     private func writerOrReopen() -> SegmentWriter? {
         if let writer { return writer }
         do {
-            let reopened = try SegmentWriter(
-                directory: configuration.directory, signer: signer,
-                options: .init(
-                    maxBytes: configuration.rotateMaxBytes,
-                    maxAge: Double(configuration.rotateMaxAge.nanoseconds) / 1e9, node: configuration.node))
-            for warning in reopened.warnings { logger.warning("audit log: \(warning)") }
+            let reopened = try Self.openWriter(configuration, signer: signer, logger: logger)
             let written = Int(max(0, reopened.lastSeq - retryFrom + 1))
             if written > 0 { retry.removeFirst(min(written, retry.count)) }
             writer = reopened

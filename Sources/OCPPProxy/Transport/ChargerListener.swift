@@ -100,10 +100,9 @@ final class TLSFailureObserver: ChannelInboundHandler, RemovableChannelHandler {
                 .event(
                     "tls_failure",
                     [
-                        "remote": .object([
-                            "address": .string(address), "listener": .string(listener.name),
-                            "profile": .integer(Int64(listener.securityProfile)),
-                        ]),
+                        "remote": AuditRemote(
+                            address: address, securityProfile: listener.securityProfile, listener: listener.name
+                        ).json,
                         "reason": .string("\(error)"),
                     ]))
             context.close(promise: nil)

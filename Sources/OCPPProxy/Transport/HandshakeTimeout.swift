@@ -72,10 +72,9 @@ extension HandshakeTimeout {
                 .event(
                     "handshake_timeout",
                     [
-                        "remote": .object([
-                            "address": .string(address), "listener": .string(listener.name),
-                            "profile": .integer(Int64(listener.securityProfile)),
-                        ]),
+                        "remote": AuditRemote(
+                            address: address, securityProfile: listener.securityProfile, listener: listener.name
+                        ).json,
                         "transport": .string(listener.transport.rawValue),
                     ]))
         }
