@@ -331,6 +331,9 @@ def proxy_config(
         "limits": {"maxFrameBytes": 65536, "callTimeout": "30s", "handshakes": "off", "handshakesPerAddress": "off",
                    "handshakesPerIdentity": "off", "upstreamConnects": "off", "messages": "off"},
         "keepalive": {"pingInterval": "30s", "pongTimeout": "10s"},
+        # A CSMS that closes or drops a link closes its charger at once here (the tests of close propagation);
+        # the tests of outages (test_outage.py) turn the grace on.
+        "upstreamOutage": "off",
         "logging": {"level": "debug", "format": "text"},
         "shutdown": {"gracePeriod": "5s"},
     }
@@ -607,9 +610,12 @@ class CsmsSession:
 class _CsmsBase:
     """A ``websockets`` server standing in for the CSMS; records sessions and handshakes."""
 
-    def __init__(self, subprotocols: list[str] | None, process_request=None, host: str = LOCALHOST):
+    def __init__(self, subprotocols: list[str] | None, process_request=None, host: str = LOCALHOST,
+                 listen_port: int = 0):
         self.subprotocols = subprotocols
         self.host = host
+        # A fixed port lets a test stop this CSMS and start another where the proxy expects it (an outage).
+        self.listen_port = listen_port
         self._user_process_request = process_request
         self.server = None
         self.sessions: list[CsmsSession] = []
@@ -620,7 +626,7 @@ class _CsmsBase:
         kwargs: dict[str, Any] = dict(ping_interval=None, max_size=None, process_request=self._process_request)
         if self.subprotocols is not None:
             kwargs["subprotocols"] = self.subprotocols
-        self.server = await ws_serve(self._handler, self.host, 0, **kwargs)
+        self.server = await ws_serve(self._handler, self.host, self.listen_port, **kwargs)
         return self
 
     def _process_request(self, connection, request):

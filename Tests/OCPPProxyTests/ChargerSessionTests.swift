@@ -13,7 +13,7 @@ import Testing
 func passThroughSession(
     version: OCPPVersion, charger: FrameLink, csms: FrameLink, loop: EventLoop, metrics: ProxyMetrics,
     limits: LimitsConfiguration, audit: (log: AuditLog, session: AuditSessionInfo)? = nil,
-    stages makeStages: ((SessionContext) -> [FrameStage])? = nil
+    stages makeStages: ((SessionContext) -> [FrameStage])? = nil, reconnector: UpstreamReconnector? = nil
 ) throws -> ChargerSession {
     var context = SessionContext(
         identity: try ChargerIdentity("CP001"), chargerVersion: version, upstreamVersion: version, eventLoop: loop,
@@ -25,7 +25,7 @@ func passThroughSession(
         ?? audit.map { [AuditStage(log: $0.log, session: $0.session, maxPendingCalls: limits.maxPendingCalls)] } ?? []
     return ChargerSession(
         context: context, listenerName: "test", remoteAddress: "127.0.0.1:1", generation: 1, charger: charger,
-        upstream: csms, stages: stages, path: PassThroughPath(context: context))
+        upstream: csms, stages: stages, path: PassThroughPath(context: context), reconnector: reconnector)
 }
 
 /// A session between two embedded channels on one embedded event loop: frames written into one link
@@ -42,7 +42,7 @@ final class SessionFixture {
     init(
         version: OCPPVersion = .v1_6, callTimeout: TimeAmount = .seconds(60), maxPendingCalls: Int = 16,
         pingInterval: TimeAmount = .zero, audit: (log: AuditLog, session: AuditSessionInfo)? = nil,
-        stages: ((SessionContext) -> [FrameStage])? = nil
+        stages: ((SessionContext) -> [FrameStage])? = nil, reconnector: ((EventLoop) -> UpstreamReconnector)? = nil
     ) throws {
         let keepalive = KeepaliveConfiguration(pingInterval: pingInterval, pongTimeout: .seconds(1))
         chargerLink = WebSocketLink(side: .charger, isClient: false, keepalive: keepalive)
@@ -54,7 +54,8 @@ final class SessionFixture {
         session = try passThroughSession(
             version: version, charger: chargerLink, csms: csmsLink, loop: loop, metrics: metrics,
             limits: LimitsConfiguration(
-                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls), audit: audit, stages: stages)
+                callTimeout: callTimeout, maxPendingCalls: maxPendingCalls), audit: audit, stages: stages,
+            reconnector: reconnector?(loop))
         session.start()
     }
 

@@ -221,6 +221,18 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         eventLoop.makeSucceededVoidFuture()
     }
 
+    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
+        eventLoop.makeSucceededFuture([])
+    }
+
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        eventLoop.makeFailedFuture(DiskFull())
+    }
+
+    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        eventLoop.makeFailedFuture(DiskFull())
+    }
+
     func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 

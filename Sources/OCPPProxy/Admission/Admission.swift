@@ -284,6 +284,12 @@ final class Admission {
                     metric: "version", on: eventLoop))
         }
 
+        if let retryAfter = runtime.upstreamHealth.admit() {
+            return refused(
+                refuse(
+                    .serviceUnavailable, "the CSMS is unreachable; try again later", metric: "upstream_unreachable",
+                    headers: [("Retry-After", "\(retryAfter)")], on: eventLoop))
+        }
         let wait: TimeAmount
         switch runtime.upstreamPacer.reserve() {
         case .after(let amount):
@@ -311,6 +317,7 @@ final class Admission {
                 runtime.connector.connect(identity, on: eventLoop)
             }.map { [self] upstream -> AdmissionOutcome in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
+                if runtime.upstreamHealth.reachable() { logger.notice("the CSMS is reachable again") }
                 let session = SessionFactory(proxy: runtime).makeSession(
                     identity: identity, version: version, generation: generation, listener: listener.name,
                     remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,

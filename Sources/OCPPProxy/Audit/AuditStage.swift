@@ -70,7 +70,9 @@ final class AuditStage: FrameStage {
             action = self.action(leg: leg, type: frame.type, id: frame.messageId, action: frame.action)
         case .frame(let rpc):
             content = .parsed(rpc)
-            if frame.relayed {
+            if frame.replayed {
+                decision = "replayed"
+            } else if frame.relayed {
                 decision = "relayed"
             } else if let cause = frame.cause {
                 // Back to the side the cause came from: the proxy answered in the peer's place (or refused).
@@ -127,6 +129,10 @@ final class AuditStage: FrameStage {
 
     func connected() {
         log.record(.event("connect", [:], session: session))
+    }
+
+    func sessionEvent(_ name: String, _ fields: [String: JSONValue]) {
+        log.record(.event(name, fields, session: session))
     }
 
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {

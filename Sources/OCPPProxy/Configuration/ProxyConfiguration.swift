@@ -28,6 +28,8 @@ public struct ProxyConfiguration: Sendable {
     public var soap = SOAPConfiguration()
     /// nil when the audit log is off.
     public var audit: AuditConfiguration?
+    /// nil: `upstreamOutage: off`, a charger is closed as soon as its CSMS link drops.
+    public var upstreamOutage: UpstreamOutageConfiguration? = UpstreamOutageConfiguration()
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }

@@ -89,6 +89,8 @@ struct Outgoing {
     var action: String?
     /// The received frame this one was made from or answers (set by the session), for the audit log.
     var cause: FrameCause?
+    /// Held during a CSMS outage and delivered after it.
+    var replayed = false
 
     static func forward(_ frame: Frame) -> Outgoing {
         Outgoing(
@@ -122,6 +124,8 @@ struct Outgoing {
 struct FrameCause {
     var side: Side
     var id: String
+    /// A CALL's action, when the session knows it (what a translated frame was made from).
+    var action: String? = nil
 }
 
 /// What a path answers to a frame: frames to send now, or once the state they depend on is stored.

@@ -25,6 +25,8 @@ final class ProxyContext: Sendable {
     let admissionLimits: AdmissionLimits
     /// New upstream links a second.
     let upstreamPacer: UpstreamPacer
+    /// Whether the CSMS is reachable (after a charger's outage grace ran out, it is not until a link opens).
+    let upstreamHealth: UpstreamHealth
 
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
@@ -34,6 +36,7 @@ final class ProxyContext: Sendable {
         self.audit = audit
         self.admissionLimits = AdmissionLimits(configuration.limits, listeners: configuration.listeners)
         self.upstreamPacer = UpstreamPacer(configuration.limits, connectTimeout: configuration.upstream.connectTimeout)
+        self.upstreamHealth = UpstreamHealth(configuration.upstreamOutage, metrics: metrics)
         self.rules = rules
         self.stateStore = stateStore
         self.configuration = configuration
@@ -46,6 +49,16 @@ final class ProxyContext: Sendable {
         self.connector = UpstreamConnector(
             configuration: configuration.upstream, limits: configuration.limits, keepalive: configuration.keepalive,
             tlsContext: upstreamTLS, credentials: upstreamCredentials, logger: logger)
+    }
+
+    /// What a session needs to reopen its CSMS link after an outage.
+    var reconnector: UpstreamReconnector {
+        let connector = self.connector
+        return UpstreamReconnector(
+            configuration: configuration.upstreamOutage ?? UpstreamOutageConfiguration(),
+            handlesOutages: configuration.upstreamOutage != nil,
+            connect: { identity, eventLoop in connector.connect(identity, on: eventLoop) }, pacer: upstreamPacer,
+            health: upstreamHealth, store: stateStore)
     }
 
     /// Whether a charger speaking `version` can be served by the configured upstream: the same version, or rule

@@ -16,11 +16,14 @@ final class ChargerSession: LinkEvents {
     let connectedSince: Date
     let generation: UInt64
     private let charger: FrameLink
-    private let upstream: FrameLink
+    /// Replaced when it reopens after a CSMS outage.
+    private var upstream: FrameLink
     private let stages: [FrameStage]
     /// The stages that watch frames as they arrive and the session's events (the audit tap).
     private let observers: [FrameStage]
     private let path: FramePath
+    /// The CSMS outage handling: what happens to frames for the CSMS while its link is down.
+    private var outage: UpstreamOutage?
     /// Frames that arrived before the path was ready (translation reads the charger's state first).
     private var waiting: [Frame] = []
     private var started = false
@@ -41,7 +44,7 @@ final class ChargerSession: LinkEvents {
 
     init(
         context: SessionContext, listenerName: String, remoteAddress: String, generation: UInt64, charger: FrameLink,
-        upstream: FrameLink, stages: [FrameStage], path: FramePath
+        upstream: FrameLink, stages: [FrameStage], path: FramePath, reconnector: UpstreamReconnector? = nil
     ) {
         self.context = context
         self.listenerName = listenerName
@@ -54,6 +57,7 @@ final class ChargerSession: LinkEvents {
         self.path = path
         self.connectedSince = Date()
         self.closedPromise = context.eventLoop.makePromise()
+        self.outage = reconnector.map { UpstreamOutage(reconnector: $0, context: context, host: self) }
     }
 
     /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
@@ -64,10 +68,13 @@ final class ChargerSession: LinkEvents {
         charger.events = self
         upstream.events = self
         for observer in observers { observer.connected() }
-        path.start().hop(to: eventLoop).whenComplete { [self] result in
+        let loaded = outage?.load() ?? eventLoop.makeSucceededVoidFuture()
+        path.start().hop(to: eventLoop).and(loaded).whenComplete { [self] result in
             switch result {
             case .success:
                 started = true
+                // What was acknowledged during an earlier outage goes to the CSMS before anything new.
+                outage?.resume()
                 let frames = waiting
                 waiting = []
                 for frame in frames { handle(frame) }
@@ -104,6 +111,7 @@ final class ChargerSession: LinkEvents {
             }
         }
         for observer in observers { observer.arrived(frame) }
+        if side == .csms, let outage, outage.intercepts, outage.consumes(frame) { return }
         guard started else { return wait(frame) }
         handle(frame)
     }
@@ -145,7 +153,7 @@ final class ChargerSession: LinkEvents {
                 return resume(frame, after: index, verdict)
             }
         }
-        deliver(path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId))
+        deliver(path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId, action: frame.action))
     }
 
     /// Goes on with a frame stage `index` held, once it has decided; frames that came later may have gone ahead.
@@ -242,6 +250,12 @@ final class ChargerSession: LinkEvents {
         guard !failed else { return }
         var frame = frame
         if frame.cause == nil { frame.cause = cause }
+        if frame.side == .csms, let outage, outage.intercepts { return outage.take(frame, through: stages) }
+        write(frame, through: stages)
+    }
+
+    private func write(_ frame: Outgoing, through stages: ArraySlice<FrameStage>) {
+        var frame = frame
         for stage in stages.reversed() where stage.watchesOutbound { frame = stage.outbound(frame) }
         let link = link(frame.side)
         switch frame.content {
@@ -273,7 +287,8 @@ final class ChargerSession: LinkEvents {
     /// its partner (or itself) takes frames then waits in its socket buffers, and the proxy's memory per session
     /// stays bounded by the high-water marks.
     func writabilityChanged() {
-        let writable = charger.isWritable && upstream.isWritable
+        // During an outage nothing is written to the CSMS: only the charger's link counts.
+        let writable = charger.isWritable && (outage?.phase == .down || upstream.isWritable)
         charger.setReading(writable)
         upstream.setReading(writable)
     }
@@ -296,6 +311,12 @@ final class ChargerSession: LinkEvents {
         let why = reason ?? (peerCode != nil ? "peer_closed" : "connection_lost")
         context.metrics.linkClosed(side, reason: why)
         for observer in observers { observer.linkClosed(side, code: peerCode, reason: why) }
+        if side == .csms, !failed, !finished, charger.state == .open, let outage,
+            outage.handles(peerCode: peerCode.map { UInt16(webSocketErrorCode: $0) }, reason: reason)
+        {
+            outage.begin()
+            return writabilityChanged()
+        }
         if partner.state == .open {
             // The peer's code is news for the partner only when the peer started the close; when the proxy
             // did (keepalive, binary frame, ...), the peer's code is just the echo of the proxy's own.
@@ -324,6 +345,7 @@ final class ChargerSession: LinkEvents {
         finished = true
         timer?.cancel()
         timer = nil
+        outage?.end()
         charger.events = nil
         upstream.events = nil
         context.metrics.chargersConnected(context.chargerVersion).decrement()
@@ -353,7 +375,11 @@ final class ChargerSession: LinkEvents {
             version: context.chargerVersion.rawValue,
             upstreamVersion: context.upstreamVersion.rawValue, listener: listenerName, remoteAddress: remoteAddress,
             connectedSince: connectedSince,
-            upstreamState: upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
+            upstreamState: outage?.phase == .down
+                ? "outage"
+                : outage?.phase == .delivering
+                    ? "delivering"
+                    : upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
             pendingCalls: .init(fromCharger: pending.fromCharger, fromCSMS: pending.fromCSMS),
             translation: path.translation)
     }
@@ -374,6 +400,55 @@ final class ChargerSession: LinkEvents {
             }
         }
         return text.readableBytes > 200 ? string + "…" : string
+    }
+}
+
+// MARK: CSMS outages
+
+extension ChargerSession: OutageHost {
+    func writeUpstream(_ frame: Outgoing, through stages: ArraySlice<FrameStage>?) {
+        guard !failed, !finished else { return }
+        write(frame, through: stages ?? self.stages[...])
+    }
+
+    func answerInCSMSPlace(_ answer: RPCFrame, to call: Outgoing) {
+        guard !failed, !finished else { return }
+        let frame = Frame(
+            side: .csms, parsed: answer, text: ByteBuffer(bytes: answer.json.wireBytes), arrived: eventLoop.now)
+        // Passing through, the path forwards the answer's bytes: they are the proxy's, and go out as its own.
+        let made: (Outgoing) -> Outgoing = { outgoing in
+            guard case .forwarded = outgoing.content, outgoing.messageId == answer.messageId else { return outgoing }
+            var own = outgoing
+            own.content = .frame(answer)
+            return own
+        }
+        let outbox: Outbox
+        switch path.receive(frame) {
+        case .one(let outgoing): outbox = .one(made(outgoing))
+        case .now(let frames): outbox = .now(frames.map(made))
+        case .after(let future): outbox = .after(future.map { $0.map(made) })
+        }
+        deliver(outbox, cause: call.cause)
+    }
+
+    func upstreamReopened(_ link: WebSocketLink) {
+        upstream = link
+        link.events = self
+        writabilityChanged()
+        if link.state == .closed { linkClosed(.csms, peerCode: link.peerCloseCode, reason: link.closeReason) }
+    }
+
+    func closeUpstream(reason: String) {
+        upstream.close(code: .unexpectedServerError, reason: reason, text: "no answer from the CSMS")
+    }
+
+    func outageGraceExpired() {
+        // 1011, not 1000: some chargers do not reconnect after a normal close.
+        charger.close(code: .unexpectedServerError, reason: "upstream_unreachable", text: "CSMS unreachable")
+    }
+
+    func outageEvent(_ name: String, _ fields: [String: JSONValue]) {
+        for observer in observers { observer.sessionEvent(name, fields) }
     }
 }
 

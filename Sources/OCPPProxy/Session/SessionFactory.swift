@@ -63,6 +63,6 @@ struct SessionFactory {
         return ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
             charger: charger, upstream: upstream, stages: stages(for: context),
-            path: path(for: context, listener: listener))
+            path: path(for: context, listener: listener), reconnector: proxy.reconnector)
     }
 }

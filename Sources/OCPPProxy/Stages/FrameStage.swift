@@ -47,6 +47,9 @@ protocol FrameStage: AnyObject {
 
     /// One of the session's links closed: the code the peer sent (nil: none, the connection was lost) and why.
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String)
+
+    /// Something else that happened to the session (a CSMS outage: started, restored, expired), for the record.
+    func sessionEvent(_ name: String, _ fields: [String: JSONValue])
 }
 
 extension FrameStage {
@@ -57,4 +60,5 @@ extension FrameStage {
     func malformed(_ text: ByteBuffer, from side: Side, reason: String, messageId: String?) {}
     func connected() {}
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {}
+    func sessionEvent(_ name: String, _ fields: [String: JSONValue]) {}
 }

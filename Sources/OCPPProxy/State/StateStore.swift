@@ -20,7 +20,21 @@ protocol StateStore: Sendable {
     func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState>
     /// Persists translation state changes in order; completes once they are durable.
     func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    /// Transaction messages the proxy acknowledged during a CSMS outage and has not delivered yet, oldest first.
+    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]>
+    /// Persists one such message; completes once it is durable (only then is it acknowledged to the charger).
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    /// Forgets a message the CSMS has answered.
+    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void>
     func close() -> EventLoopFuture<Void>
+}
+
+/// A frame for the CSMS, in the CSMS's version, held for delivery after an outage.
+struct QueuedMessage: Equatable, Sendable {
+    /// Its place in the charger's queue: delivered in this order.
+    var sequence: Int64
+    /// The frame as it goes to the CSMS (RPC frame JSON).
+    var text: String
 }
 
 final class MemoryStateStore: StateStore {
@@ -55,15 +69,34 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
+    private let queues = NIOLockedValueBox<[String: [QueuedMessage]]>([:])
+
+    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
+        eventLoop.makeSucceededFuture(queues.withLockedValue { $0[identity.value] ?? [] })
+    }
+
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        queues.withLockedValue { $0[identity.value, default: []].append(message) }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
+    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        queues.withLockedValue { $0[identity.value]?.removeAll { $0.sequence == sequence } }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
     func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
 /// The embedded default: one SQLite file, written through SQLiteNIO's thread pool.
 final class SQLiteStateStore: StateStore {
     private let connection: SQLiteConnection
+    /// Rows of the outage queue by identity: a charger with none (nearly all) costs its session no query.
+    private let queued: NIOLockedValueBox<[String: Int]>
 
-    private init(connection: SQLiteConnection) {
+    private init(connection: SQLiteConnection, queued: [String: Int]) {
         self.connection = connection
+        self.queued = NIOLockedValueBox(queued)
     }
 
     static func open(path: String, eventLoop: EventLoop, logger: Logger) async throws -> SQLiteStateStore {
@@ -100,7 +133,62 @@ final class SQLiteStateStore: StateStore {
                 PRIMARY KEY (identity, key)
             )
             """, [])
-        return SQLiteStateStore(connection: connection)
+        // Transaction messages acknowledged during a CSMS outage, until the CSMS has answered them.
+        _ = try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS outage_queue (
+                identity TEXT NOT NULL,
+                sequence INTEGER NOT NULL,
+                frame TEXT NOT NULL,
+                PRIMARY KEY (identity, sequence)
+            )
+            """, [])
+        var queued: [String: Int] = [:]
+        for row in try await connection.query("SELECT identity, COUNT(*) AS n FROM outage_queue GROUP BY identity", [])
+        {
+            if let identity = row.column("identity")?.string, let count = row.column("n")?.integer {
+                queued[identity] = count
+            }
+        }
+        return SQLiteStateStore(connection: connection, queued: queued)
+    }
+
+    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
+        guard queued.withLockedValue({ $0[identity.value] ?? 0 }) > 0 else {
+            return connection.eventLoop.makeSucceededFuture([])
+        }
+        return connection.query(
+            "SELECT sequence, frame FROM outage_queue WHERE identity = ? ORDER BY sequence", [.text(identity.value)]
+        ).map { rows in
+            rows.compactMap { row in
+                guard let sequence = row.column("sequence")?.integer, let text = row.column("frame")?.string else {
+                    return nil
+                }
+                return QueuedMessage(sequence: Int64(sequence), text: text)
+            }
+        }
+    }
+
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        // Counted first: a message being written is read back by a session that starts meanwhile.
+        queued.withLockedValue { $0[identity.value, default: 0] += 1 }
+        return connection.query(
+            "INSERT INTO outage_queue (identity, sequence, frame) VALUES (?, ?, ?)",
+            [.text(identity.value), .integer(Int(message.sequence)), .text(message.text)]
+        ).map { _ in }
+    }
+
+    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        connection.query(
+            "DELETE FROM outage_queue WHERE identity = ? AND sequence = ? RETURNING sequence",
+            [.text(identity.value), .integer(Int(sequence))]
+        ).map { [queued] rows in
+            guard !rows.isEmpty else { return }
+            queued.withLockedValue { counts in
+                counts[identity.value] = (counts[identity.value] ?? 1) - 1
+                if counts[identity.value] ?? 0 <= 0 { counts[identity.value] = nil }
+            }
+        }
     }
 
     /// A row's key names its edge (``EdgeStateChange/key``): rows written before chains existed are the first edge's.
