@@ -33,6 +33,15 @@
 #                        log on (an audit: section with payloads: redacted, dir in the results folder,
 #                        checkpointInterval 60s); after each run `ocpp-proxy audit verify` must pass or the script
 #                        stops. Audit on vs off side by side: SETUPS="proxy proxy-audit translation translation-audit"
+#                        <setup>-limits (proxy-limits, translation-limits): the same proxy with every limit configured
+#                        but far above what the load reaches (admission budgets, upstream pacing, message limits
+#                        with delay/answerLocally/reject rules): what checking them costs. Side by side:
+#                        SETUPS="proxy proxy-limits translation translation-limits" (LIMITS=0 for the others)
+#   STORM=0              1: after the rounds, a reconnect storm against the proxy with its default limits: STORM_CHARGERS
+#                        chargers connect at once from STORM_ADDRESSES loopback addresses, each honouring Retry-After
+#                        (`ocpp-bench storm`), once per variant of STORM_VARIANTS: default (the shipped limits: upstream
+#                        links at 50/s) and fast (upstreamConnects {rate: 500/s, burst: 1000}); storm-<variant>.json/.txt
+#   STORM_CHARGERS=9000  STORM_ADDRESSES=64  STORM_VARIANTS="default fast"
 #   ROUNDS=1             >1: the closed- and half-load runs ROUNDS times, each round in RESULTS/round-<n>/ with its
 #                        own summary, the order of SETUPS reversed every other round (on/off interleaved), then the
 #                        medians over the rounds in RESULTS/summary.md (idle chargers: first round only)
@@ -75,6 +84,25 @@ if [[ $LIMITS == 1 ]]; then
 else
     LIMITS_SECTION=$(printf 'limits:\n  handshakes: off\n  handshakesPerAddress: off\n  handshakesPerIdentity: off\n  upstreamConnects: off\n  messages: off')
 fi
+# Every limit on, far above what the load reaches: the cost of checking them (the -limits setups).
+UNREACHED_LIMITS=$(cat <<'EOF'
+limits:
+  handshakes: { rate: 100000/s, burst: 100000 }
+  handshakesPerAddress: { rate: 100000/s, burst: 100000 }
+  handshakesPerIdentity: { rate: 1000/s, burst: 1000 }
+  upstreamConnects: { rate: 100000/s, burst: 100000, jitter: 0s }
+  messages:
+    default: { rate: 100000/s, burst: 100000, over: delay, maxDelay: 30s }
+    Heartbeat: { minInterval: 1ms, over: answerLocally }
+    StatusNotification: { minInterval: 1ms, over: answerLocally }
+    DataTransfer: { rate: 100000/s, burst: 100000, over: reject }
+    fromCSMS: { rate: 100000/s, burst: 100000, over: delay }
+EOF
+)
+STORM=${STORM:-0}
+STORM_CHARGERS=${STORM_CHARGERS:-9000}
+STORM_ADDRESSES=${STORM_ADDRESSES:-64}
+STORM_VARIANTS=${STORM_VARIANTS:-"default fast"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PERF=${PERF:-0}
 ROUNDS=${ROUNDS:-1}
@@ -101,8 +129,8 @@ RULES_DIR=$ROOT/Rules
 
 for setup in $SETUPS; do
     case $setup in
-    direct | nginx | proxy | proxy-audit) ;;
-    translation-audit | soap-audit)
+    direct | nginx | proxy | proxy-audit | proxy-limits) ;;
+    translation-audit | soap-audit | translation-limits)
         [[ $VERSION == ocpp1.6 ]] || die "$setup needs VERSION=ocpp1.6"
         ;;
     translation)
@@ -112,7 +140,7 @@ for setup in $SETUPS; do
         [[ $VERSION == ocpp1.6 ]] || die "the soap setup is compared with 1.6-J chargers (its CSMS speaks 1.6): use VERSION=ocpp1.6 or leave soap out of SETUPS"
         [[ $SOAP_VERSION == ocpp1.5 || $SOAP_VERSION == ocpp1.6 ]] || die "SOAP_VERSION=$SOAP_VERSION: ocpp1.5 or ocpp1.6"
         ;;
-    *) die "unknown setup $setup (direct, nginx, proxy, translation, soap, or proxy/translation/soap-audit)" ;;
+    *) die "unknown setup $setup (direct, nginx, proxy, translation, soap, proxy/translation/soap-audit, proxy/translation-limits)" ;;
     esac
 done
 
@@ -286,9 +314,18 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         MEASURED=("$SERVER_PID" "${MEASURED[@]}")  # master and workers
         URL="ws://127.0.0.1:$NGINX_PORT/ocpp"
         ;;
-    proxy | translation | soap | proxy-audit | translation-audit | soap-audit)
-        local dir=$RUN/$setup-$tag audit=""
+    proxy | translation | soap | proxy-audit | translation-audit | soap-audit | proxy-limits | translation-limits | storm-*)
+        local dir=$RUN/$setup-$tag audit="" limits=$LIMITS_SECTION
         mkdir -p "$dir"
+        if [[ $setup == *-limits ]]; then
+            limits=$UNREACHED_LIMITS
+            setup=${setup%-limits}
+        elif [[ $setup == storm-* ]]; then
+            # The shipped limits, and for the fast variant a CSMS taking new links ten times as fast.
+            limits=""
+            [[ $setup == storm-fast ]] && limits=$(printf 'limits:\n  upstreamConnects: { rate: 500/s, burst: 1000 }')
+            setup=proxy
+        fi
         if [[ $setup == *-audit ]]; then
             # The same setup with the audit log on (issue 14): payloads redacted, the directory in the results, one
             # signing key for the whole run (made by the proxy when missing), checked by `audit verify` at the stop.
@@ -331,7 +368,7 @@ upstream:
 admin:
   host: 127.0.0.1
   port: $ADMIN_PORT
-$LIMITS_SECTION
+$limits
 $extra
 $audit
 EOF
@@ -522,6 +559,7 @@ EOF
 }
 
 TOP=$RESULTS
+[[ -n ${SETUPS// /} ]] || ROUNDS=0  # SETUPS="" STORM=1: the storm alone
 for ROUND in $(seq "$ROUNDS"); do
     ORDER=$SETUPS
     if ((ROUNDS > 1)); then
@@ -537,4 +575,29 @@ for ROUND in $(seq "$ROUNDS"); do
 done
 RESULTS=$TOP
 if ((ROUNDS > 1)); then python3 "$ROOT/Benchmarks/summarize_rounds.py" "$RESULTS"; fi
+
+# ---------------------------------------------------------------- a reconnect storm (issue 15)
+if [[ $STORM == 1 ]]; then
+    STORM_MAX=$((STORM_CHARGERS / 40 + 300))  # seconds: at 50/s and then some
+    for variant in $STORM_VARIANTS; do
+        case $variant in default | fast) ;; *) die "STORM_VARIANTS: default or fast, got $variant" ;; esac
+        say "storm, $variant limits: $STORM_CHARGERS chargers at once from $STORM_ADDRESSES addresses, honouring Retry-After"
+        start_setup "storm-$variant" storm
+        read -r user_before sys_before < <(cpu_split "${MEASURED[@]}")
+        status=0
+        timeout --kill-after=10 $((STORM_MAX + 60)) "$BENCH" storm --url "$URL" --version "$VERSION" \
+            --chargers "$STORM_CHARGERS" --addresses "$STORM_ADDRESSES" --max-seconds "$STORM_MAX" --label "$variant" \
+            --json "$RESULTS/storm-$variant.json" >"$RESULTS/storm-$variant.txt" 2>"$RESULTS/storm-$variant.log" || status=$?
+        ((status == 0)) || say "the storm ($variant) exited with $status (see $RESULTS/storm-$variant.log)"
+        read -r user_after sys_after < <(cpu_split "${MEASURED[@]}")
+        peak=$(status_kb VmHWM "${MEASURED[@]}")
+        curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^ocpp_proxy_(admissions_rejected_total|upstream_connect_seconds_count)' \
+            >"$RESULTS/storm-$variant.metrics" || true
+        python3 "$ROOT/Benchmarks/summarize_storm.py" --add "$RESULTS/storm-$variant.json" "$((user_after - user_before))" \
+            "$((sys_after - sys_before))" "$peak" "$CLK_TCK"
+        cat "$RESULTS/storm-$variant.txt" >&2
+        stop_setup "storm-$variant" storm
+    done
+    python3 "$ROOT/Benchmarks/summarize_storm.py" "$RESULTS" $STORM_VARIANTS | tee -a "$RESULTS/summary.md"
+fi
 say "results: $RESULTS (summary.md, summary.json, one JSON per run)"

@@ -4,17 +4,18 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 
-/// Sends the upgrade request once connected; reports an upgrade refused with an HTTP status or a hang-up.
-final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
+/// Sends the upgrade request once connected; reports an upgrade refused with an HTTP status (and its
+/// Retry-After) or a hang-up.
+final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
     private let head: HTTPRequestHead
-    private let charger: ChargerHandler
+    private let failed: (_ reason: String, _ retryAfter: Int?) -> Void
 
-    init(head: HTTPRequestHead, charger: ChargerHandler) {
+    init(head: HTTPRequestHead, failed: @escaping (_ reason: String, _ retryAfter: Int?) -> Void) {
         self.head = head
-        self.charger = charger
+        self.failed = failed
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -29,13 +30,13 @@ final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let response) = unwrapInboundIn(data) {
-            charger.failed("http_\(response.status.code)")
+            failed("http_\(response.status.code)", response.headers["retry-after"].first.flatMap { Int($0) })
             context.close(promise: nil)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        charger.failed("closed_during_upgrade")
+        failed("closed_during_upgrade", nil)
         context.fireChannelInactive()
     }
 
@@ -43,7 +44,7 @@ final class UpgradeRequester: ChannelInboundHandler, RemovableChannelHandler {
         if ProcessInfo.processInfo.environment["OCPP_BENCH_DEBUG"] != nil {
             FileHandle.standardError.write(Data("load: upgrade error: \(error)\n".utf8))
         }
-        charger.failed("upgrade_error")
+        failed("upgrade_error", nil)
         context.close(promise: nil)
     }
 }
@@ -67,7 +68,7 @@ final class ChargerHandler: BenchCharger, ChannelInboundHandler {
         head.headers.add(name: "Host", value: "\(plan.target.host):\(plan.target.port)")
         head.headers.add(name: "Sec-WebSocket-Protocol", value: plan.version.rawValue)
         let version = plan.version
-        let requester = UpgradeRequester(head: head, charger: charger)
+        let requester = UpgradeRequester(head: head) { reason, _ in charger.failed(reason) }
         let bootstrap = ClientBootstrap(group: worker.loop)
             .connectTimeout(plan.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

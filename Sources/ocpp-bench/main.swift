@@ -6,7 +6,7 @@ struct OCPPBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ocpp-bench",
         abstract: "Benchmark tooling for ocpp-proxy: a sink CSMS and a charger load generator.",
-        subcommands: [Sink.self, Load.self])
+        subcommands: [Sink.self, Load.self, Storm.self])
 }
 
 OCPPBench.main()
