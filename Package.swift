@@ -147,6 +147,8 @@ let package = Package(
                 "OCPPSOAP",
                 "OCPPProxy",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                // A state store as an older proxy wrote it, for the migration tests.
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

@@ -35,7 +35,7 @@ async def test_unknown_admin_path_is_404(h, path):
     assert (await proxy.admin(path)).status == 404
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/api/chargers"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/api/chargers", "/api/routes"])
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
 async def test_non_get_admin_request_is_405(h, path, method):
     proxy, _ = await h.pair(V16, raw=True)
@@ -196,6 +196,7 @@ async def test_charger_list_describes_each_connected_charger(h, version):
     assert c["identity"] == "CPAPI"
     assert c["version"] == version  # the negotiated version
     assert c["upstreamVersion"] == version
+    assert c["upstream"] == "default"  # `upstream:` alone is the upstream named default
     assert c["listener"] == "chargers"
     assert "127.0.0.1" in c["remoteAddress"]
     assert c["upstreamState"] == "connected"

@@ -57,7 +57,6 @@ final class AdmissionFixture {
         let store = MemoryStateStore(eventLoop: loop)
         proxy = ProxyContext(
             configuration: configuration, metrics: ProxyMetrics(), logger: Logger(label: "test"), listenerTLS: [:],
-            upstreamTLS: nil,
             upstreamCredentials: UpstreamCredentials(configured: configuration.chargers, persisted: [:], store: store),
             stateStore: store)
         channel = EmbeddedChannel(loop: loop)

@@ -5,6 +5,24 @@ import Testing
 
 @testable import OCPPProxy
 
+/// `proxy.yaml` in /etc/ocpp-proxy with this text.
+func loadConfiguration(_ yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
+    -> ProxyConfiguration
+{
+    try ConfigurationLoader(environment: environment).load(
+        yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+}
+
+/// The rendered issues of an invalid file (none for a valid one).
+func configurationIssues(_ yaml: String, environment: [String: String] = [:]) -> [String] {
+    do {
+        _ = try loadConfiguration(yaml, environment: environment)
+        return []
+    } catch {
+        return error.issues.map(\.description)
+    }
+}
+
 @Suite("Configuration validation")
 struct ConfigurationLoaderTests {
     static let valid = """
@@ -33,18 +51,11 @@ struct ConfigurationLoaderTests {
     private func load(_ yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
         -> ProxyConfiguration
     {
-        try ConfigurationLoader(environment: environment).load(
-            yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+        try loadConfiguration(yaml, environment: environment)
     }
 
-    /// The rendered issues of an invalid file.
     private func issues(_ yaml: String, environment: [String: String] = [:]) -> [String] {
-        do {
-            _ = try load(yaml, environment: environment)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
+        configurationIssues(yaml, environment: environment)
     }
 
     @Test func readsAValidFileWithDefaultsAndRelativePaths() throws {
@@ -504,17 +515,10 @@ struct SOAPConfigurationTests {
     }
 
     private func load(_ yaml: String) throws(ConfigurationError) -> ProxyConfiguration {
-        try ConfigurationLoader(environment: [:]).load(yaml: yaml, file: "proxy.yaml", baseDirectory: "/etc/ocpp-proxy")
+        try loadConfiguration(yaml)
     }
 
-    private func issues(_ yaml: String) -> [String] {
-        do {
-            _ = try load(yaml)
-            return []
-        } catch {
-            return error.issues.map(\.description)
-        }
-    }
+    private func issues(_ yaml: String) -> [String] { configurationIssues(yaml) }
 
     @Test func readsASOAPListenerWithItsVersionsAndDefaults() throws {
         let configuration = try load(

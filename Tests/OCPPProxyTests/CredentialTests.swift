@@ -205,9 +205,13 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         self.eventLoop = eventLoop
     }
 
-    func upstreamPasswords() -> EventLoopFuture<[String: String]> { eventLoop.makeSucceededFuture([:]) }
+    func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {
+        eventLoop.makeSucceededFuture([:])
+    }
 
-    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
+        -> EventLoopFuture<Void>
+    {
         let promise = eventLoop.makePromise(of: Void.self)
         writes.append((password, promise))
         return promise.futureResult
@@ -287,7 +291,10 @@ struct CredentialStageTests {
         #expect(answer.first?.0 == .csms)
         #expect(answer.first?.1 == .callResult(id: "k1", payload: json(#"{"status":"Accepted"}"#)))
         #expect(credentials.password(for: try ChargerIdentity("CP001")) == "0123456789abcdef")
-        #expect(try await store.upstreamPasswords().get() == ["CP001": "0123456789abcdef"])
+        #expect(
+            try await store.upstreamPasswords().get() == [
+                UpstreamCredentialKey(upstream: "default", identity: "CP001"): "0123456789abcdef"
+            ])
     }
 
     @Test func theAcceptedAnswerWaitsUntilThePasswordIsDurable() throws {
@@ -384,7 +391,9 @@ struct CredentialStageTests {
                         "setVariableData": .array([CredentialMessageTests.heartbeat, CredentialMessageTests.offline])
                     ])))
         #expect(credentials.password(for: try ChargerIdentity("CP001")) == "n3w-s3cret-passw0rd")
-        #expect(try await store.upstreamPasswords().get()["CP001"] == "n3w-s3cret-passw0rd")
+        #expect(
+            try await store.upstreamPasswords().get()[UpstreamCredentialKey(upstream: "default", identity: "CP001")]
+                == "n3w-s3cret-passw0rd")
 
         // The charger answers the two items it saw; the CSMS gets three, in its own order.
         let first = json(

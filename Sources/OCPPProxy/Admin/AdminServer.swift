@@ -64,7 +64,7 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
-        let known = ["/healthz", "/readyz", "/metrics", "/api/chargers"]
+        let known = ["/healthz", "/readyz", "/metrics", "/api/chargers", "/api/routes"]
         guard known.contains(path) else {
             return respond(context, request, .notFound, "text/plain", Array("not found\n".utf8))
         }
@@ -83,14 +83,23 @@ final class AdminHandler: ChannelInboundHandler {
                 Array((ready ? "ready\n" : "not ready\n").utf8))
         case "/metrics":
             respond(context, request, .ok, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
+        case "/api/routes":
+            respond(context, request, json: routes(on: context.eventLoop), failure: "cannot list routes")
         default:
-            chargers(on: context.eventLoop).whenComplete { result in
-                switch result {
-                case .success(let body): self.respond(context, request, .ok, "application/json", body)
-                case .failure:
-                    self.respond(
-                        context, request, .internalServerError, "text/plain", Array("cannot list chargers\n".utf8))
-                }
+            respond(context, request, json: chargers(on: context.eventLoop), failure: "cannot list chargers")
+        }
+    }
+
+    /// A JSON body read from the sessions: 200 with it, or 500 with `failure`.
+    private func respond(
+        _ context: ChannelHandlerContext, _ request: HTTPRequestHead, json body: EventLoopFuture<[UInt8]>,
+        failure: String
+    ) {
+        body.whenComplete { result in
+            switch result {
+            case .success(let body): self.respond(context, request, .ok, "application/json", body)
+            case .failure:
+                self.respond(context, request, .internalServerError, "text/plain", Array("\(failure)\n".utf8))
             }
         }
     }
@@ -109,6 +118,43 @@ final class AdminHandler: ChannelInboundHandler {
         }
     }
 
+    /// Every configured charger and every connected one, with its effective upstream and why; and the upstreams.
+    /// A connected charger's route is the one its session was admitted with.
+    private func routes(on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
+        let connected = runtime.registry.sessions.map { session in
+            session.eventLoop.submit { (session.identity, session.route) }
+        }
+        let runtime = self.runtime
+        return EventLoopFuture.whenAllSucceed(connected, on: eventLoop).flatMapThrowing { sessions in
+            var entries: [String: RouteEntry] = [:]
+            for identity in runtime.configuration.chargers.keys {
+                entries[identity.value] = RouteEntry(
+                    identity: identity.value, route: runtime.routes.route(for: identity), configured: true,
+                    connected: false)
+            }
+            for (identity, route) in sessions {
+                entries[identity.value] = RouteEntry(
+                    identity: identity.value, route: route,
+                    configured: runtime.configuration.chargers[identity] != nil, connected: true)
+            }
+            let upstreams = runtime.configuration.upstreams.map { upstream in
+                UpstreamEntry(
+                    name: upstream.name, url: upstream.url, version: upstream.version.rawValue,
+                    isDefault: upstream.name == runtime.configuration.routing.defaultUpstream,
+                    reachable: runtime.upstreams[upstream.name]?.health.isDown == false)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            struct Body: Encodable {
+                var routes: [RouteEntry]
+                var upstreams: [UpstreamEntry]
+            }
+            return Array(
+                try encoder.encode(
+                    Body(routes: entries.values.sorted { $0.identity < $1.identity }, upstreams: upstreams)))
+        }
+    }
+
     private func respond(
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String,
         _ body: [UInt8], extra: [(String, String)] = []
@@ -116,5 +162,40 @@ final class AdminHandler: ChannelInboundHandler {
         HTTPResponseWriter.write(
             context, request: request, status: status, contentType: type, body: body, headers: extra,
             keepAlive: request.isKeepAlive)
+    }
+}
+
+/// One charger of `GET /api/routes`: where its link goes and why (`override`, `rule` with its `match`, `default`).
+struct RouteEntry: Encodable {
+    var identity: String
+    var upstream: String
+    var reason: String
+    /// The pattern of the rule that chose it (reason `rule`).
+    var match: String?
+    /// Listed in `chargers:`.
+    var configured: Bool
+    var connected: Bool
+
+    init(identity: String, route: Route, configured: Bool, connected: Bool) {
+        self.identity = identity
+        self.upstream = route.upstream
+        self.reason = route.reason.name
+        if case .rule(_, let match) = route.reason { self.match = match }
+        self.configured = configured
+        self.connected = connected
+    }
+}
+
+/// One upstream of `GET /api/routes`.
+struct UpstreamEntry: Encodable {
+    var name: String
+    var url: String
+    var version: String
+    var isDefault: Bool
+    var reachable: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case name, url, version, reachable
+        case isDefault = "default"
     }
 }

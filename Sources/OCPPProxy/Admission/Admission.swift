@@ -276,28 +276,32 @@ final class Admission {
                     .serviceUnavailable, "the audit log cannot keep up; try again later", metric: "audit_backpressure",
                     headers: [("Retry-After", "5")], on: eventLoop))
         }
-        guard runtime.canServe(version) else {
+        // Its own CSMS: translated to that upstream's version, refused or paced by that upstream alone.
+        let (route, upstream) = runtime.route(for: identity)
+        logger[metadataKey: "upstream"] = "\(upstream.name)"
+        guard upstream.canServe(version, rules: runtime.rules) else {
             return refused(
                 refuse(
                     .badRequest,
-                    "\(version) chargers cannot be served: the upstream speaks \(runtime.configuration.upstream.version) and no rules translate between them",
+                    "\(version) chargers cannot be served: upstream \(upstream.name) speaks \(upstream.configuration.version) and no rules translate between them",
                     metric: "version", on: eventLoop))
         }
 
-        if let retryAfter = runtime.upstreamHealth.admit() {
+        if let retryAfter = upstream.health.admit() {
             return refused(
                 refuse(
-                    .serviceUnavailable, "the CSMS is unreachable; try again later", metric: "upstream_unreachable",
-                    headers: [("Retry-After", "\(retryAfter)")], on: eventLoop))
+                    .serviceUnavailable, "the CSMS (upstream \(upstream.name)) is unreachable; try again later",
+                    metric: "upstream_unreachable", headers: [("Retry-After", "\(retryAfter)")], on: eventLoop))
         }
         let wait: TimeAmount
-        switch runtime.upstreamPacer.reserve() {
+        switch upstream.pacer.reserve() {
         case .after(let amount):
             wait = amount
         case .refused(let retryAfter):
             return refused(
                 refuse(
-                    .serviceUnavailable, "the proxy opens no more CSMS links a second now; try again later",
+                    .serviceUnavailable,
+                    "the proxy opens no more links to upstream \(upstream.name) a second now; try again later",
                     metric: "upstream_connects", headers: [("Retry-After", "\(retryAfter)")], on: eventLoop))
         }
         switch runtime.registry.claim(identity, policy: runtime.configuration.duplicateIdentity) {
@@ -314,24 +318,26 @@ final class Admission {
                 wait > .zero
                 ? replaced.flatMap { eventLoop.scheduleTask(in: wait) {}.futureResult } : replaced
             return slot.flatMap { [self] in
-                runtime.connector.connect(identity, on: eventLoop)
-            }.map { [self] upstream -> AdmissionOutcome in
+                upstream.connector.connect(identity, on: eventLoop)
+            }.map { [self] upstreamLink -> AdmissionOutcome in
                 runtime.metrics.upstreamConnected(after: .nanoseconds((NIODeadline.now() - started).nanoseconds))
-                if runtime.upstreamHealth.reachable() { logger.notice("the CSMS is reachable again") }
+                if upstream.health.reachable() { logger.notice("the CSMS is reachable again") }
                 let session = SessionFactory(proxy: runtime).makeSession(
                     identity: identity, version: version, generation: generation, listener: listener.name,
-                    remoteAddress: Self.describe(channel.remoteAddress), charger: link, upstream: upstream,
+                    remoteAddress: Self.describe(channel.remoteAddress), charger: link,
+                    upstream: SessionUpstream(link: upstreamLink, upstream: upstream, route: route),
                     eventLoop: eventLoop, remote: runtime.audit == nil ? nil : auditRemote(channel))
                 let registry = runtime.registry
                 session.onFinish = { registry.release($0.identity, generation: $0.generation) }
                 return .admitted(
                     AdmittedCharger(
-                        identity: identity, generation: generation, upstream: upstream,
+                        identity: identity, generation: generation, upstream: upstreamLink,
                         session: session, registered: registry.activate(session)))
             }.flatMapError { [self] error in
                 runtime.registry.release(identity, generation: generation)
                 let failure = UpstreamFailure.classify(error)
-                runtime.metrics.upstreamFailed(failure.metricReason, transport: listener.transport)
+                runtime.metrics.upstreamFailed(
+                    failure.metricReason, upstream: upstream.name, transport: listener.transport)
                 return refused(
                     refuse(failure.status, "\(failure)", metric: "upstream_\(failure.metricReason)", on: eventLoop))
             }

@@ -4,11 +4,13 @@ import OCPPRules
 /// before anything binds, and report each problem as one line naming the key.
 public enum ConfigurationChecks {
     /// Every tolerance profile the configuration names must exist in a rule file that reads chargers' frames for its
-    /// upstream: the file that translates to the upstream's version, or the first file of a chain that does.
+    /// upstreams: the file that translates to an upstream's version, or the first file of a chain that does.
     public static func problems(_ configuration: ProxyConfiguration, rules: RuleLibrary?) -> [String] {
-        let upstream = configuration.upstream.version
+        let upstreams = Set(configuration.upstreams.map(\.version))
         let versions = Set(configuration.listeners.flatMap(\.versions))
-        let sets = versions.compactMap { rules?.chain(charger: $0, csms: upstream)?.first }
+        let sets = versions.flatMap { version in
+            upstreams.compactMap { rules?.chain(charger: version, csms: $0)?.first }
+        }
         let known = Set(sets.flatMap { $0.tolerance.keys })
         let knownText = known.isEmpty ? "none" : known.sorted().joined(separator: ", ")
         var problems: [String] = []

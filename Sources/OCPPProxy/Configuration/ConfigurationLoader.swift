@@ -86,6 +86,8 @@ struct ConfigurationReader {
     let baseDirectory: String
     let environment: [String: String]
     var issues: [ConfigurationIssue] = []
+    /// The upstreams' names once read, for `chargers[].upstream` (nil: not read, so not checked).
+    var upstreamNames: [String]?
 
     /// A duration as a configuration file writes it: `5s`, `1.5s`, `250ms`.
     static func seconds(_ amount: TimeAmount) -> String {
@@ -109,10 +111,12 @@ struct ConfigurationReader {
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
                 "audit",
-                "upstreamOutage",
+                "upstreamOutage", "upstreams", "routing",
             ])
         let listeners = readListeners(top["listeners"])
-        let upstream = readUpstream(top["upstream"])
+        let upstreams = readUpstreams(one: top["upstream"], several: top["upstreams"])
+        upstreamNames = upstreams?.map(\.name)
+        let routing = readRouting(top["routing"], upstreams: upstreams)
         let duplicate =
             enumeration(top["duplicateIdentity"], "duplicateIdentity", DuplicateIdentityPolicy.self) ?? .replace
         let rules = top["rules"].flatMap { path($0, "rules") }
@@ -142,21 +146,24 @@ struct ConfigurationReader {
         }
         checkPortsUnique(listeners ?? [], admin: admin)
         let handshakeTimeoutNode = top["limits"]?.mapping?["handshakeTimeout"]
-        if let upstream, handshakeTimeoutNode == nil {
+        // The slowest upstream: every charger's upgrade waits for its own CSMS link.
+        let slowest = upstreams?.max { $0.connectTimeout < $1.connectTimeout }
+        if let upstream = slowest, handshakeTimeoutNode == nil {
             // Not configured: long enough for the CSMS link the upgrade waits for.
             limits.handshakeTimeout = max(limits.handshakeTimeout, upstream.connectTimeout + .seconds(5))
-        } else if let upstream, limits.handshakeTimeout <= upstream.connectTimeout {
+        } else if let upstream = slowest, limits.handshakeTimeout <= upstream.connectTimeout {
             // A charger's upgrade waits for its CSMS link: a shorter handshake timeout would close every charger
             // whose CSMS is slow to answer, while its link is still being opened.
             fail(
                 "limits.handshakeTimeout", handshakeTimeoutNode,
-                "expected more than upstream.connectTimeout (\(Self.seconds(upstream.connectTimeout))), got \(Self.seconds(limits.handshakeTimeout))"
+                "expected more than \(upstream.key).connectTimeout (\(Self.seconds(upstream.connectTimeout))), got \(Self.seconds(limits.handshakeTimeout))"
             )
         }
 
-        guard let listeners, let upstream, let chargers else { return nil }
+        guard let listeners, let upstreams, let routing, let chargers else { return nil }
         return ProxyConfiguration(
-            listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
+            listeners: listeners, upstreams: upstreams, routing: routing, duplicateIdentity: duplicate,
+            rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
             upstreamOutage: outage)

@@ -20,6 +20,7 @@ extension ConfigurationReader {
             }
             var reader = ConfigurationReader(
                 file: file, baseDirectory: (file as NSString).deletingLastPathComponent, environment: environment)
+            reader.upstreamNames = upstreamNames
             let list: Node?
             switch YAMLReader.compose(text) {
             case .success(let node):
@@ -56,8 +57,8 @@ extension ConfigurationReader {
             checkKeys(
                 map, key,
                 allowed: [
-                    "identity", "securityProfile", "password", "passwordHash", "upstream", "tolerance", "soapEndpoint",
-                    "capabilities", "evses", "limits",
+                    "identity", "securityProfile", "password", "passwordHash", "upstream", "upstreamPasswords",
+                    "tolerance", "soapEndpoint", "capabilities", "evses", "limits",
                 ])
             var ownLimits: MessageLimits?
             if let limitsNode = map["limits"], let limitsMap = mapping(limitsNode, "\(key).limits") {
@@ -99,10 +100,29 @@ extension ConfigurationReader {
                         "\(key).passwordHash", item, "required for a charger registered at security profile \(profile)")
                 }
             }
+            // `upstream: NAME` routes the charger; `upstream: {name, password}` may also give its password there.
             var upstreamPassword: String?
-            if let upstream = map["upstream"], let upstreamMap = mapping(upstream, "\(key).upstream") {
-                checkKeys(upstreamMap, "\(key).upstream", allowed: ["password"])
-                upstreamPassword = string(upstreamMap["password"], "\(key).upstream.password", required: true)
+            var route: String?
+            if let upstream = map["upstream"] {
+                if case .scalar = upstream {
+                    route = knownUpstream(upstream, "\(key).upstream", among: upstreamNames, required: true)
+                } else if let upstreamMap = mapping(upstream, "\(key).upstream") {
+                    checkKeys(upstreamMap, "\(key).upstream", allowed: ["name", "password"])
+                    route = knownUpstream(upstreamMap["name"], "\(key).upstream.name", among: upstreamNames)
+                    if upstreamMap["password"] != nil || upstreamMap["name"] == nil {
+                        upstreamPassword = string(upstreamMap["password"], "\(key).upstream.password", required: true)
+                    }
+                }
+            }
+            var upstreamPasswords: [String: String] = [:]
+            if let node = map["upstreamPasswords"], let passwords = mapping(node, "\(key).upstreamPasswords") {
+                for (name, nameNode, value) in YAMLReader.pairs(passwords).pairs {
+                    let entry = "\(key).upstreamPasswords.\(name)"
+                    guard knownUpstream(nameNode, entry, among: upstreamNames) != nil,
+                        let password = string(value, entry, required: true)
+                    else { continue }
+                    upstreamPasswords[name] = password
+                }
             }
             guard let identity else {
                 valid = false
@@ -114,7 +134,8 @@ extension ConfigurationReader {
                 tolerance: string(map["tolerance"], "\(key).tolerance"),
                 soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") },
                 capabilities: capabilities(map["capabilities"], "\(key).capabilities"),
-                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") }, messageLimits: ownLimits)
+                layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") }, messageLimits: ownLimits,
+                upstream: route, upstreamPasswords: upstreamPasswords)
         }
         return valid ? chargers : nil
     }

@@ -7,7 +7,11 @@ import OCPPRules
 /// so that every instance has passed validation.
 public struct ProxyConfiguration: Sendable {
     public var listeners: [ListenerConfiguration]
-    public var upstream: UpstreamConfiguration
+    /// Every CSMS chargers may be linked to, in the file's order (`upstreams:`, or `upstream:` alone as the one
+    /// named `default`). Never empty, names unique.
+    public var upstreams: [UpstreamConfiguration]
+    /// Which upstream each charger goes to.
+    public var routing: RoutingConfiguration
     public var duplicateIdentity: DuplicateIdentityPolicy
     /// Directory of rule files (used by translation).
     public var rulesDirectory: String?
@@ -33,6 +37,19 @@ public struct ProxyConfiguration: Sendable {
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }
+
+    /// The default route's upstream (`routing.default`; with `upstream:`, that one).
+    public var upstream: UpstreamConfiguration {
+        upstreams.first { $0.name == routing.defaultUpstream } ?? upstreams[0]
+    }
+
+    /// The upstream named `name`, if configured.
+    public func upstream(named name: String) -> UpstreamConfiguration? {
+        upstreams.first { $0.name == name }
+    }
+
+    /// Each charger's route, from `routing` and `chargers[].upstream`.
+    public var routes: RouteTable { RouteTable(routing, chargers: chargers) }
 }
 
 /// How a listener's chargers speak to it.
@@ -118,7 +135,7 @@ public struct ChargerRegistration: Sendable {
     public var securityProfile: Int
     /// Its Basic auth password toward the proxy (profiles 1 and 2).
     public var credential: ChargerCredential?
-    /// Basic auth password toward the CSMS, as the CSMS issued it.
+    /// Basic auth password toward the CSMS it is routed to, as the CSMS issued it (`chargers[].upstream.password`).
     public var upstreamPassword: String?
     /// Overrides the listener's tolerance profile for this charger.
     public var tolerance: String? = nil
@@ -130,6 +147,17 @@ public struct ChargerRegistration: Sendable {
     public var layout: EVSELayout? = nil
     /// Its own message limits (`chargers[].limits.messages`), over the proxy's, action by action.
     public var messageLimits: MessageLimits? = nil
+    /// `chargers[].upstream` (or `.upstream.name`): the upstream it goes to, over `routing.rules` and
+    /// `routing.default`.
+    public var upstream: String? = nil
+    /// Basic auth passwords toward named upstreams (`chargers[].upstreamPasswords`), over `upstreamPassword`.
+    public var upstreamPasswords: [String: String] = [:]
+
+    /// Its Basic auth password toward the upstream `name` when its configured route goes to `routed`: its own for
+    /// that upstream, else `upstream.password` for the upstream it is routed to.
+    public func upstreamPassword(for name: String, routedTo routed: String) -> String? {
+        upstreamPasswords[name] ?? (name == routed ? upstreamPassword : nil)
+    }
 }
 
 public enum ChargerCredential: Sendable {
@@ -157,8 +185,15 @@ public enum DuplicateIdentityPolicy: String, Sendable, CaseIterable {
     case reject
 }
 
-/// The CSMS every charger is linked to.
+/// One CSMS chargers are linked to.
 public struct UpstreamConfiguration: Sendable {
+    /// The name of the upstream `upstream:` configures (and of persisted credentials from before named upstreams).
+    public static let defaultName = "default"
+
+    /// `upstreams[].name`; `default` for `upstream:`.
+    public var name: String = UpstreamConfiguration.defaultName
+    /// Where it is configured, for messages: `upstream` or `upstreams[N]`.
+    public var key: String = "upstream"
     public var scheme: String
     public var host: String
     public var port: Int

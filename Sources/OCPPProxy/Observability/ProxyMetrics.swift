@@ -137,12 +137,12 @@ public final class ProxyMetrics: Sendable {
         upstreamConnect.record(duration)
     }
 
-    func upstreamFailed(_ reason: String, transport: ListenerTransport) {
+    func upstreamFailed(_ reason: String, upstream: String, transport: ListenerTransport) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "upstream_connect_failures", unit: "total",
                 help: "Upstream links that could not be opened: refused, rejected, unreachable or timeout"),
-            labels: [("reason", reason), ("transport", transport.rawValue)]
+            labels: [("reason", reason), ("upstream", upstream), ("transport", transport.rawValue)]
         ).increment()
     }
 

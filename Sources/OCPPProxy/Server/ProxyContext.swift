@@ -9,7 +9,12 @@ final class ProxyContext: Sendable {
     let configuration: ProxyConfiguration
     let registry = SessionRegistry()
     let metrics: ProxyMetrics
-    let connector: UpstreamConnector
+    /// Every configured CSMS, by name: each with its own connector, TLS, health and pacing.
+    let upstreams: [String: Upstream]
+    /// `routing.default`'s.
+    let defaultUpstream: Upstream
+    /// Where each charger's link goes (from the configuration).
+    let routes: RouteTable
     let logger: Logger
     let authenticator: ChargerAuthenticator
     let lockout: Lockout
@@ -23,20 +28,15 @@ final class ProxyContext: Sendable {
     let audit: AuditLog?
     /// Handshakes a second and connected chargers.
     let admissionLimits: AdmissionLimits
-    /// New upstream links a second.
-    let upstreamPacer: UpstreamPacer
-    /// Whether the CSMS is reachable (after a charger's outage grace ran out, it is not until a link opens).
-    let upstreamHealth: UpstreamHealth
 
+    /// `upstreamTLS`: the client TLS context of each `wss://` upstream, by name.
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
-        upstreamTLS: NIOSSLContext?, upstreamCredentials: UpstreamCredentials, rules: RuleLibrary? = nil,
-        stateStore: StateStore, audit: AuditLog? = nil
+        upstreamTLS: [String: NIOSSLContext] = [:], upstreamCredentials: UpstreamCredentials,
+        rules: RuleLibrary? = nil, stateStore: StateStore, audit: AuditLog? = nil
     ) {
         self.audit = audit
         self.admissionLimits = AdmissionLimits(configuration.limits, listeners: configuration.listeners)
-        self.upstreamPacer = UpstreamPacer(configuration.limits, connectTimeout: configuration.upstream.connectTimeout)
-        self.upstreamHealth = UpstreamHealth(configuration.upstreamOutage, metrics: metrics)
         self.rules = rules
         self.stateStore = stateStore
         self.configuration = configuration
@@ -46,26 +46,28 @@ final class ProxyContext: Sendable {
         self.upstreamCredentials = upstreamCredentials
         self.authenticator = ChargerAuthenticator(chargers: configuration.chargers)
         self.lockout = Lockout(configuration.lockout)
-        self.connector = UpstreamConnector(
-            configuration: configuration.upstream, limits: configuration.limits, keepalive: configuration.keepalive,
-            tlsContext: upstreamTLS, credentials: upstreamCredentials, logger: logger)
+        self.routes = configuration.routes
+        func make(_ upstream: UpstreamConfiguration) -> Upstream {
+            Upstream(
+                upstream, proxy: configuration, tlsContext: upstreamTLS[upstream.name],
+                credentials: upstreamCredentials, metrics: metrics, logger: logger)
+        }
+        let defaultUpstream = make(configuration.upstream)
+        var upstreams = [defaultUpstream.name: defaultUpstream]
+        for upstream in configuration.upstreams where upstream.name != defaultUpstream.name {
+            upstreams[upstream.name] = make(upstream)
+        }
+        self.defaultUpstream = defaultUpstream
+        self.upstreams = upstreams
     }
 
-    /// What a session needs to reopen its CSMS link after an outage.
-    var reconnector: UpstreamReconnector {
-        let connector = self.connector
-        return UpstreamReconnector(
-            configuration: configuration.upstreamOutage ?? UpstreamOutageConfiguration(),
-            handlesOutages: configuration.upstreamOutage != nil,
-            connect: { identity, eventLoop in connector.connect(identity, on: eventLoop) }, pacer: upstreamPacer,
-            health: upstreamHealth, store: stateStore)
-    }
-
-    /// Whether a charger speaking `version` can be served by the configured upstream: the same version, or rule
-    /// files that join the two (one, or several in a row such as 1.5 → 1.6 → 2.0.1).
-    func canServe(_ version: OCPPVersion) -> Bool {
-        version == configuration.upstream.version
-            || rules?.chain(charger: version, csms: configuration.upstream.version) != nil
+    /// A charger's route and the upstream it names. Configuration reading guarantees every route names a
+    /// configured upstream; should one not, the default upstream serves it rather than a trap.
+    func route(for identity: ChargerIdentity) -> (route: Route, upstream: Upstream) {
+        let route = routes.route(for: identity)
+        if let upstream = upstreams[route.upstream] { return (route, upstream) }
+        logger.error("route of \(identity) names unknown upstream \(route.upstream); using \(defaultUpstream.name)")
+        return (Route(upstream: defaultUpstream.name, reason: .default), defaultUpstream)
     }
 
     /// The vendor quirks accepted from a translated charger: its own tolerance profile, else its listener's.

@@ -32,7 +32,8 @@ public final class ProxyServer: Service, Sendable {
         let store: StateStore
         if let path = configuration.stateSQLitePath {
             do {
-                store = try await SQLiteStateStore.open(path: path, eventLoop: group.any(), logger: logger)
+                store = try await SQLiteStateStore.open(
+                    path: path, eventLoop: group.any(), logger: logger, defaultUpstream: configuration.upstream.name)
             } catch {
                 throw StartupError("state.sqlite: cannot open \(path): \(error)")
             }
@@ -54,12 +55,14 @@ public final class ProxyServer: Service, Sendable {
                     metadata: ["listener": "\(listener.name)"])
             }
         }
-        var upstreamTLS: NIOSSLContext?
-        if let tls = configuration.upstream.tls {
+        // Each upstream its own context: its CA, its client certificate.
+        var upstreamTLS: [String: NIOSSLContext] = [:]
+        for upstream in configuration.upstreams {
+            guard let tls = upstream.tls else { continue }
             do {
-                upstreamTLS = try OCPPTLS.clientContext(tls)
+                upstreamTLS[upstream.name] = try OCPPTLS.clientContext(tls)
             } catch {
-                throw StartupError("upstream.tls: cannot set up TLS: \(error)")
+                throw StartupError("\(upstream.key).tls: cannot set up TLS: \(error)")
             }
         }
         for registration in configuration.chargers.values {
@@ -74,7 +77,16 @@ public final class ProxyServer: Service, Sendable {
             throw StartupError(problem)
         }
         let persisted = try await store.upstreamPasswords().get()
-        let credentials = UpstreamCredentials(configured: configuration.chargers, persisted: persisted, store: store)
+        let names = Set(configuration.upstreams.map(\.name))
+        for orphan in Set(persisted.keys.map(\.upstream)).subtracting(names).sorted() {
+            logger.warning(
+                "state.sqlite holds CSMS-set upstream passwords of upstream \(orphan), which is not configured; they are kept and unused"
+            )
+        }
+        let routes = configuration.routes
+        let credentials = UpstreamCredentials(
+            configured: configuration.chargers, persisted: persisted, store: store,
+            route: { routes.route(for: $0).upstream })
         let audit = try configuration.audit.map { audit throws(StartupError) in
             try AuditLog.open(configuration: audit, metrics: metrics, logger: logger)
         }
@@ -165,10 +177,13 @@ public final class ProxyServer: Service, Sendable {
                     "securityProfile": "\(listenerConfiguration.securityProfile)",
                     "versions": "\(listenerConfiguration.versions.map(\.rawValue).joined(separator: ","))",
                 ])
-            for version in listenerConfiguration.versions where !runtime.canServe(version) {
-                logger.warning(
-                    "\(version) chargers on this listener will be refused: the upstream speaks \(configuration.upstream.version) and this build does not translate",
-                    metadata: ["listener": "\(listenerConfiguration.name)"])
+            for version in listenerConfiguration.versions {
+                for upstream in configuration.upstreams {
+                    guard runtime.upstreams[upstream.name]?.canServe(version, rules: rules) == false else { continue }
+                    logger.warning(
+                        "\(version) chargers on this listener routed to upstream \(upstream.name) will be refused: it speaks \(upstream.version) and no rules translate between them",
+                        metadata: ["listener": "\(listenerConfiguration.name)"])
+                }
             }
         }
         var adminChannel: Channel?
@@ -184,11 +199,14 @@ public final class ProxyServer: Service, Sendable {
             }
             logger.info("admin endpoint", metadata: ["address": "http://\(admin.host):\(admin.port)"])
         }
-        logger.info(
-            "upstream",
-            metadata: [
-                "url": "\(configuration.upstream.url)/{identity}", "version": "\(configuration.upstream.version)",
-            ])
+        for upstream in configuration.upstreams {
+            logger.info(
+                "upstream",
+                metadata: [
+                    "name": "\(upstream.name)", "url": "\(upstream.url)/{identity}", "version": "\(upstream.version)",
+                    "default": "\(upstream.name == configuration.routing.defaultUpstream)",
+                ])
+        }
         readiness.isReady = true
 
         // Serve until SIGTERM / SIGINT (or cancellation). Services shut down in reverse order: certificate reloads

@@ -18,6 +18,8 @@ final class ChargerSession: LinkEvents {
     private let charger: FrameLink
     /// Replaced when it reopens after a CSMS outage.
     private var upstream: FrameLink
+    /// The route that chose its upstream (`context.upstreamName`), as admission resolved it.
+    let route: Route
     private let stages: [FrameStage]
     /// The stages that watch frames as they arrive and the session's events (the audit tap).
     private let observers: [FrameStage]
@@ -44,9 +46,11 @@ final class ChargerSession: LinkEvents {
 
     init(
         context: SessionContext, listenerName: String, remoteAddress: String, generation: UInt64, charger: FrameLink,
-        upstream: FrameLink, stages: [FrameStage], path: FramePath, reconnector: UpstreamReconnector? = nil
+        upstream: FrameLink, stages: [FrameStage], path: FramePath, reconnector: UpstreamReconnector? = nil,
+        route: Route? = nil
     ) {
         self.context = context
+        self.route = route ?? Route(upstream: context.upstreamName, reason: .default)
         self.listenerName = listenerName
         self.remoteAddress = remoteAddress
         self.generation = generation
@@ -373,7 +377,8 @@ final class ChargerSession: LinkEvents {
         return ChargerSnapshot(
             identity: identity.value, transport: charger.transport.rawValue, endpoint: charger.endpoint,
             version: context.chargerVersion.rawValue,
-            upstreamVersion: context.upstreamVersion.rawValue, listener: listenerName, remoteAddress: remoteAddress,
+            upstreamVersion: context.upstreamVersion.rawValue, upstream: context.upstreamName, listener: listenerName,
+            remoteAddress: remoteAddress,
             connectedSince: connectedSince,
             upstreamState: outage?.phase == .down
                 ? "outage"
@@ -466,6 +471,8 @@ struct ChargerSnapshot: Encodable {
     var endpoint: String?
     var version: String
     var upstreamVersion: String
+    /// The name of the upstream its CSMS link goes to.
+    var upstream: String
     var listener: String
     var remoteAddress: String
     var connectedSince: Date

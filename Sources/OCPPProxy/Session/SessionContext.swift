@@ -20,6 +20,8 @@ struct SessionContext {
     /// Seconds since 1970 for what rules see as now(). Monotonic time (deadlines, timeouts) is the event loop's
     /// `now`, which an EmbeddedEventLoop lets tests advance.
     var wallClock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    /// The upstream (by name) its CSMS link goes to: metrics, credentials and outages are that upstream's.
+    var upstreamName: String = UpstreamConfiguration.defaultName
 
     func version(of side: Side) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
 

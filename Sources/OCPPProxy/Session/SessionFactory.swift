@@ -3,6 +3,13 @@ import NIOCore
 import OCPP
 import OCPPRules
 
+/// The CSMS side of a new session: the open link, the upstream it goes to, and the route that chose it.
+struct SessionUpstream {
+    var link: FrameLink
+    var upstream: Upstream
+    var route: Route
+}
+
 /// Builds the session of an admitted charger: its context, its stages in order, and its path.
 struct SessionFactory {
     let proxy: ProxyContext
@@ -41,28 +48,33 @@ struct SessionFactory {
 
     func makeSession(
         identity: ChargerIdentity, version: OCPPVersion, generation: UInt64, listener: String, remoteAddress: String,
-        charger: FrameLink, upstream: FrameLink, eventLoop: EventLoop, remote: AuditRemote? = nil
+        charger: FrameLink, upstream: SessionUpstream, eventLoop: EventLoop, remote: AuditRemote? = nil
     ) -> ChargerSession {
+        let target = upstream.upstream.configuration
         var logger = proxy.logger
         logger[metadataKey: "identity"] = "\(identity)"
         logger[metadataKey: "version"] = "\(version)"
+        logger[metadataKey: "upstream"] = "\(target.name)"
         var context = SessionContext(
-            identity: identity, chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
+            identity: identity, chargerVersion: version, upstreamVersion: target.version,
             eventLoop: eventLoop, metrics: SessionMetrics(proxy: proxy.metrics, transport: charger.transport),
             limits: proxy.configuration.limits, logger: logger)
+        context.upstreamName = target.name
         if let log = proxy.audit {
             let session = AuditSessionInfo(
                 node: log.configuration.node, charger: identity.value, session: log.sessionID(generation),
-                chargerVersion: version, upstreamVersion: proxy.configuration.upstream.version,
+                chargerVersion: version, upstreamVersion: target.version,
                 remote: remote
                     ?? AuditRemote(
                         address: remoteAddress, securityProfile: 0, listener: listener),
-                transport: charger.transport.rawValue, upstream: proxy.configuration.upstream.url)
+                transport: charger.transport.rawValue, upstream: target.url)
             context.audit = (log, session)
         }
         return ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
-            charger: charger, upstream: upstream, stages: stages(for: context),
-            path: path(for: context, listener: listener), reconnector: proxy.reconnector)
+            charger: charger, upstream: upstream.link, stages: stages(for: context),
+            path: path(for: context, listener: listener),
+            reconnector: upstream.upstream.reconnector(proxy.configuration.upstreamOutage, store: proxy.stateStore),
+            route: upstream.route)
     }
 }

@@ -76,25 +76,26 @@ final class CredentialStage: FrameStage {
 
     /// Persists the CSMS's new upstream password; nil when stored, else the CALLERROR that answers the CALL.
     private func store(_ password: String, id: String) -> EventLoopFuture<StageVerdict?> {
-        credentials.update(password, for: context.identity).hop(to: context.eventLoop).map { [self] in
-            // Never the password itself (A01.FR.12).
-            context.logger.notice(
-                "the CSMS changed this charger's upstream password; it is used from the next connection on")
-            if let audit = context.audit {
-                audit.log.record(
-                    .event(
-                        "credential_change", ["what": .string("upstream_password"), "result": .string("stored")],
-                        session: audit.session))
+        credentials.update(password, for: context.identity, upstream: context.upstreamName).hop(to: context.eventLoop)
+            .map { [self] in
+                // Never the password itself (A01.FR.12).
+                context.logger.notice(
+                    "the CSMS changed this charger's upstream password; it is used from the next connection on")
+                if let audit = context.audit {
+                    audit.log.record(
+                        .event(
+                            "credential_change", ["what": .string("upstream_password"), "result": .string("stored")],
+                            session: audit.session))
+                }
+                return nil
+            }.flatMapError { [self] error in
+                context.logger.error("could not persist the new upstream password: \(error)")
+                return context.eventLoop.makeSucceededFuture(
+                    .answer([
+                        context.callError(
+                            to: .csms, id: id, code: .internalError,
+                            description: "the proxy could not store the new password")
+                    ]))
             }
-            return nil
-        }.flatMapError { [self] error in
-            context.logger.error("could not persist the new upstream password: \(error)")
-            return context.eventLoop.makeSucceededFuture(
-                .answer([
-                    context.callError(
-                        to: .csms, id: id, code: .internalError,
-                        description: "the proxy could not store the new password")
-                ]))
-        }
     }
 }

@@ -11,10 +11,11 @@ import SQLiteNIO
 /// beside an in-memory one for tests and for configurations without `state.sqlite`. Every call returns a future:
 /// sessions live on event loops, and the store is called from them.
 protocol StateStore: Sendable {
-    /// Every upstream password a CSMS has set, by identity.
-    func upstreamPasswords() -> EventLoopFuture<[String: String]>
-    /// Persists a CSMS-set upstream password; completes once it is durable.
-    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    /// Every upstream password a CSMS has set, by the upstream that set it and the charger's identity.
+    func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]>
+    /// Persists the upstream password the CSMS `upstream` set; completes once it is durable.
+    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
+        -> EventLoopFuture<Void>
     /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids), for each edge
     /// of its chain of rule sets.
     func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState>
@@ -38,19 +39,21 @@ struct QueuedMessage: Equatable, Sendable {
 }
 
 final class MemoryStateStore: StateStore {
-    private let passwords = NIOLockedValueBox<[String: String]>([:])
+    private let passwords = NIOLockedValueBox<[UpstreamCredentialKey: String]>([:])
     private let eventLoop: EventLoop
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
     }
 
-    func upstreamPasswords() -> EventLoopFuture<[String: String]> {
+    func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {
         eventLoop.makeSucceededFuture(passwords.withLockedValue { $0 })
     }
 
-    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        passwords.withLockedValue { $0[identity.value] = password }
+    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
+        -> EventLoopFuture<Void>
+    {
+        passwords.withLockedValue { $0[UpstreamCredentialKey(upstream: upstream, identity: identity.value)] = password }
         return eventLoop.makeSucceededVoidFuture()
     }
 
@@ -99,7 +102,12 @@ final class SQLiteStateStore: StateStore {
         self.queued = NIOLockedValueBox(queued)
     }
 
-    static func open(path: String, eventLoop: EventLoop, logger: Logger) async throws -> SQLiteStateStore {
+    /// Opens (and creates or migrates) the store; `defaultUpstream` owns the CSMS-set passwords of a store written
+    /// before upstreams had names.
+    static func open(
+        path: String, eventLoop: EventLoop, logger: Logger,
+        defaultUpstream: String = UpstreamConfiguration.defaultName
+    ) async throws -> SQLiteStateStore {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -115,14 +123,7 @@ final class SQLiteStateStore: StateStore {
         // (SIGKILL included) loses nothing; only a power loss may lose the last commits. FULL would fsync on every
         // translated MeterValues (its seqNo) and cost more than the translation itself.
         _ = try await connection.query("PRAGMA synchronous=NORMAL", [])
-        _ = try await connection.query(
-            """
-            CREATE TABLE IF NOT EXISTS upstream_credentials (
-                identity TEXT PRIMARY KEY NOT NULL,
-                password TEXT NOT NULL,
-                updated_at TEXT NOT NULL
-            )
-            """, [])
+        try await migrateUpstreamCredentials(connection, defaultUpstream: defaultUpstream, logger: logger)
         // One row per remembered item (a transaction, a counter, ...): a change replaces its row.
         _ = try await connection.query(
             """
@@ -151,6 +152,48 @@ final class SQLiteStateStore: StateStore {
             }
         }
         return SQLiteStateStore(connection: connection, queued: queued)
+    }
+
+    /// A CSMS-set password belongs to the upstream that set it: rows are keyed by (upstream, identity). A store
+    /// from before named upstreams (one row per identity) is rewritten in one transaction, its rows given to
+    /// `defaultUpstream`, the one CSMS there was.
+    private static func migrateUpstreamCredentials(
+        _ connection: SQLiteConnection, defaultUpstream: String, logger: Logger
+    ) async throws {
+        let columns = try await connection.query("PRAGMA table_info(upstream_credentials)", []).compactMap {
+            $0.column("name")?.string
+        }
+        let create = """
+            CREATE TABLE IF NOT EXISTS upstream_credentials (
+                upstream TEXT NOT NULL,
+                identity TEXT NOT NULL,
+                password TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (upstream, identity)
+            )
+            """
+        guard !columns.isEmpty, !columns.contains("upstream") else {
+            _ = try await connection.query(create, [])
+            return
+        }
+        _ = try await connection.query("BEGIN IMMEDIATE", [])
+        do {
+            _ = try await connection.query("ALTER TABLE upstream_credentials RENAME TO upstream_credentials_v1", [])
+            _ = try await connection.query(create, [])
+            _ = try await connection.query(
+                """
+                INSERT INTO upstream_credentials (upstream, identity, password, updated_at)
+                SELECT ?, identity, password, updated_at FROM upstream_credentials_v1
+                """, [.text(defaultUpstream)])
+            _ = try await connection.query("DROP TABLE upstream_credentials_v1", [])
+            _ = try await connection.query("COMMIT", [])
+        } catch {
+            _ = try? await connection.query("ROLLBACK", [])
+            throw error
+        }
+        logger.notice(
+            "state store: CSMS-set upstream passwords are now kept per upstream; the existing ones belong to \(defaultUpstream)"
+        )
     }
 
     func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
@@ -206,25 +249,32 @@ final class SQLiteStateStore: StateStore {
         }
     }
 
-    func upstreamPasswords() -> EventLoopFuture<[String: String]> {
-        connection.query("SELECT identity, password FROM upstream_credentials", []).map { rows in
-            var passwords: [String: String] = [:]
+    func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {
+        connection.query("SELECT upstream, identity, password FROM upstream_credentials", []).map { rows in
+            var passwords: [UpstreamCredentialKey: String] = [:]
             for row in rows {
-                if let identity = row.column("identity")?.string, let password = row.column("password")?.string {
-                    passwords[identity] = password
+                if let upstream = row.column("upstream")?.string, let identity = row.column("identity")?.string,
+                    let password = row.column("password")?.string
+                {
+                    passwords[UpstreamCredentialKey(upstream: upstream, identity: identity)] = password
                 }
             }
             return passwords
         }
     }
 
-    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
+        -> EventLoopFuture<Void>
+    {
         connection.query(
             """
-            INSERT INTO upstream_credentials (identity, password, updated_at) VALUES (?, ?, ?)
-            ON CONFLICT(identity) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at
+            INSERT INTO upstream_credentials (upstream, identity, password, updated_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(upstream, identity) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at
             """,
-            [.text(identity.value), .text(password), .text(ISO8601DateFormatter().string(from: Date()))]
+            [
+                .text(upstream), .text(identity.value), .text(password),
+                .text(ISO8601DateFormatter().string(from: Date())),
+            ]
         ).map { _ in }
     }
 

@@ -2,13 +2,14 @@ import Prometheus
 
 /// The metrics of CSMS outages (`upstreamOutage:`).
 extension ProxyMetrics {
-    var upstreamReachable: Gauge {
+    func upstreamReachable(_ upstream: String) -> Gauge {
         registry.makeGauge(
             descriptor: Self.descriptor(
                 "upstream_reachable", unit: "",
                 help:
-                    "1 while the CSMS is reachable; 0 after a charger's upstreamOutage.grace ran out, until an upstream link opens again"
-            ))
+                    "1 while the upstream (CSMS) is reachable; 0 after a charger's upstreamOutage.grace ran out, until a link to it opens again"
+            ),
+            labels: [("upstream", upstream)])
     }
 
     var sessionsInOutage: Gauge {
@@ -18,23 +19,23 @@ extension ProxyMetrics {
                 help: "Chargers kept connected while the proxy reconnects their CSMS link"))
     }
 
-    func upstreamOutage(_ event: String) {
+    func upstreamOutage(_ event: String, upstream: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "upstream_outages", unit: "total",
                 help:
                     "CSMS link outages of connected chargers, by what became of them: started, restored (the link reopened), expired (grace ran out; the charger was closed with 1011)"
             ),
-            labels: [("event", event)]
+            labels: [("event", event), ("upstream", upstream)]
         ).increment()
     }
 
-    func upstreamReconnect(_ result: String) {
+    func upstreamReconnect(_ result: String, upstream: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "upstream_reconnects", unit: "total",
                 help: "Attempts to reopen a CSMS link during an outage: opened, failed, or paced (no slot)"),
-            labels: [("result", result)]
+            labels: [("result", result), ("upstream", upstream)]
         ).increment()
     }
 

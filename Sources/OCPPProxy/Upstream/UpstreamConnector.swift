@@ -7,7 +7,7 @@ import NIOSSL
 import NIOWebSocket
 import OCPP
 
-/// Opens the WebSocket link to the CSMS for one charger: `{upstream.url}/{identity}` with the upstream
+/// Opens the WebSocket link to one CSMS (one upstream) for one charger: `{url}/{identity}` with that upstream's
 /// version as the only subprotocol, on the charger's own event loop.
 struct UpstreamConnector {
     let configuration: UpstreamConfiguration
@@ -15,7 +15,7 @@ struct UpstreamConnector {
     let keepalive: KeepaliveConfiguration
     /// Set for wss:// upstreams.
     let tlsContext: NIOSSLContext?
-    /// Per-charger Basic auth toward the CSMS.
+    /// Per-charger Basic auth toward the CSMS: the password this upstream's.
     let credentials: UpstreamCredentials
     let logger: Logger
 
@@ -31,7 +31,7 @@ struct UpstreamConnector {
         let serverHostname = SocketAddressText.isIPAddress(configuration.host) ? nil : configuration.host
         if configuration.tls?.insecureSkipVerify == true {
             logger.warning(
-                "upstream certificate verification is OFF (upstream.tls.insecureSkipVerify)",
+                "upstream certificate verification is OFF (\(configuration.key).tls.insecureSkipVerify)",
                 metadata: ["identity": "\(identity)"])
         }
 
@@ -112,7 +112,7 @@ struct UpstreamConnector {
             value: configuration.port == defaultPort
                 ? configuration.host : "\(configuration.host):\(configuration.port)")
         headers.add(name: "Sec-WebSocket-Protocol", value: configuration.version.subprotocol)
-        if let password = credentials.password(for: identity) {
+        if let password = credentials.password(for: identity, upstream: configuration.name) {
             // The CSMS sees the identity and the password it issued (OCPP security profiles 1 and 2).
             let token = Data("\(identity.value):\(password)".utf8).base64EncodedString()
             headers.add(name: "Authorization", value: "Basic \(token)")

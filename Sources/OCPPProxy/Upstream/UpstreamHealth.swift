@@ -2,7 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 
-/// Whether the node can reach the CSMS. It goes down when a charger's outage grace runs out with the CSMS still
+/// Whether the node can reach one CSMS (each upstream has its own). It goes down when a charger's outage grace runs out with the CSMS still
 /// unreachable, and up as soon as any upstream link opens. While it is down, new chargers are answered 503 with a
 /// Retry-After spread between `backoff.initial` and `backoff.max` (so that they do not all come back together),
 /// except one handshake every `backoff.initial`, which tries the CSMS and finds out whether it is back.
@@ -17,12 +17,15 @@ final class UpstreamHealth: Sendable {
     private let retryAfter: ClosedRange<Int>
     private let gauge: Gauge
 
-    init(_ configuration: UpstreamOutageConfiguration?, metrics: ProxyMetrics) {
+    init(
+        _ configuration: UpstreamOutageConfiguration?, metrics: ProxyMetrics,
+        upstream: String = UpstreamConfiguration.defaultName
+    ) {
         let outage = configuration ?? UpstreamOutageConfiguration()
         probeInterval = outage.initialBackoff
         let low = max(1, Int(outage.initialBackoff.nanoseconds / 1_000_000_000))
         retryAfter = low...max(low, Int(outage.maxBackoff.nanoseconds / 1_000_000_000))
-        gauge = metrics.upstreamReachable
+        gauge = metrics.upstreamReachable(upstream)
         gauge.set(Int64(1))
     }
 

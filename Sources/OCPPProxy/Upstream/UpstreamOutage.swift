@@ -111,7 +111,7 @@ final class UpstreamOutage {
         deliveryTimer?.cancel()
         attempts = 0
         if first { context.metrics.proxy.sessionsInOutage.increment() }
-        context.metrics.proxy.upstreamOutage("started")
+        context.metrics.proxy.upstreamOutage("started", upstream: context.upstreamName)
         context.logger.warning(
             "CSMS link lost; the charger stays connected while the proxy reconnects",
             metadata: ["grace": "\(Self.seconds(reconnector.configuration.grace))s"])
@@ -139,7 +139,7 @@ final class UpstreamOutage {
         guard !ended, phase == .down else { return }
         switch reconnector.pacer.reserve() {
         case .refused:
-            context.metrics.proxy.upstreamReconnect("paced")
+            context.metrics.proxy.upstreamReconnect("paced", upstream: context.upstreamName)
             scheduleReconnect()
         case .after(let wait):
             let eventLoop = context.eventLoop
@@ -150,7 +150,7 @@ final class UpstreamOutage {
                     switch result {
                     case .success(let link): reopened(link)
                     case .failure(let error):
-                        context.metrics.proxy.upstreamReconnect("failed")
+                        context.metrics.proxy.upstreamReconnect("failed", upstream: context.upstreamName)
                         context.logger.info(
                             "CSMS link not reopened yet: \(UpstreamFailure.classify(error))",
                             metadata: ["attempt": "\(attempts)"])
@@ -165,8 +165,8 @@ final class UpstreamOutage {
             link.close(code: .goingAway, reason: "session_ended", text: "charger disconnected")
             return
         }
-        context.metrics.proxy.upstreamReconnect("opened")
-        context.metrics.proxy.upstreamOutage("restored")
+        context.metrics.proxy.upstreamReconnect("opened", upstream: context.upstreamName)
+        context.metrics.proxy.upstreamOutage("restored", upstream: context.upstreamName)
         if reconnector.health.reachable() { context.logger.notice("the CSMS is reachable again") }
         graceTimer?.cancel()
         graceTimer = nil
@@ -190,7 +190,7 @@ final class UpstreamOutage {
 
     private func expire() {
         guard !ended, phase == .down else { return }
-        context.metrics.proxy.upstreamOutage("expired")
+        context.metrics.proxy.upstreamOutage("expired", upstream: context.upstreamName)
         if reconnector.health.unreachable() {
             context.logger.error(
                 "the CSMS is unreachable: new chargers are answered 503 with Retry-After until a link to it opens")
