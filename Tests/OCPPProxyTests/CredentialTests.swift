@@ -225,15 +225,15 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         eventLoop.makeSucceededVoidFuture()
     }
 
-    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
+    func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]> {
         eventLoop.makeSucceededFuture([])
     }
 
-    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         eventLoop.makeFailedFuture(DiskFull())
     }
 
-    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         eventLoop.makeFailedFuture(DiskFull())
     }
 

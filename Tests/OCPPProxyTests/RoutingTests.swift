@@ -271,7 +271,7 @@ struct UpstreamCredentialsPerUpstreamTests {
         #expect(credentials.password(for: identity, upstream: "old") == "configured")
     }
 
-    @Test func aStoreFromBeforeNamedUpstreamsKeepsItsPasswordsAsTheDefaultUpstreams() async throws {
+    @Test func aStoreFromBeforeNamedUpstreamsKeepsItsPasswordsAndQueueAsTheDefaultUpstreams() async throws {
         let path = NSTemporaryDirectory() + "ocpp-proxy-state-\(UUID().uuidString).sqlite"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let loop = MultiThreadedEventLoopGroup.singleton.any()
@@ -285,6 +285,13 @@ struct UpstreamCredentialsPerUpstreamTests {
             """, [])
         _ = try await old.query(
             "INSERT INTO upstream_credentials VALUES ('CP001', 'kept', '2026-01-01T00:00:00Z')", [])
+        _ = try await old.query(
+            """
+            CREATE TABLE outage_queue (
+                identity TEXT NOT NULL, sequence INTEGER NOT NULL, frame TEXT NOT NULL,
+                PRIMARY KEY (identity, sequence))
+            """, [])
+        _ = try await old.query("INSERT INTO outage_queue VALUES ('CP001', 1, '[2,\"q1\",\"StopTransaction\",{}]')", [])
         try await old.close()
 
         let store = try await SQLiteStateStore.open(
@@ -293,6 +300,13 @@ struct UpstreamCredentialsPerUpstreamTests {
             try await store.upstreamPasswords().get() == [
                 UpstreamCredentialKey(upstream: "old", identity: "CP001"): "kept"
             ])
+        // What the one CSMS was owed is the default upstream's, and no other upstream's.
+        let cp001 = try ChargerIdentity("CP001")
+        #expect(
+            try await store.queuedMessages(for: cp001, upstream: "old").get() == [
+                QueuedMessage(sequence: 1, text: #"[2,"q1","StopTransaction",{}]"#)
+            ])
+        #expect(try await store.queuedMessages(for: cp001, upstream: "new").get() == [])
         try await store.setUpstreamPassword("other", for: ChargerIdentity("CP001"), upstream: "new").get()
         try await store.close().get()
 

@@ -21,12 +21,14 @@ protocol StateStore: Sendable {
     func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState>
     /// Persists translation state changes in order; completes once they are durable.
     func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
-    /// Transaction messages the proxy acknowledged during a CSMS outage and has not delivered yet, oldest first.
-    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]>
+    /// Transaction messages the proxy acknowledged during an outage of the CSMS `upstream` and has not delivered
+    /// to it yet, oldest first. They are that CSMS's (in its version, about its transactions): a charger routed
+    /// elsewhere later does not send them to another CSMS.
+    func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]>
     /// Persists one such message; completes once it is durable (only then is it acknowledged to the charger).
-    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
     /// Forgets a message the CSMS has answered.
-    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
     func close() -> EventLoopFuture<Void>
 }
 
@@ -72,19 +74,22 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    private let queues = NIOLockedValueBox<[String: [QueuedMessage]]>([:])
+    private let queues = NIOLockedValueBox<[UpstreamCredentialKey: [QueuedMessage]]>([:])
 
-    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
-        eventLoop.makeSucceededFuture(queues.withLockedValue { $0[identity.value] ?? [] })
+    func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        return eventLoop.makeSucceededFuture(queues.withLockedValue { $0[key] ?? [] })
     }
 
-    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        queues.withLockedValue { $0[identity.value, default: []].append(message) }
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        queues.withLockedValue { $0[key, default: []].append(message) }
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        queues.withLockedValue { $0[identity.value]?.removeAll { $0.sequence == sequence } }
+    func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        queues.withLockedValue { $0[key]?.removeAll { $0.sequence == sequence } }
         return eventLoop.makeSucceededVoidFuture()
     }
 
@@ -94,10 +99,11 @@ final class MemoryStateStore: StateStore {
 /// The embedded default: one SQLite file, written through SQLiteNIO's thread pool.
 final class SQLiteStateStore: StateStore {
     private let connection: SQLiteConnection
-    /// Rows of the outage queue by identity: a charger with none (nearly all) costs its session no query.
-    private let queued: NIOLockedValueBox<[String: Int]>
+    /// Rows of the outage queue by upstream and identity: a charger with none (nearly all) costs its session no
+    /// query.
+    private let queued: NIOLockedValueBox<[UpstreamCredentialKey: Int]>
 
-    private init(connection: SQLiteConnection, queued: [String: Int]) {
+    private init(connection: SQLiteConnection, queued: [UpstreamCredentialKey: Int]) {
         self.connection = connection
         self.queued = NIOLockedValueBox(queued)
     }
@@ -123,7 +129,17 @@ final class SQLiteStateStore: StateStore {
         // (SIGKILL included) loses nothing; only a power loss may lose the last commits. FULL would fsync on every
         // translated MeterValues (its seqNo) and cost more than the translation itself.
         _ = try await connection.query("PRAGMA synchronous=NORMAL", [])
-        try await migrateUpstreamCredentials(connection, defaultUpstream: defaultUpstream, logger: logger)
+        try await migrateByUpstream(
+            connection, table: "upstream_credentials",
+            create: """
+                CREATE TABLE IF NOT EXISTS upstream_credentials (
+                    upstream TEXT NOT NULL,
+                    identity TEXT NOT NULL,
+                    password TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    PRIMARY KEY (upstream, identity)
+                )
+                """, columns: "identity, password, updated_at", defaultUpstream: defaultUpstream, logger: logger)
         // One row per remembered item (a transaction, a counter, ...): a change replaces its row.
         _ = try await connection.query(
             """
@@ -134,74 +150,69 @@ final class SQLiteStateStore: StateStore {
                 PRIMARY KEY (identity, key)
             )
             """, [])
-        // Transaction messages acknowledged during a CSMS outage, until the CSMS has answered them.
-        _ = try await connection.query(
-            """
-            CREATE TABLE IF NOT EXISTS outage_queue (
-                identity TEXT NOT NULL,
-                sequence INTEGER NOT NULL,
-                frame TEXT NOT NULL,
-                PRIMARY KEY (identity, sequence)
-            )
-            """, [])
-        var queued: [String: Int] = [:]
-        for row in try await connection.query("SELECT identity, COUNT(*) AS n FROM outage_queue GROUP BY identity", [])
+        // Transaction messages acknowledged during a CSMS outage, until that CSMS has answered them.
+        try await migrateByUpstream(
+            connection, table: "outage_queue",
+            create: """
+                CREATE TABLE IF NOT EXISTS outage_queue (
+                    upstream TEXT NOT NULL,
+                    identity TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    frame TEXT NOT NULL,
+                    PRIMARY KEY (upstream, identity, sequence)
+                )
+                """, columns: "identity, sequence, frame", defaultUpstream: defaultUpstream, logger: logger)
+        var queued: [UpstreamCredentialKey: Int] = [:]
+        for row in try await connection.query(
+            "SELECT upstream, identity, COUNT(*) AS n FROM outage_queue GROUP BY upstream, identity", [])
         {
-            if let identity = row.column("identity")?.string, let count = row.column("n")?.integer {
-                queued[identity] = count
+            if let upstream = row.column("upstream")?.string, let identity = row.column("identity")?.string,
+                let count = row.column("n")?.integer
+            {
+                queued[UpstreamCredentialKey(upstream: upstream, identity: identity)] = count
             }
         }
         return SQLiteStateStore(connection: connection, queued: queued)
     }
 
-    /// A CSMS-set password belongs to the upstream that set it: rows are keyed by (upstream, identity). A store
-    /// from before named upstreams (one row per identity) is rewritten in one transaction, its rows given to
-    /// `defaultUpstream`, the one CSMS there was.
-    private static func migrateUpstreamCredentials(
-        _ connection: SQLiteConnection, defaultUpstream: String, logger: Logger
+    /// What a CSMS set or is owed belongs to that upstream: CSMS-set passwords and the outage queue are keyed by
+    /// upstream too. A store from before named upstreams is rewritten table by table, each in one transaction, its
+    /// rows given to `defaultUpstream`, the one CSMS there was. `columns`: the old table's, copied as they were.
+    private static func migrateByUpstream(
+        _ connection: SQLiteConnection, table: String, create: String, columns: String, defaultUpstream: String,
+        logger: Logger
     ) async throws {
-        let columns = try await connection.query("PRAGMA table_info(upstream_credentials)", []).compactMap {
+        let existing = try await connection.query("PRAGMA table_info(\(table))", []).compactMap {
             $0.column("name")?.string
         }
-        let create = """
-            CREATE TABLE IF NOT EXISTS upstream_credentials (
-                upstream TEXT NOT NULL,
-                identity TEXT NOT NULL,
-                password TEXT NOT NULL,
-                updated_at TEXT NOT NULL,
-                PRIMARY KEY (upstream, identity)
-            )
-            """
-        guard !columns.isEmpty, !columns.contains("upstream") else {
+        guard !existing.isEmpty, !existing.contains("upstream") else {
             _ = try await connection.query(create, [])
             return
         }
         _ = try await connection.query("BEGIN IMMEDIATE", [])
         do {
-            _ = try await connection.query("ALTER TABLE upstream_credentials RENAME TO upstream_credentials_v1", [])
+            _ = try await connection.query("ALTER TABLE \(table) RENAME TO \(table)_v1", [])
             _ = try await connection.query(create, [])
             _ = try await connection.query(
-                """
-                INSERT INTO upstream_credentials (upstream, identity, password, updated_at)
-                SELECT ?, identity, password, updated_at FROM upstream_credentials_v1
-                """, [.text(defaultUpstream)])
-            _ = try await connection.query("DROP TABLE upstream_credentials_v1", [])
+                "INSERT INTO \(table) (upstream, \(columns)) SELECT ?, \(columns) FROM \(table)_v1",
+                [.text(defaultUpstream)])
+            _ = try await connection.query("DROP TABLE \(table)_v1", [])
             _ = try await connection.query("COMMIT", [])
         } catch {
             _ = try? await connection.query("ROLLBACK", [])
             throw error
         }
-        logger.notice(
-            "state store: CSMS-set upstream passwords are now kept per upstream; the existing ones belong to \(defaultUpstream)"
-        )
+        logger.notice("state store: \(table) is now kept per upstream; its existing rows belong to \(defaultUpstream)")
     }
 
-    func queuedMessages(for identity: ChargerIdentity) -> EventLoopFuture<[QueuedMessage]> {
-        guard queued.withLockedValue({ $0[identity.value] ?? 0 }) > 0 else {
+    func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        guard queued.withLockedValue({ $0[key] ?? 0 }) > 0 else {
             return connection.eventLoop.makeSucceededFuture([])
         }
         return connection.query(
-            "SELECT sequence, frame FROM outage_queue WHERE identity = ? ORDER BY sequence", [.text(identity.value)]
+            "SELECT sequence, frame FROM outage_queue WHERE upstream = ? AND identity = ? ORDER BY sequence",
+            [.text(upstream), .text(identity.value)]
         ).map { rows in
             rows.compactMap { row in
                 guard let sequence = row.column("sequence")?.integer, let text = row.column("frame")?.string else {
@@ -212,24 +223,26 @@ final class SQLiteStateStore: StateStore {
         }
     }
 
-    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         // Counted first: a message being written is read back by a session that starts meanwhile.
-        queued.withLockedValue { $0[identity.value, default: 0] += 1 }
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        queued.withLockedValue { $0[key, default: 0] += 1 }
         return connection.query(
-            "INSERT INTO outage_queue (identity, sequence, frame) VALUES (?, ?, ?)",
-            [.text(identity.value), .integer(Int(message.sequence)), .text(message.text)]
+            "INSERT INTO outage_queue (upstream, identity, sequence, frame) VALUES (?, ?, ?, ?)",
+            [.text(upstream), .text(identity.value), .integer(Int(message.sequence)), .text(message.text)]
         ).map { _ in }
     }
 
-    func dequeue(sequence: Int64, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        connection.query(
-            "DELETE FROM outage_queue WHERE identity = ? AND sequence = ? RETURNING sequence",
-            [.text(identity.value), .integer(Int(sequence))]
+    func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        return connection.query(
+            "DELETE FROM outage_queue WHERE upstream = ? AND identity = ? AND sequence = ? RETURNING sequence",
+            [.text(upstream), .text(identity.value), .integer(Int(sequence))]
         ).map { [queued] rows in
             guard !rows.isEmpty else { return }
             queued.withLockedValue { counts in
-                counts[identity.value] = (counts[identity.value] ?? 1) - 1
-                if counts[identity.value] ?? 0 <= 0 { counts[identity.value] = nil }
+                counts[key] = (counts[key] ?? 1) - 1
+                if counts[key] ?? 0 <= 0 { counts[key] = nil }
             }
         }
     }

@@ -78,7 +78,9 @@ final class UpstreamOutage {
 
     /// Reads what the store holds for this charger; a session with messages from before delivers them first.
     func load() -> EventLoopFuture<Void> {
-        reconnector.store.queuedMessages(for: context.identity).hop(to: context.eventLoop).map { [self] held in
+        reconnector.store.queuedMessages(for: context.identity, upstream: context.upstreamName).hop(
+            to: context.eventLoop
+        ).map { [self] held in
             guard !held.isEmpty else { return }
             queue = held
             nextSequence = (held.last?.sequence ?? 0) + 1
@@ -253,7 +255,9 @@ final class UpstreamOutage {
             let message = QueuedMessage(sequence: nextSequence, text: OutagePolicy.held(rpc).json.wireText)
             nextSequence += 1
             writing += 1
-            reconnector.store.enqueue(message, for: context.identity).hop(to: context.eventLoop).whenComplete {
+            reconnector.store.enqueue(message, for: context.identity, upstream: context.upstreamName).hop(
+                to: context.eventLoop
+            ).whenComplete {
                 [self] result in
                 writing -= 1
                 switch result {
@@ -300,10 +304,11 @@ final class UpstreamOutage {
         }
         if let sequence = flight.sequence {
             queue.removeAll { $0.sequence == sequence }
-            reconnector.store.dequeue(sequence: sequence, for: context.identity).whenFailure { [context] error in
-                context.logger.error(
-                    "cannot forget a delivered message: \(error); it will be delivered again after a restart")
-            }
+            reconnector.store.dequeue(sequence: sequence, for: context.identity, upstream: context.upstreamName)
+                .whenFailure { [context] error in
+                    context.logger.error(
+                        "cannot forget a delivered message: \(error); it will be delivered again after a restart")
+                }
         }
         deliverNext()
         return true
@@ -321,7 +326,8 @@ final class UpstreamOutage {
             else {
                 context.logger.error("a queued message cannot be read and is dropped: \(next.text.prefix(200))")
                 queue.removeFirst()
-                _ = reconnector.store.dequeue(sequence: next.sequence, for: context.identity)
+                _ = reconnector.store.dequeue(
+                    sequence: next.sequence, for: context.identity, upstream: context.upstreamName)
                 return deliverNext()
             }
             send(rpc, id: id, sequence: next.sequence, action: action, cause: nil)
