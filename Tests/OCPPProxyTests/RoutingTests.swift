@@ -219,6 +219,25 @@ struct RoutingConfigurationTests {
         #expect(found.first?.contains("(proxy.yaml:") == true || expected.contains("required with"), "\(found)")
     }
 
+    @Test func anUnknownUpstreamInAChargersFileNamesThatFileAndLine() throws {
+        let directory = NSTemporaryDirectory() + "ocpp-proxy-routes-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "- identity: CP1\n  upstream: new\n- identity: CP2\n  upstream: gone\n".write(
+            toFile: directory + "/chargers.yaml", atomically: true, encoding: .utf8)
+        let yaml = "\(Self.two)\nrouting: { default: old }\nchargers: chargers.yaml\n"
+        do {
+            _ = try ConfigurationLoader(environment: [:]).load(
+                yaml: yaml, file: directory + "/proxy.yaml", baseDirectory: directory)
+            Issue.record("an unknown upstream in the chargers file was accepted")
+        } catch {
+            #expect(
+                error.issues.map(\.description) == [
+                    "chargers[1].upstream: unknown upstream \"gone\"; expected one of old, new (\(directory)/chargers.yaml:4)"
+                ])
+        }
+    }
+
     @Test func upstreamNamesAreUniqueAndPlain() {
         let duplicate = issues(
             """
