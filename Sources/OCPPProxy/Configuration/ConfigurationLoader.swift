@@ -108,7 +108,7 @@ struct ConfigurationReader {
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
-                "audit",
+                "audit", "overload",
             ])
         let listeners = readListeners(top["listeners"])
         let upstream = readUpstream(top["upstream"])
@@ -130,6 +130,7 @@ struct ConfigurationReader {
         let soap = readSOAP(top["soap"])
         let models = readModels(top["models"])
         let audit = readAudit(top["audit"])
+        let overload = readOverload(top["overload"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -156,7 +157,8 @@ struct ConfigurationReader {
         return ProxyConfiguration(
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
-            shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit)
+            shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
+            overload: overload)
     }
 
 }
