@@ -108,7 +108,7 @@ struct ConfigurationReader {
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
-                "audit",
+                "audit", "overload",
                 "upstreamOutage",
             ])
         let listeners = readListeners(top["listeners"])
@@ -132,6 +132,7 @@ struct ConfigurationReader {
         let models = readModels(top["models"])
         let audit = readAudit(top["audit"])
         let outage = readUpstreamOutage(top["upstreamOutage"])
+        let overload = readOverload(top["overload"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -159,7 +160,7 @@ struct ConfigurationReader {
             listeners: listeners, upstream: upstream, duplicateIdentity: duplicate, rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
-            upstreamOutage: outage)
+            upstreamOutage: outage, overload: overload)
     }
 
 }
