@@ -6,10 +6,11 @@ import OCPP
 /// sealed by `hash` (the contract in the module's README, issue 14).
 ///
 /// The line is `{…,"hash":"<64 hex>"}` and `"\n"`: `hash` is the last member, the lowercase hex SHA-256 of the line
-/// without it (``body(ofLine:)``: the bytes as written, `{…}`), which is also the record's Merkle leaf. The writer
+/// without it (``body(ofLine:)``: the bytes as written, `{…}`); the record's Merkle leaf is that hash (its 32
+/// bytes), so the record is hashed once. The writer
 /// puts the members in any order and a payload as the peer sent it (whitespace removed), so that nothing is sorted
 /// or serialised twice. Lines of the first format (every member sorted, `hash` among them: ``canonicalBytes``)
-/// still verify: ``hashedBytes(line:record:)`` tells the two apart.
+/// still verify: ``body(ofLine:)`` and ``leaf(line:record:)`` tell the two apart.
 public struct AuditRecord: Hashable, Sendable {
     /// Every field, `hash` included when the record is sealed.
     public var fields: [String: JSONValue]
@@ -90,10 +91,13 @@ public struct AuditRecord: Hashable, Sendable {
         return body
     }
 
-    /// What `hash` covers and the Merkle leaf is, for a line read back and its record: ``body(ofLine:)`` for the
-    /// current format, ``canonicalBytes`` for the first.
-    public static func hashedBytes(line: some Collection<UInt8>, record: AuditRecord) -> [UInt8] {
-        body(ofLine: line) ?? record.canonicalBytes
+    /// A line's Merkle leaf, given the line and its record: the 32 bytes of its `hash` in the current format, the
+    /// canonical form in the first (which hashed every record twice).
+    public static func leaf(line: some Collection<UInt8>, record: AuditRecord) -> [UInt8] {
+        guard body(ofLine: line) != nil, let hash = record.hash, let bytes = Hex.bytes(hash) else {
+            return record.canonicalBytes
+        }
+        return bytes
     }
 
     /// Appends a line given its body (`{…}`, the hashed bytes) and hash: the body without its closing brace, then
@@ -157,6 +161,28 @@ enum CanonicalJSON {
 /// Lowercase hex.
 enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
+
+    /// The bytes of lowercase hex text; nil for anything else.
+    static func bytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 0x30...0x39: return digit - 0x30
+            case 0x61...0x66: return digit - 0x61 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
 
     /// Appends the hex digits of `bytes` to `out`.
     static func append(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {

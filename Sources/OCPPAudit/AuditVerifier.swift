@@ -145,7 +145,7 @@ public enum AuditVerifier {
                     summary.checkpoints += 1
                     summary.lastCheckpointTime = record.ts
                 }
-                tree.append(leaf: hashed)
+                tree.append(leaf: body == nil ? hashed : AuditRecord.leaf(line: line.bytes, record: record))
                 lastWasCheckpoint = record.isCheckpoint
                 lastLine = n
                 expectedSeq = seq + 1

@@ -116,7 +116,7 @@ public final class SegmentWriter {
             else {
                 throw AuditWriterError.corrupt(path: path, line: line.number, reason: "not an audit record")
             }
-            tree.append(leaf: AuditRecord.hashedBytes(line: line.bytes, record: record))
+            tree.append(leaf: AuditRecord.leaf(line: line.bytes, record: record))
             lastSeq = seq
             lastHashHex = Array(hash.utf8)
             if segmentFirstTime == nil { segmentFirstTime = record.ts.flatMap(AuditTimestamp.date(from:)) }
@@ -301,9 +301,10 @@ public final class SegmentWriter {
     /// Hashes ``body`` (the record without `hash`), adds it to the Merkle tree, and appends its line; the record is
     /// the last of the chain.
     private func seal(ts: Date, signed: Bool) {
+        let digest = SHA256.hash(data: body)
         lastHashHex.removeAll(keepingCapacity: true)
-        Hex.append(SHA256.hash(data: body), into: &lastHashHex)
-        tree.append(leafHash: MerkleTree.leafHash(body))
+        Hex.append(digest, into: &lastHashHex)
+        tree.append(leafHash: MerkleTree.leafHash(Array(digest)))
         segmentBytes += AuditRecord.line(body: body, hash: lastHashHex, into: &pending)
         if segmentFirstTime == nil { segmentFirstTime = ts }
         lastSeq += 1

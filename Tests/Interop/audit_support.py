@@ -9,8 +9,8 @@ segments ``audit-<20-digit first seq>.jsonl`` in ``audit.dir``, with its signing
 * the ``ocpp-proxy audit`` commands (``verify``, ``query``, ``export``, ``keygen``) and their expected outcomes;
 * the record format recomputed from the outside, for forging a log the way an attacker would: what a record's
   ``hash`` covers is its line without the ``hash`` member (the last one), its ``hash`` the SHA-256 of those
-  bytes, and a checkpoint's ``root`` the RFC 6962 Merkle root of the same bytes of the segment's records before
-  it.  Edits are made on the text;
+  bytes, and a checkpoint's ``root`` the RFC 6962 Merkle root whose leaves are the hashes (32 bytes each) of the
+  segment's records before it.  Edits are made on the text;
 * the pseudonym the proxy gives a token (``hmac:`` + the first 32 hex digits of HMAC-SHA256(key, token)).
 """
 
@@ -236,7 +236,7 @@ def rechain(segment_lines: list[list[str]], start_prev: str) -> list[list[str]]:
                 line = replace_member(line, "root", merkle_root(leaves))
                 assert json.loads(line)["count"] == len(leaves)
             line = sealed(line)
-            leaves.append(canonical(line))
+            leaves.append(bytes.fromhex(line_hash(line)))
             prev = line_hash(line)
             new_lines.append(line)
         out.append(new_lines)

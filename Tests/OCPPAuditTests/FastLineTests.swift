@@ -75,9 +75,10 @@ struct RandomRecords {
             #expect(AuditRecord(line: text)?.lineBytes == sealed.lineBytes)
             if fields.isEmpty {
                 #expect(AuditRecord.body(ofLine: text) == nil, "no member before hash: read as the first format")
-                #expect(AuditRecord.hashedBytes(line: text, record: sealed) == body)
+                #expect(AuditRecord.leaf(line: text, record: sealed) == body)
             } else {
                 #expect(AuditRecord.body(ofLine: text) == body)
+                #expect(AuditRecord.leaf(line: text, record: sealed) == Array(SHA256.hash(data: body)))
             }
         }
     }
@@ -88,7 +89,7 @@ struct RandomRecords {
             .sealed()
         let line = record.lineBytes.dropLast()
         #expect(AuditRecord.body(ofLine: line) == nil)
-        #expect(AuditRecord.hashedBytes(line: line, record: record) == record.canonicalBytes)
+        #expect(AuditRecord.leaf(line: line, record: record) == record.canonicalBytes)
     }
 
     /// A record's `ts` written with the cache of its second is ``AuditTimestamp/string(from:)``, across second,
