@@ -131,15 +131,19 @@ let package = Package(
         // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
         .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules", "OCPPSOAP"]),
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
-        .testTarget(name: "OCPPTests", dependencies: ["OCPP"]),
-        .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules"]),
+        // What several test targets share: the seeded generator of their randomised tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "OCPPTests", dependencies: ["OCPP", "TestSupport"]),
+        .testTarget(name: "OCPPRulesTests", dependencies: ["OCPPRules", "TestSupport"]),
         .testTarget(name: "OCPPSOAPTests", dependencies: ["OCPPSOAP"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "OCPPAuditTests", dependencies: ["OCPPAudit"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(
+            name: "OCPPAuditTests", dependencies: ["OCPPAudit", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
         // The load generator's SOAP requests and its reading of answers (correctness; speed is for Benchmarks/).
         .testTarget(name: "OCPPBenchTests", dependencies: ["ocpp-bench"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
-            name: "OCPPAuditRedactionTests", dependencies: ["OCPPAuditRedaction", "OCPPRules"],
+            name: "OCPPAuditRedactionTests", dependencies: ["OCPPAuditRedaction", "OCPPRules", "TestSupport"],
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "OCPPProxyTests",

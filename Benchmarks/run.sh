@@ -53,9 +53,10 @@
 #                        (swift build -c release --scratch-path .build), so BUILD_PATH=.build-bench/release
 #                        builds in .build-bench and leaves .build alone
 #   SKIP_BUILD=0         1 uses the release binaries already in BUILD_PATH
-#   LIMITS=0             1 keeps the proxy's default admission budgets and message limits (limits.handshakes…,
-#                        upstreamConnects, messages); 0 turns them off: the load ramps from one address faster than
-#                        they allow, and each charger sends more than 10 CALLs a second
+#   LIMITS=0             1 keeps the proxy's default admission budgets, message limits and overload protection
+#                        (limits.handshakes…, upstreamConnects, messages, overload); 0 turns them off: the load ramps
+#                        from one address faster than they allow, each charger sends more than 10 CALLs a second, and
+#                        a saturated proxy may run late enough to shed Heartbeats
 #   PERF=0               1 samples the proxy with `perf record -g` during its closed-loop runs (linux-perf)
 #   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
 set -euo pipefail
@@ -82,7 +83,8 @@ LIMITS=${LIMITS:-0}
 if [[ $LIMITS == 1 ]]; then
     LIMITS_SECTION=""
 else
-    LIMITS_SECTION=$(printf 'limits:\n  handshakes: off\n  handshakesPerAddress: off\n  handshakesPerIdentity: off\n  upstreamConnects: off\n  messages: off')
+    # Overload protection off too: a saturated closed loop may run late enough to shed Heartbeats.
+    LIMITS_SECTION=$(printf 'limits:\n  handshakes: off\n  handshakesPerAddress: off\n  handshakesPerIdentity: off\n  upstreamConnects: off\n  messages: off\noverload: off')
 fi
 # Every limit on, far above what the load reaches: the cost of checking them (the -limits setups).
 UNREACHED_LIMITS=$(cat <<'EOF'
@@ -97,6 +99,10 @@ limits:
     StatusNotification: { minInterval: 1ms, over: answerLocally }
     DataTransfer: { rate: 100000/s, burst: 100000, over: reject }
     fromCSMS: { rate: 100000/s, burst: 100000, over: delay }
+overload:
+  memory: { shedAt: 60GiB, refuseAt: 61GiB, stopAt: 62GiB }
+  eventLoopLag: { shedAt: 50s, refuseAt: 51s, stopAt: 52s }
+  pendingCalls: { shedAt: 1000000, refuseAt: 1000001 }
 EOF
 )
 STORM=${STORM:-0}

@@ -86,7 +86,7 @@ public indirect enum JSONValue: Hashable, Sendable {
     }
 
     /// Decimal digits without a `String` in between.
-    private static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
+    public static func writeInteger(_ value: Int64, into out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits:

@@ -5,9 +5,12 @@ import OCPP
 /// One audit record: a JSON object written as one line (JSON Lines), chained to the record before it by `prev` and
 /// sealed by `hash` (the contract in the module's README, issue 14).
 ///
-/// - canonical form: the object without `hash`, as ``JSONValue/jsonText`` (sorted keys, compact);
-/// - `hash`: lowercase hex SHA-256 of the canonical form's UTF-8 bytes;
-/// - the line: the object *with* `hash`, also as `jsonText`, then `"\n"`.
+/// The line is `{…,"hash":"<64 hex>"}` and `"\n"`: `hash` is the last member, the lowercase hex SHA-256 of the line
+/// without it (``body(ofLine:)``: the bytes as written, `{…}`); the record's Merkle leaf is that hash (its 32
+/// bytes), so the record is hashed once. The writer
+/// puts the members in any order and a payload as the peer sent it (whitespace removed), so that nothing is sorted
+/// or serialised twice. Lines of the first format (every member sorted, `hash` among them: ``canonicalBytes``)
+/// still verify: ``body(ofLine:)`` and ``leaf(line:record:)`` tell the two apart.
 public struct AuditRecord: Hashable, Sendable {
     /// Every field, `hash` included when the record is sealed.
     public var fields: [String: JSONValue]
@@ -64,51 +67,51 @@ public struct AuditRecord: Hashable, Sendable {
         return out
     }
 
-    /// The canonical form and the line in one serialisation (what the writer does for every record): writes the
-    /// canonical form of `fields` (which must not hold `hash`) to `canonical` and returns the offset at which the
-    /// line's `"hash"` member goes, the place `hash` takes among the sorted keys. ``line(canonical:hashAt:hash:into:)``
-    /// then splices it in, so the line is the bytes of ``lineBytes`` for `fields` plus `hash` without sorting and
-    /// serialising the record a second time (a test compares both on random records).
-    public static func writeCanonical(_ fields: [String: JSONValue], into canonical: inout [UInt8]) -> Int {
-        canonical.append(UInt8(ascii: "{"))
-        var hashAt = -1
-        // Sorted as JSONValue.write sorts an object's keys (String's `<`); "hash" itself is never among them.
-        let members = fields.sorted { $0.key < $1.key }
-        for (index, member) in members.enumerated() {
-            if hashAt < 0 && hashKey < member.key { hashAt = canonical.count }
-            if index > 0 { canonical.append(UInt8(ascii: ",")) }
-            CanonicalJSON.writeString(member.key, into: &canonical)
-            canonical.append(UInt8(ascii: ":"))
-            CanonicalJSON.write(member.value, into: &canonical)
-        }
-        if hashAt < 0 { hashAt = canonical.count }
-        canonical.append(UInt8(ascii: "}"))
-        return hashAt
-    }
-
-    private static let hashKey = "hash"
-    private static let hashMember = Array("\"hash\":\"".utf8)
-
-    /// Appends the line of a record (`"\n"`-terminated) given its canonical form, the offset
-    /// ``writeCanonical(_:into:)`` returned and its hash (64 hex digits); returns the number of bytes appended.
-    @discardableResult
-    public static func line(canonical: [UInt8], hashAt: Int, hash: String, into out: inout [UInt8]) -> Int {
-        let before = out.count
-        out.append(contentsOf: canonical[..<hashAt])
-        // A member before: `,"hash":"…"` here; none: right after `{`, with a comma when members follow.
-        let first = hashAt == 1
-        if !first { out.append(UInt8(ascii: ",")) }
-        out.append(contentsOf: hashMember)
-        out.append(contentsOf: hash.utf8)
-        out.append(UInt8(ascii: "\""))
-        if first && canonical.count > 2 { out.append(UInt8(ascii: ",")) }
-        out.append(contentsOf: canonical[hashAt...])
-        out.append(UInt8(ascii: "\n"))
-        return out.count - before
-    }
-
     /// Whether `hash` is present and matches the canonical form.
     public var hashIsValid: Bool { hash == computedHash }
+
+    /// `,"hash":"` — the last member of a line.
+    static let lastHashMember = Array(",\"hash\":\"".utf8)
+
+    /// The bytes a line's `hash` is computed over when `hash` is its last member: the line without that member,
+    /// `{…}`; nil for a line of the first format (or not ending in a hash member at all).
+    public static func body(ofLine line: some Collection<UInt8>) -> [UInt8]? {
+        let bytes = Array(line)
+        let tail = lastHashMember.count + 64 + 2  // ,"hash":" + 64 hex + "}
+        guard bytes.count >= tail + 1, bytes.last == UInt8(ascii: "}") else { return nil }
+        let start = bytes.count - tail
+        guard bytes[start..<(start + lastHashMember.count)].elementsEqual(lastHashMember),
+            bytes[bytes.count - 2] == UInt8(ascii: "\""),
+            bytes[(start + lastHashMember.count)..<(bytes.count - 2)].allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66)
+            })
+        else { return nil }
+        var body = Array(bytes[..<start])
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+
+    /// A line's Merkle leaf, given the line and its record: the 32 bytes of its `hash` in the current format, the
+    /// canonical form in the first (which hashed every record twice).
+    public static func leaf(line: some Collection<UInt8>, record: AuditRecord) -> [UInt8] {
+        guard body(ofLine: line) != nil, let hash = record.hash, let bytes = Hex.bytes(hash) else {
+            return record.canonicalBytes
+        }
+        return bytes
+    }
+
+    /// Appends a line given its body (`{…}`, the hashed bytes) and hash: the body without its closing brace, then
+    /// `,"hash":"…"}` and `"\n"`. Returns the number of bytes appended.
+    @discardableResult
+    public static func line(body: [UInt8], hash: [UInt8], into out: inout [UInt8]) -> Int {
+        let before = out.count
+        out.append(contentsOf: body[..<(body.count - 1)])
+        // `{}`: the hash is the only member (never a record of the writer's, which always has seq, ts and prev).
+        out.append(contentsOf: body.count > 2 ? lastHashMember[...] : lastHashMember.dropFirst())
+        out.append(contentsOf: hash)
+        out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}"), UInt8(ascii: "\n")])
+        return out.count - before
+    }
 
     /// Whether `text` is 64 lowercase hex digits.
     public static func isHash(_ text: String) -> Bool {
@@ -159,6 +162,36 @@ enum CanonicalJSON {
 enum Hex {
     private static let digits = Array("0123456789abcdef".utf8)
 
+    /// The bytes of lowercase hex text; nil for anything else.
+    static func bytes(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case 0x30...0x39: return digit - 0x30
+            case 0x61...0x66: return digit - 0x61 + 10
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    /// Appends the hex digits of `bytes` to `out`.
+    static func append(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+    }
+
     static func string(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         for byte in bytes {
@@ -175,6 +208,26 @@ public enum AuditTimestamp {
     public static func string(from date: Date) -> String {
         DateTimeText(microseconds: Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))
             .utcText(fractionDigits: 6)
+    }
+
+    /// Appends what ``string(from:)`` returns, reusing `cache` (the text of the last whole second written) so that
+    /// the records of one second cost the calendar arithmetic once.
+    public static func append(_ date: Date, into out: inout [UInt8], cache: inout (seconds: Int64, text: [UInt8])) {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let (quotient, remainder) = micros.quotientAndRemainder(dividingBy: 1_000_000)
+        let (seconds, fraction) = remainder < 0 ? (quotient - 1, remainder + 1_000_000) : (quotient, remainder)
+        if seconds != cache.seconds || cache.text.isEmpty {
+            // `YYYY-MM-DDTHH:MM:SS` of the whole second (its text without the zone).
+            cache = (seconds, Array(DateTimeText(seconds: seconds).utcText(fractionDigits: nil).utf8.dropLast()))
+        }
+        out.append(contentsOf: cache.text)
+        out.append(UInt8(ascii: "."))
+        var divisor: Int64 = 100_000
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: fraction / divisor % 10))
+            divisor /= 10
+        }
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Reads back what ``string(from:)`` writes (`YYYY-MM-DDTHH:MM:SS.ffffffZ`); nil for anything else.

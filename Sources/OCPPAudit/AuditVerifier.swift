@@ -106,11 +106,14 @@ public enum AuditVerifier {
                 guard let hash = record.hash, AuditRecord.isHash(hash) else {
                     throw fail(n, "missing or malformed hash")
                 }
-                let canonical = record.canonicalBytes
-                guard AuditRecord.hash(ofCanonical: canonical) == hash else {
+                // The current format: `hash` is the last member, over the bytes before it. The first: over the
+                // canonical form, which the line must be.
+                let body = AuditRecord.body(ofLine: line.bytes)
+                let hashed = body ?? record.canonicalBytes
+                guard AuditRecord.hash(ofCanonical: hashed) == hash else {
                     throw fail(n, "hash does not match the record's content (edited)")
                 }
-                guard record.lineBytes.dropLast() == line.bytes[...] else {
+                if body == nil, record.lineBytes.dropLast() != line.bytes[...] {
                     throw fail(n, "line is not in canonical form (edited)")
                 }
                 guard let seq = record.seq, seq >= 0, seq < Int64.max else { throw fail(n, "missing or invalid seq") }
@@ -142,7 +145,7 @@ public enum AuditVerifier {
                     summary.checkpoints += 1
                     summary.lastCheckpointTime = record.ts
                 }
-                tree.append(leaf: canonical)
+                tree.append(leaf: body == nil ? hashed : AuditRecord.leaf(line: line.bytes, record: record))
                 lastWasCheckpoint = record.isCheckpoint
                 lastLine = n
                 expectedSeq = seq + 1

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import OCPP
 
@@ -55,7 +56,9 @@ public final class SegmentWriter {
 
     /// The last record's `seq` (0 for an empty log) and `hash` (64 zeros for an empty log).
     public private(set) var lastSeq: Int64
-    public private(set) var lastHash: String
+    public var lastHash: String { String(decoding: lastHashHex, as: UTF8.self) }
+    /// The last record's hash as the 64 hex digits written into the next record's `prev`.
+    private var lastHashHex: [UInt8]
     /// Records appended (checkpoints included) since the last checkpoint, committed or not.
     public private(set) var recordsSinceCheckpoint = 0
     /// `ts` of the last checkpoint this writer wrote (nil before the first).
@@ -90,7 +93,7 @@ public final class SegmentWriter {
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         var warnings: [String] = []
         lastSeq = 0
-        lastHash = AuditRecord.genesisHash
+        lastHashHex = Array(AuditRecord.genesisHash.utf8)
         let files = try AuditSegments.list(directory)
         guard let lastFile = files.last else {
             self.warnings = []
@@ -113,9 +116,9 @@ public final class SegmentWriter {
             else {
                 throw AuditWriterError.corrupt(path: path, line: line.number, reason: "not an audit record")
             }
-            tree.append(leaf: record.canonicalBytes)
+            tree.append(leaf: AuditRecord.leaf(line: line.bytes, record: record))
             lastSeq = seq
-            lastHash = hash
+            lastHashHex = Array(hash.utf8)
             if segmentFirstTime == nil { segmentFirstTime = record.ts.flatMap(AuditTimestamp.date(from:)) }
             lastWasCheckpoint = record.isCheckpoint
             recordsSinceCheckpoint = record.isCheckpoint ? 0 : recordsSinceCheckpoint + 1
@@ -140,7 +143,7 @@ public final class SegmentWriter {
                 }
                 if let last, let seq = last.seq, let hash = last.hash {
                     lastSeq = seq
-                    lastHash = hash
+                    lastHashHex = Array(hash.utf8)
                     lastWasCheckpoint = last.isCheckpoint
                 }
             }
@@ -173,17 +176,48 @@ public final class SegmentWriter {
         if let event = fields["event"]?.stringValue, event == "checkpoint" {
             throw AuditWriterError.reservedEvent(event)
         }
+        try rotateIfDue(ts: ts)
+        return try write(fields, ts: ts, signed: false)
+    }
+
+    /// Appends one record whose members `members` writes straight into the line (`"name":value` pairs separated by
+    /// commas, without `seq`, `ts`, `prev` or `hash`, which come from here): the writer's path for frame records,
+    /// with no dictionary and no sorting. Returns the record's hash.
+    public func appendMembers(ts: Date, _ members: (inout [UInt8]) -> Void) throws {
+        guard !broken else { throw AuditWriterError.failed }
+        try rotateIfDue(ts: ts)
+        if fd < 0 { try openSegment() }
+        body.removeAll(keepingCapacity: true)
+        body.append(contentsOf: Self.seqMember)
+        JSONValue.writeInteger(lastSeq + 1, into: &body)
+        body.append(contentsOf: Self.tsMember)
+        AuditTimestamp.append(ts, into: &body, cache: &secondText)
+        body.append(contentsOf: Self.prevMember)
+        body.append(contentsOf: lastHashHex)
+        body.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ",")])
+        members(&body)
+        body.append(UInt8(ascii: "}"))
+        seal(ts: ts, signed: false)
+    }
+
+    /// The text of the last whole second a record's `ts` named.
+    private var secondText: (seconds: Int64, text: [UInt8]) = (0, [])
+
+    private static let seqMember = Array("{\"seq\":".utf8)
+    private static let tsMember = Array(",\"ts\":\"".utf8)
+    private static let prevMember = Array("\",\"prev\":\"".utf8)
+
+    private func rotateIfDue(ts: Date) throws {
         if fd >= 0, tree.count > 0,
             segmentBytes >= options.maxBytes
                 || segmentFirstTime.map({ ts.timeIntervalSince($0) >= options.maxAge }) == true
         {
             try rotate(ts: ts)
         }
-        return try write(fields, ts: ts, signed: false)
     }
 
-    /// The canonical form of the record being written (reused: one buffer for the writer's life).
-    private var canonical: [UInt8] = []
+    /// The body of the record being written (reused: one buffer for the writer's life).
+    private var body: [UInt8] = []
 
     /// Appends a signed checkpoint over the current segment's records so far (buffered until ``commit()``).
     @discardableResult
@@ -256,22 +290,26 @@ public final class SegmentWriter {
             JSONValue.object(copy fields).write(into: &unsigned)
             fields["sig"] = .string(try signer.sign(unsigned))
         }
-        // One serialisation: the canonical form is hashed, is the Merkle leaf, and becomes the line with the
-        // `hash` member spliced in at its sorted place (the same bytes as AuditRecord.lineBytes).
-        canonical.removeAll(keepingCapacity: true)
-        let hashAt = AuditRecord.writeCanonical(fields, into: &canonical)
-        let hash = AuditRecord.hash(ofCanonical: canonical)
-        tree.append(leafHash: MerkleTree.leafHash(canonical))
-        let lineCount = AuditRecord.line(canonical: canonical, hashAt: hashAt, hash: hash, into: &pending)
-        fields["hash"] = .string(hash)
-        let record = AuditRecord(fields: fields)
-        segmentBytes += lineCount
+        // Events and checkpoints: the members sorted (as a checkpoint's signature covers them).
+        body.removeAll(keepingCapacity: true)
+        CanonicalJSON.write(.object(copy fields), into: &body)
+        seal(ts: ts, signed: signed)
+        fields["hash"] = .string(lastHash)
+        return AuditRecord(fields: fields)
+    }
+
+    /// Hashes ``body`` (the record without `hash`), adds it to the Merkle tree, and appends its line; the record is
+    /// the last of the chain.
+    private func seal(ts: Date, signed: Bool) {
+        let digest = SHA256.hash(data: body)
+        lastHashHex.removeAll(keepingCapacity: true)
+        Hex.append(digest, into: &lastHashHex)
+        tree.append(leafHash: MerkleTree.leafHash(Array(digest)))
+        segmentBytes += AuditRecord.line(body: body, hash: lastHashHex, into: &pending)
         if segmentFirstTime == nil { segmentFirstTime = ts }
         lastSeq += 1
-        lastHash = hash
         lastWasCheckpoint = signed
         recordsSinceCheckpoint += 1
-        return record
     }
 
     /// Creates the next segment file, named after the seq of the record about to be written.

@@ -43,6 +43,76 @@ public struct AuditRedactor: Sendable {
         "sha256:" + hex(Array(SHA256.hash(data: Array(text.utf8))))
     }
 
+    /// Whether the redactor could act on a payload, by its bytes: true when they hold a backslash (an escape can
+    /// spell any name) or, compared without regard to case, a name the redaction rules act on or look at —
+    /// `idTag`/`idToken` (and the names that contain them), `password`, `certificate`, `csr`, `exiRequest`,
+    /// `exiResponse`, `simPin`, `key` (`vpn.key`, `AuthorizationKey`, `PRIVATE KEY`), `data` (DataTransfer). False
+    /// means ``redact(payload:version:action:kind:)`` would keep the payload whole, whatever the action.
+    public static func mayRedact(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = bytes.count
+        var index = 0
+        func at(_ offset: Int, _ word: StaticString) -> Bool {
+            let length = word.utf8CodeUnitCount
+            guard offset + length <= count else { return false }
+            let letters = word.utf8Start
+            for step in 1..<length where bytes[offset + step] | 0x20 != letters[step] { return false }
+            return true
+        }
+        while index < count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") { return true }
+            switch byte | 0x20 {
+            case UInt8(ascii: "i"): if at(index, "idtag") || at(index, "idtoken") { return true }
+            case UInt8(ascii: "p"): if at(index, "password") { return true }
+            case UInt8(ascii: "c"): if at(index, "certificate") || at(index, "csr") { return true }
+            case UInt8(ascii: "e"): if at(index, "exirequest") || at(index, "exiresponse") { return true }
+            case UInt8(ascii: "s"): if at(index, "simpin") { return true }
+            case UInt8(ascii: "k"): if at(index, "key") { return true }
+            case UInt8(ascii: "d"): if at(index, "data") { return true }
+            default: break
+            }
+            index += 1
+        }
+        return false
+    }
+
+    /// Appends `,"payload":` and the payload as it came, without the whitespace between its tokens, when
+    /// ``mayRedact(_:)`` says there is nothing to redact in it; else appends nothing and returns false. `bytes` must
+    /// be one JSON value, checked already (control characters cannot be in its strings, so no line break survives).
+    public static func copyPayload(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+        guard !mayRedact(bytes) else { return false }
+        out.append(contentsOf: payloadMember)
+        var inString = false
+        var escaped = false
+        var run = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+            case 0x20, 0x09, 0x0A, 0x0D:
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<index]))
+                run = index + 1
+            default:
+                break
+            }
+        }
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[run..<bytes.count]))
+        return true
+    }
+
+    private static let payloadMember = Array(#","payload":"#.utf8)
+
     /// The payload as the audit log keeps it, and the paths redacted.
     public func redact(
         payload: JSONValue, version: OCPPVersion, action: String, kind: Kind

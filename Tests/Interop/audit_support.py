@@ -7,10 +7,10 @@ segments ``audit-<20-digit first seq>.jsonl`` in ``audit.dir``, with its signing
 * ``AuditDir``: one audit directory of a test -- the ``audit:`` section that points a proxy at it, its segments,
   lines and records as they are on disk;
 * the ``ocpp-proxy audit`` commands (``verify``, ``query``, ``export``, ``keygen``) and their expected outcomes;
-* the record format recomputed from the outside, for forging a log the way an attacker would: a record's canonical
-  form is its line without the ``hash`` member (keys are sorted, so that member is never the first), its ``hash``
-  the SHA-256 of that, and a checkpoint's ``root`` the RFC 6962 Merkle root of the canonical forms of the
-  segment's records before it.  Edits are made on the text, so a rewritten line stays in canonical form;
+* the record format recomputed from the outside, for forging a log the way an attacker would: what a record's
+  ``hash`` covers is its line without the ``hash`` member (the last one), its ``hash`` the SHA-256 of those
+  bytes, and a checkpoint's ``root`` the RFC 6962 Merkle root whose leaves are the hashes (32 bytes each) of the
+  segment's records before it.  Edits are made on the text;
 * the pseudonym the proxy gives a token (``hmac:`` + the first 32 hex digits of HMAC-SHA256(key, token)).
 """
 
@@ -180,7 +180,7 @@ def pseudonym(token: str, key: str = PSEUDONYM_KEY) -> str:
 
 
 def canonical(line: str) -> bytes:
-    """A line's canonical form: the line without its ``hash`` member."""
+    """What a line's ``hash`` covers: the line without its ``hash`` member."""
     stripped, count = HASH_MEMBER.subn("", line, count=1)
     assert count == 1, f"no hash member in {line[:120]!r}"
     return stripped.encode("utf-8")
@@ -236,7 +236,7 @@ def rechain(segment_lines: list[list[str]], start_prev: str) -> list[list[str]]:
                 line = replace_member(line, "root", merkle_root(leaves))
                 assert json.loads(line)["count"] == len(leaves)
             line = sealed(line)
-            leaves.append(canonical(line))
+            leaves.append(bytes.fromhex(line_hash(line)))
             prev = line_hash(line)
             new_lines.append(line)
         out.append(new_lines)

@@ -330,6 +330,9 @@ def proxy_config(
         # the handshake budgets and the upstream pacing are off here, and on in the tests of limits (test_limits.py).
         "limits": {"maxFrameBytes": 65536, "callTimeout": "30s", "handshakes": "off", "handshakesPerAddress": "off",
                    "handshakesPerIdentity": "off", "upstreamConnects": "off", "messages": "off"},
+        # A debug build on a busy test machine can be late on its event loops: overload protection is off here, and
+        # on in the tests of overload (test_overload.py).
+        "overload": "off",
         "keepalive": {"pingInterval": "30s", "pongTimeout": "10s"},
         # A CSMS that closes or drops a link closes its charger at once here (the tests of close propagation);
         # the tests of outages (test_outage.py) turn the grace on.

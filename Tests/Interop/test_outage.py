@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -81,6 +82,7 @@ async def test_csms_away_and_back_charger_stays_and_transaction_messages_arrive_
                                                              "timestamp": T0}])
     transaction = started[2]["transactionId"]
     await csms_goes_away(csms, session)
+    away = time.monotonic()
     await wait_until(lambda: upstream_state(proxy, "CPOUT1"), 5, "the session listed")
     assert await upstream_state(proxy, "CPOUT1") == "outage"
 
@@ -96,6 +98,9 @@ async def test_csms_away_and_back_charger_stays_and_transaction_messages_arrive_
     assert await call(ws, [2, "sn2", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
                                                             "status": "Available"}]) == [3, "sn2", {}]
 
+    # The CSMS stays away for 10 s (the proxy keeps trying, with back-off); the charger stays connected throughout.
+    await asyncio.sleep(max(0.0, 10 - (time.monotonic() - away)))
+    assert ws.close_code is None
     back = await h.csms(V16, listen_port=csms.listen_port)
     session = await back.next_session(timeout=10)
     delivered = await csms_calls(session, 3)
@@ -113,6 +118,9 @@ async def test_csms_away_and_back_charger_stays_and_transaction_messages_arrive_
     samples = await metrics(proxy)
     assert metric_value(samples, "ocpp_proxy_upstream_outages_total", event="started") == 1
     assert metric_value(samples, "ocpp_proxy_upstream_outages_total", event="restored") == 1
+    # 10 s at back-off steps of 0.2 s doubling to 1 s (each drawn between half and all of it): several tries.
+    assert 5 <= metric_value(samples, "ocpp_proxy_upstream_reconnects_total", result="failed") <= 40
+    assert metric_value(samples, "ocpp_proxy_upstream_reconnects_total", result="opened") == 1
     assert metric_value(samples, "ocpp_proxy_outage_messages_total", decision="queued") == 2
     assert metric_value(samples, "ocpp_proxy_outage_messages_total", action="Heartbeat", decision="answered") == 1
     assert metric_value(samples, "ocpp_proxy_upstream_outage_sessions") == 0

@@ -237,11 +237,11 @@ extension SegmentWriter {
         let log = try SampleLog()
         defer { log.directory.remove() }
         var lines = try log.lines(0)
-        // A space after the first comma: the same JSON value, but not the line that was hashed.
+        // A space after the first comma: the same JSON value, but not the bytes that were hashed.
         let comma = lines[4].firstIndex(of: UInt8(ascii: ","))!
         lines[4].insert(UInt8(ascii: " "), at: comma + 1)
         try log.write(0, lines: lines)
-        log.expectFailure(segment: 0, line: 5, containing: "canonical form")
+        log.expectFailure(segment: 0, line: 5, containing: "hash does not match")
     }
 
     @Test func deleteALine() throws {
@@ -431,4 +431,60 @@ func sampleLog() throws {
         if index % 10 == 9 { try writer.checkpoint(ts: SampleLog.start + Double(index) + 0.5) }
     }
     try writer.close(ts: SampleLog.start + 40)
+}
+
+/// Logs written in the first format (every member sorted, `hash` at its sorted place, hashed over the canonical form)
+/// still verify, and a writer reopening one goes on in the current format in the same chain and Merkle tree.
+@Suite struct FirstFormatTests {
+    /// Three first-format records, chained, as the writer of that format wrote them.
+    static func firstFormatLines() -> [[UInt8]] {
+        var prev = AuditRecord.genesisHash
+        var lines: [[UInt8]] = []
+        for seq in 1...3 {
+            let record = AuditRecord(fields: [
+                "seq": .integer(Int64(seq)), "ts": .string(AuditTimestamp.string(from: SampleLog.start + Double(seq))),
+                "prev": .string(prev), "event": "connect", "node": "n", "charger": .string("CP-\(seq)"),
+            ]).sealed()
+            prev = record.hash ?? ""
+            lines.append(Array(record.lineBytes.dropLast()))
+        }
+        return lines
+    }
+
+    @Test func aFirstFormatLogVerifiesAndItsEditsAreFound() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path + "/" + AuditSegments.fileName(firstSeq: 1)
+        var lines = Self.firstFormatLines()
+        try Data(lines.flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: file))
+        let summary = try AuditVerifier.verify(dir: directory.path, publicKey: nil)
+        #expect(summary.records == 3)
+        // A space outside the values: the same JSON, no longer the canonical form the hash was computed over.
+        let comma = try #require(lines[1].firstIndex(of: UInt8(ascii: ",")))
+        lines[1].insert(UInt8(ascii: " "), at: comma + 1)
+        try Data(lines.flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: file))
+        #expect(throws: AuditVerificationFailure.self) { try AuditVerifier.verify(dir: directory.path, publicKey: nil) }
+        do {
+            _ = try AuditVerifier.verify(dir: directory.path, publicKey: nil)
+        } catch {
+            #expect(error.line == 2 && error.reason.contains("canonical form"), "\(error)")
+        }
+    }
+
+    @Test func aWriterGoesOnFromAFirstFormatSegment() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let file = directory.path + "/" + AuditSegments.fileName(firstSeq: 1)
+        try Data(Self.firstFormatLines().flatMap { $0 + [0x0A] }).write(to: URL(fileURLWithPath: file))
+        let signer = AuditSigner(Curve25519.Signing.PrivateKey())
+        let writer = try SegmentWriter(directory: directory.path, signer: signer, options: .init(node: "n"))
+        #expect(writer.lastSeq == 3)
+        try writer.append(["event": "disconnect", "node": "n"], ts: SampleLog.start + 4)
+        try writer.appendMembers(ts: SampleLog.start + 5) { $0.append(contentsOf: Array(#""event":"frame""#.utf8)) }
+        try writer.close(ts: SampleLog.start + 6)
+        // The checkpoint's Merkle root covers the three first-format records and the two new ones.
+        let summary = try AuditVerifier.verify(dir: directory.path, publicKey: signer.publicKey)
+        #expect(summary.records == 6)
+        #expect(summary.checkpoints == 1)
+    }
 }

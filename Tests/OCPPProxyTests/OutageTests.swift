@@ -134,6 +134,32 @@ struct OutageSessionTests {
         #expect(full.session.snapshot().pendingCalls.fromCharger == 1)
     }
 
+    @Test func whileHeldMessagesAreDeliveredTheCSMSsCallsAreAnsweredAndTheChargersWait() throws {
+        let stop = #"[2,"q1","StopTransaction",{"meterStop":5,"timestamp":"2026-12-07T08:00:00Z","transactionId":1}]"#
+        let session = try fixture { loop in
+            let store = MemoryStateStore(eventLoop: loop)
+            if let identity = try? ChargerIdentity("CP001") {
+                _ = store.enqueue(QueuedMessage(sequence: 1, text: stop), for: identity)
+            }
+            return store
+        }
+        #expect(session.session.snapshot().upstreamState == "delivering")
+        #expect(
+            try session.toCSMS().flatMap { JSONValue(parsing: Array($0.utf8)) } == JSONValue(parsing: Array(stop.utf8)))
+        // The CSMS's CALL meanwhile reaches the charger, and the charger's answer reaches the CSMS at once.
+        try session.fromCSMS(#"[2,"c1","Reset",{"type":"Soft"}]"#)
+        #expect(try session.toCharger() == #"[2,"c1","Reset",{"type":"Soft"}]"#)
+        try session.fromCharger(#"[3,"c1",{"status":"Accepted"}]"#)
+        #expect(try session.toCSMS() == #"[3,"c1",{"status":"Accepted"}]"#)
+        // The charger's own CALL waits until the stored message is answered.
+        try session.fromCharger(#"[2,"a1","Authorize",{"idTag":"T"}]"#)
+        #expect(try session.toCSMS() == nil)
+        try session.fromCSMS(#"[3,"q1",{}]"#)
+        #expect(try session.toCSMS() == #"[2,"a1","Authorize",{"idTag":"T"}]"#)
+        #expect(try session.toCharger() == nil, "the stored message's answer is the proxy's, not the charger's")
+        #expect(session.session.snapshot().upstreamState == "connected")
+    }
+
     @Test func pastTheGraceTheChargerIsClosedWith1011() throws {
         let session = try fixture { MemoryStateStore(eventLoop: $0) }
         session.csmsChannel.pipeline.fireChannelInactive()

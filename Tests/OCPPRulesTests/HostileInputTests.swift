@@ -1,5 +1,6 @@
 import Foundation
 import OCPP
+import TestSupport
 import Testing
 
 @testable import OCPPRules
@@ -221,7 +222,7 @@ struct HostileInputTests {
     /// ends the test process, which fails the run.
     func mutate(from side: Side, iterations: Int, seed: UInt64) throws {
         let rules = try RuleFuzzTests.repositoryRules()
-        var sampler = ShapeSampler(random: SeededGenerator(state: seed))
+        var sampler = ShapeSampler(random: SplitMix64(seed: seed))
         let session = TranslationSession(
             rules: rules, state: TranslationState(), ids: CountingIdentifiers(), messageIdPrefix: "p")
         let actions = rules.definitions(of: side).actions(sentBy: side)
@@ -253,7 +254,7 @@ struct HostileInputTests {
         #expect(refused > iterations / 4, "only \(refused) CALLERRORs for \(iterations) mutated frames")
     }
 
-    static func replaceOneLeaf(_ value: JSONValue, with replacement: JSONValue, random: inout SeededGenerator)
+    static func replaceOneLeaf(_ value: JSONValue, with replacement: JSONValue, random: inout SplitMix64)
         -> JSONValue
     {
         switch value {

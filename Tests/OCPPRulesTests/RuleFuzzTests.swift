@@ -1,24 +1,13 @@
 import Foundation
 import OCPP
+import TestSupport
 import Testing
 
 @testable import OCPPRules
 
-/// SplitMix64: a seeded generator, so that a failing case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Random values that satisfy a shape: what a valid peer might send.
 struct ShapeSampler {
-    var random: SeededGenerator
+    var random: SplitMix64
 
     mutating func value(_ shape: Shape, depth: Int = 0) -> JSONValue {
         switch shape {
@@ -155,7 +144,7 @@ struct RuleFuzzTests {
     func run(
         from side: Side, iterations: Int, seed: UInt64, charger: OCPPVersion = .v1_6, csms: OCPPVersion = .v2_0_1
     ) throws {
-        var sampler = ShapeSampler(random: SeededGenerator(state: seed))
+        var sampler = ShapeSampler(random: SplitMix64(seed: seed))
         // One rule set's session, or the chain of rule sets from `charger` to `csms`.
         let session = TranslationChain(
             ruleSets: try RepositoryRules.chain(charger, csms), state: ChainState(), ids: CountingIdentifiers(),

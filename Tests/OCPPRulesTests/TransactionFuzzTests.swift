@@ -1,10 +1,11 @@
 import OCPP
+import TestSupport
 import Testing
 
 @testable import OCPPRules
 
 /// Draws for the simulations, from the suite's seeded SplitMix64 (a failing seed replays the same run).
-extension SeededGenerator {
+extension SplitMix64 {
     mutating func chance(_ p: Double) -> Bool { Double(next() % 1_000_000) / 1_000_000 < p }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int {
@@ -25,7 +26,7 @@ enum CSMSOutcome: CaseIterable {
     /// The proxy restarts (SIGKILL) while the CALL is out; the CSMS may or may not have processed it.
     case restart
 
-    static func draw(_ random: inout SeededGenerator) -> CSMSOutcome {
+    static func draw(_ random: inout SplitMix64) -> CSMSOutcome {
         switch random.next() % 100 {
         case 0..<62: return .answer
         case 62..<74: return .refuse
@@ -106,7 +107,7 @@ struct TransactionFuzzTests {
     /// (answer, and what it records as processed) — or refuses, loses the CALL or its answer, answers late, or sees
     /// the proxy restart from its stored state — until the charger's script is done.
     static func drive<C: Charger>(
-        seed: UInt64, ruleSets: [RuleSet], charger: inout C, random: inout SeededGenerator,
+        seed: UInt64, ruleSets: [RuleSet], charger: inout C, random: inout SplitMix64,
         csms: (String, JSONValue) throws -> (answer: JSONValue, record: JSONValue)
     ) throws -> Run {
         var run = Run()
@@ -226,7 +227,7 @@ struct TransactionFuzzTests {
         var attempts = 0
         var counter = 0
 
-        init(_ random: inout SeededGenerator) {
+        init(_ random: inout SplitMix64) {
             var perConnector: [[Message]] = []
             var clock: Int64 = 1_767_261_600 - 3600  // an hour before the proxy starts: some events are "offline"
             for connector in Int64(1)...2 {
@@ -367,7 +368,7 @@ struct TransactionFuzzTests {
     }
 
     static func run16To201(seed: UInt64) throws -> Trouble {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         var charger = Charger16(&random)
         let run = try drive(
             seed: seed, ruleSets: try RepositoryRules.chain(.v1_6, .v2_0_1), charger: &charger, random: &random
@@ -474,7 +475,7 @@ struct TransactionFuzzTests {
         var counter = 0
         var acknowledged: [String: Int] = [:]  // events acknowledged per transaction
 
-        init(_ random: inout SeededGenerator) {
+        init(_ random: inout SplitMix64) {
             var perEVSE: [[JSONValue]] = []
             var clock: Int64 = 1_767_261_600 - 3600
             for evse in Int64(1)...2 {
@@ -585,7 +586,7 @@ struct TransactionFuzzTests {
     }
 
     static func run201To16(seed: UInt64) throws -> Trouble {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         var station = Station201(&random)
         var nextId: Int64 = 1000
         let run = try drive(

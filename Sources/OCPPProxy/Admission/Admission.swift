@@ -207,8 +207,12 @@ final class Admission {
     }
 
     /// The handshake budgets (`limits.handshakes`, `…PerAddress`, `…PerIdentity`): nil when a token was taken from
-    /// each, else the refusal (503 or 429 with Retry-After), counted, recorded, and logged once per interval.
+    /// each, else the refusal (503 or 429 with Retry-After), counted, recorded, and logged once per interval. At the
+    /// overload step `refuse` or above, every handshake is refused (503, rule `overload`) before any budget.
     func limitHandshake(_ identity: ChargerIdentity, channel: Channel) -> AdmissionRefusal? {
+        if let overload = runtime.configuration.overload, runtime.metrics.overload.step >= .refuse {
+            return limitRefusal(overload.handshakeRefusal())
+        }
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         guard let limit = runtime.admissionLimits.admitHandshake(address: address, identity: identity.value) else {
             return nil

@@ -29,6 +29,9 @@ final class AuditSessionInfo: Sendable {
     let upstreamVersion: OCPPVersion
     /// `node`, `charger`, `session`, `remote`, `transport`, `upstream`, ready to merge into a record.
     let fields: [String: JSONValue]
+    /// The same as a record's members (`"charger":…,"node":…,…`, no braces): written once, copied into every frame
+    /// record of the session.
+    let members: [UInt8]
 
     init(
         node: String, charger: String, session: String, chargerVersion: OCPPVersion, upstreamVersion: OCPPVersion,
@@ -42,6 +45,9 @@ final class AuditSessionInfo: Sendable {
             "node": .string(node), "charger": .string(charger), "session": .string(session),
             "remote": remote.json, "transport": .string(transport), "upstream": .string(upstream),
         ]
+        var object: [UInt8] = []
+        JSONValue.object(fields).write(into: &object)
+        members = Array(object.dropFirst().dropLast())
     }
 
     func version(of side: Side) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
@@ -91,7 +97,7 @@ struct AuditEntry: Sendable {
         switch body {
         case .frame(let frame):
             switch frame.content {
-            case .text(let text)?, .malformed(let text, _)?: return 256 + text.readableBytes
+            case .text(let text, _)?, .malformed(let text, _)?: return 256 + text.readableBytes
             case .parsed, nil: return 512
             }
         case .event, .gap: return 256
@@ -116,8 +122,9 @@ struct AuditFrame: Sendable {
     enum Content: Sendable {
         /// Parsed already (translation reads every payload).
         case parsed(RPCFrame)
-        /// The frame's bytes, parsed by the writer.
-        case text(ByteBuffer)
+        /// The frame's bytes, read by the writer; with where its payload is in them, when the reader that let the
+        /// frame in found it (an envelope read): then a payload with nothing to redact is written as it came.
+        case text(ByteBuffer, payload: Range<Int>? = nil)
         /// Bytes that are not a well-formed RPC frame, and why.
         case malformed(ByteBuffer, reason: String)
     }
@@ -181,7 +188,7 @@ struct AuditRecordBuilder: Sendable {
         switch frame.content {
         case .parsed(let rpc)?:
             parsed = rpc
-        case .text(let text)?:
+        case .text(let text, _)?:
             parsed = try? RPCFrame.parse(text.readableBytesView, version: version).get()
         case nil:
             parsed = nil
@@ -209,6 +216,102 @@ struct AuditRecordBuilder: Sendable {
         }
         fields["msg"] = .object(msg)
         return fields
+    }
+
+    // MARK: Frame records, written straight into their line
+
+    /// The members of a frame record (everything but `seq`, `ts`, `prev` and `hash`), written into the record's line
+    /// without a dictionary: the writer's path for every frame. A payload of a CALL or CALLRESULT that came as bytes
+    /// (pass-through) and holds nothing the redactor could act on (``AuditRedactor/mayRedact(_:)``) is copied as the
+    /// peer sent it, whitespace removed; any other is parsed, redacted and written as ``fields(_:)`` would.
+    func writeMembers(_ frame: AuditFrame, into out: inout [UInt8]) {
+        out.append(contentsOf: Self.eventFrame)
+        out.append(contentsOf: frame.session.members)
+        Self.member("leg", frame.leg.rawValue, into: &out)
+        Self.member("decision", frame.decision, into: &out)
+        let version = frame.session.version(of: frame.leg.side)
+        Self.member("version", version.rawValue, into: &out)
+        if let cause = frame.cause {
+            out.append(contentsOf: Self.causeLeg)
+            JSONValue.writeString(cause.leg.rawValue, into: &out)
+            out.append(contentsOf: Self.causeId)
+            JSONValue.writeString(cause.id, into: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        var description: String?
+        switch frame.content {
+        case nil:
+            break
+        case .malformed?:
+            // Rare: the fields path.
+            var fields = fields(frame)
+            for name in ["reason", "bytes", "raw"] {
+                guard let value = fields.removeValue(forKey: name) else { continue }
+                Self.member(name, value, into: &out)
+            }
+        case .text(let text, let range)?:
+            if let range, frame.type == .call || frame.type == .callResult, range.upperBound <= text.readableBytes {
+                if redactor.mode == .none { break }
+                let copied = text.withUnsafeReadableBytes { bytes in
+                    AuditRedactor.copyPayload(UnsafeRawBufferPointer(rebasing: bytes[range]), into: &out)
+                }
+                if copied { break }
+            }
+            if let parsed = try? RPCFrame.parse(text.readableBytesView, version: version).get() {
+                description = writePayload(parsed, frame: frame, version: version, into: &out)
+            }
+        case .parsed(let rpc)?:
+            description = writePayload(rpc, frame: frame, version: version, into: &out)
+        }
+        out.append(contentsOf: Self.msgOpen)
+        var first = true
+        func msg(_ name: String, _ value: String?) {
+            guard let value else { return }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONValue.writeString(name, into: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONValue.writeString(value, into: &out)
+        }
+        msg("type", frame.type.map(Self.typeName))
+        msg("id", frame.messageId)
+        msg("action", frame.action)
+        msg("errorCode", frame.errorCode)
+        msg("description", description)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// A parsed frame's payload (or error details), redacted, and the list of what was; returns a CALLERROR's
+    /// description for `msg`.
+    private func writePayload(_ parsed: RPCFrame, frame: AuditFrame, version: OCPPVersion, into out: inout [UInt8])
+        -> String?
+    {
+        let (payload, kind, details) = Self.payload(of: parsed)
+        let (kept, redacted) = redactor.redact(
+            payload: payload, version: version, action: frame.action ?? "", kind: kind)
+        if let kept { Self.member(details ? "details" : "payload", kept, into: &out) }
+        if !redacted.isEmpty { Self.member("redacted", .array(redacted.map(JSONValue.string)), into: &out) }
+        switch parsed {
+        case .callError(_, _, let description, _), .callResultError(_, _, let description, _): return description
+        default: return nil
+        }
+    }
+
+    private static let eventFrame = Array(#""event":"frame","#.utf8)
+    private static let causeLeg = Array(#","cause":{"leg":"#.utf8)
+    private static let causeId = Array(#","id":"#.utf8)
+    private static let msgOpen = Array(#","msg":{"#.utf8)
+
+    private static func member(_ name: String, _ value: String, into out: inout [UInt8]) {
+        member(name, .string(value), into: &out)
+    }
+
+    /// `,"name":value`.
+    private static func member(_ name: String, _ value: JSONValue, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        JSONValue.writeString(name, into: &out)
+        out.append(UInt8(ascii: ":"))
+        value.write(into: &out)
     }
 
     static func payload(of frame: RPCFrame) -> (JSONValue, AuditRedactor.Kind, details: Bool) {

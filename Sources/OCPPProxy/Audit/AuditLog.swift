@@ -305,7 +305,12 @@ final class AuditLog: @unchecked Sendable {
         var checkpointed = false
         do {
             for entry in batch {
-                try writer.append(builder.fields(entry), ts: Date(timeIntervalSince1970: Double(entry.time) / 1e6))
+                let ts = Date(timeIntervalSince1970: Double(entry.time) / 1e6)
+                if case .frame(let frame) = entry.body {
+                    try writer.appendMembers(ts: ts) { builder.writeMembers(frame, into: &$0) }
+                } else {
+                    try writer.append(builder.fields(entry), ts: ts)
+                }
                 // A long queue is written in groups of a few MiB: one buffer of a whole queue would be tens of MiB.
                 if writer.pendingBytes >= Self.groupBytes { try writer.commit() }
             }

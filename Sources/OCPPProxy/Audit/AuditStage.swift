@@ -42,7 +42,8 @@ final class AuditStage: FrameStage {
                     AuditFrame(
                         session: session, leg: leg, type: frame.type, messageId: frame.messageId,
                         action: action(leg: leg, type: frame.type, id: frame.messageId, action: frame.action),
-                        errorCode: frame.errorCode, content: frame.parsed.map { .parsed($0) } ?? .text(frame.text),
+                        errorCode: frame.errorCode,
+                        content: frame.parsed.map { .parsed($0) } ?? .text(frame.text, payload: frame.payloadRange),
                         decision: "received", cause: nil))))
     }
 

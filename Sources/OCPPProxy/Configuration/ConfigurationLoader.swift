@@ -110,7 +110,7 @@ struct ConfigurationReader {
             allowed: [
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
-                "audit",
+                "audit", "overload",
                 "upstreamOutage", "upstreams", "routing",
             ])
         let listeners = readListeners(top["listeners"])
@@ -136,6 +136,7 @@ struct ConfigurationReader {
         let models = readModels(top["models"])
         let audit = readAudit(top["audit"])
         let outage = readUpstreamOutage(top["upstreamOutage"])
+        let overload = readOverload(top["overload"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -166,7 +167,7 @@ struct ConfigurationReader {
             rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
-            upstreamOutage: outage)
+            upstreamOutage: outage, overload: overload)
     }
 
 }

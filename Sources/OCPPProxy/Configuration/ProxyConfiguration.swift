@@ -34,6 +34,8 @@ public struct ProxyConfiguration: Sendable {
     public var audit: AuditConfiguration?
     /// nil: `upstreamOutage: off`, a charger is closed as soon as its CSMS link drops.
     public var upstreamOutage: UpstreamOutageConfiguration? = UpstreamOutageConfiguration()
+    /// nil when overload protection is off (`overload: off`).
+    public var overload: OverloadConfiguration? = OverloadConfiguration()
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }
@@ -384,5 +386,38 @@ public struct MessageLimits: Sendable, Equatable {
         return MessageLimits(
             byAction: byAction.merging(overrides.byAction) { _, own in own },
             fromCSMS: overrides.fromCSMS ?? fromCSMS)
+    }
+}
+
+/// `overload:`: the proxy sheds load in steps when its own resources run short (Envoy's overload manager). Each
+/// monitor's thresholds name the step its reading asks for; the proxy is at the highest step any monitor asks for,
+/// and leaves a step only after every reading stayed below its threshold (less a margin) for `recoverAfter`.
+public struct OverloadConfiguration: Sendable, Equatable {
+    /// How often the monitors are read (and each event loop's lateness measured).
+    public var interval: TimeAmount = .seconds(1)
+    /// How long the pressure must stay below a step's thresholds before the proxy leaves that step.
+    public var recoverAfter: TimeAmount = .seconds(10)
+    /// Resident set size of the process, in bytes; nil: `off`.
+    public var memory: OverloadThresholds? = OverloadThresholds(
+        shedAt: 2 << 30, refuseAt: 3 << 30, stopAt: (3 << 30) + (1 << 29))
+    /// The lateness of a task scheduled on each event loop, the worst loop's, in nanoseconds; nil: `off`.
+    public var eventLoopLag: OverloadThresholds? = OverloadThresholds(
+        shedAt: 50_000_000, refuseAt: 200_000_000, stopAt: 1_000_000_000)
+    /// CALLs of every charger of the node forwarded to the CSMS and awaiting its answer; nil: `off`.
+    public var pendingCalls: OverloadThresholds? = OverloadThresholds(shedAt: 5000, refuseAt: 10000, stopAt: nil)
+
+    public init() {}
+}
+
+/// The readings at which one monitor asks for each step; nil: that monitor never asks for it.
+public struct OverloadThresholds: Sendable, Equatable {
+    public var shedAt: Int?
+    public var refuseAt: Int?
+    public var stopAt: Int?
+
+    public init(shedAt: Int? = nil, refuseAt: Int? = nil, stopAt: Int? = nil) {
+        self.shedAt = shedAt
+        self.refuseAt = refuseAt
+        self.stopAt = stopAt
     }
 }

@@ -227,6 +227,69 @@ public final class ProxyMetrics: Sendable {
         guard let action else { return "unknown" }
         return MessageCatalog.isKnown(action, in: version) ? action : "other"
     }
+
+    // MARK: Overload protection
+
+    /// The overload step as the monitor last set it. Kept here because the metrics are what every session already
+    /// holds of the whole proxy: admission and the message-limit stage read it from here.
+    let overload = OverloadState()
+
+    /// The step entered: its gauge, and a transition counted by the step entered.
+    func overloadStepChanged(to step: OverloadStep) {
+        overloadStep(step)
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "overload_transitions", unit: "total", help: "Changes of the overload step, by the step entered"),
+            labels: [("step", step.name)]
+        ).increment()
+    }
+
+    /// The step's gauge alone (at start: the proxy starts at `normal`, which is no transition).
+    func overloadStep(_ step: OverloadStep) {
+        registry.makeGauge(
+            descriptor: Self.descriptor(
+                "overload_step", unit: "",
+                help:
+                    "The overload step: 0 normal, 1 shed (Heartbeats answered by the proxy), 2 refuse (new handshakes 503), 3 stop (no accepts)"
+            )
+        ).set(Int64(step.rawValue))
+    }
+
+    /// What the monitors read, and the step each asks for on its own.
+    func overloadReadings(_ readings: OverloadReadings, steps: [OverloadMonitorKind: OverloadStep]) {
+        if let memory = readings.memory {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "overload_memory", unit: "bytes",
+                    help: "Resident set size of the process, as overload.memory reads it"
+                )
+            ).set(Int64(memory))
+        }
+        if let lag = readings.eventLoopLag {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "overload_event_loop_lag", unit: "seconds",
+                    help: "How late the worst event loop ran a task scheduled for it, as overload.eventLoopLag reads it"
+                )
+            ).set(Double(lag) / 1e9)
+        }
+        if let pending = readings.pendingCalls {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "overload_pending_calls", unit: "",
+                    help:
+                        "CALLs of every charger forwarded to the CSMS and awaiting its answer, as overload.pendingCalls reads them"
+                )
+            ).set(Int64(pending))
+        }
+        for (kind, step) in steps {
+            registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "overload_monitor_step", unit: "", help: "The overload step each monitor asks for on its own"),
+                labels: [("monitor", kind.rawValue)]
+            ).set(Int64(step.rawValue))
+        }
+    }
 }
 
 /// The metrics of one session: every one labelled with the charger's transport.

@@ -207,6 +207,13 @@ public final class ProxyServer: Service, Sendable {
                     "default": "\(upstream.name == configuration.routing.defaultUpstream)",
                 ])
         }
+        // Watches memory, event-loop lag and pending CALLs from now on; at `stop` these listeners stop accepting.
+        let overload = configuration.overload.map {
+            OverloadMonitor(
+                configuration: $0, runtime: runtime, loops: Array(group.makeIterator()), listeners: channels)
+        }
+        overload?.start()
+        defer { overload?.stop() }
         readiness.isReady = true
 
         // Serve until SIGTERM / SIGINT (or cancellation). Services shut down in reverse order: certificate reloads

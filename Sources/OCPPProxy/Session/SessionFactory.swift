@@ -23,7 +23,8 @@ struct SessionFactory {
                 AuditStage(log: audit.log, session: audit.session, maxPendingCalls: context.limits.maxPendingCalls))
         }
         let messages = context.limits.messages.merging(proxy.configuration.chargers[context.identity]?.messageLimits)
-        if !messages.byAction.isEmpty || messages.fromCSMS != nil {
+        // Also when only overload protection needs it: it sheds Heartbeats at the overload step `shed`.
+        if !messages.byAction.isEmpty || messages.fromCSMS != nil || proxy.configuration.overload != nil {
             stages.append(MessageLimitStage(context: context, limits: messages))
         }
         stages.append(CredentialStage(context: context, credentials: proxy.upstreamCredentials))

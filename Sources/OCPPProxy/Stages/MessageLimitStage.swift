@@ -13,6 +13,7 @@ import OCPP
 /// - `reject`: a CALLERROR GenericError; a transaction message (Start/StopTransaction, MeterValues,
 ///   TransactionEvent) is never rejected nor answered locally, it is delayed instead.
 /// `fromCSMS` limits the CSMS's CALLs toward the charger the same way (delay or reject).
+/// At the overload step `shed` or above (`overload:`), every Heartbeat is answered by the proxy, whatever its rule.
 final class MessageLimitStage: FrameStage {
     let name = "limits"
     private let context: SessionContext
@@ -41,6 +42,9 @@ final class MessageLimitStage: FrameStage {
 
     func inbound(_ frame: Frame) -> StageVerdict {
         guard frame.type == .call, let action = frame.action else { return .pass }
+        if frame.side == .charger, action == "Heartbeat", context.metrics.proxy.overload.step >= .shed {
+            return answerHeartbeat(frame, decision: "shed")
+        }
         let rule: (key: String, limit: MessageLimit)
         if frame.side == .charger {
             guard let found = limits.rule(for: action) else { return .pass }
@@ -102,13 +106,7 @@ final class MessageLimitStage: FrameStage {
         switch action {
         case "Heartbeat":
             if let last = lastHeartbeat, now - last < minInterval {
-                context.metrics.messageLimited(from: frame.side, action: label(frame), decision: "answered")
-                let time = DateTimeText(seconds: context.wallClock()).utcText
-                return .answer([
-                    .frame(
-                        .callResult(id: frame.messageId, payload: .object(["currentTime": .string(time)])),
-                        to: frame.side)
-                ])
+                return answerHeartbeat(frame, decision: "answered")
             }
             lastHeartbeat = now
         case "StatusNotification":
@@ -123,6 +121,15 @@ final class MessageLimitStage: FrameStage {
             break
         }
         return waitBehind(frame.side, now: now)
+    }
+
+    /// A Heartbeat answered by the proxy with the current time (the same payload in every version), counted.
+    private func answerHeartbeat(_ frame: Frame, decision: String) -> StageVerdict {
+        context.metrics.messageLimited(from: frame.side, action: label(frame), decision: decision)
+        let time = DateTimeText(seconds: context.wallClock()).utcText
+        return .answer([
+            .frame(.callResult(id: frame.messageId, payload: .object(["currentTime": .string(time)])), to: frame.side)
+        ])
     }
 
     /// A StatusNotification's connector and what it says of it, in 1.5/1.6 (`connectorId`, `status`, `errorCode`)

@@ -225,6 +225,9 @@ final class UpstreamOutage {
 
     /// A frame for the CSMS while ``intercepts``: answered, queued, held or dropped.
     func take(_ frame: Outgoing, through stages: ArraySlice<FrameStage>) {
+        // While what was held is delivered, the link is up: the charger's answers to the CSMS's CALLs on it (and
+        // SENDs) go at once; only the charger's CALLs queue behind the delivery.
+        if phase == .delivering, frame.type != .call { return host.writeUpstream(frame, through: stages) }
         let chargerAction = context.chargerVersion == context.upstreamVersion ? nil : frame.cause?.action
         let action = frame.action ?? Self.action(of: frame)
         var decision = OutagePolicy.decide(
