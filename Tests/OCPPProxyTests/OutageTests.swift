@@ -139,7 +139,7 @@ struct OutageSessionTests {
         let session = try fixture { loop in
             let store = MemoryStateStore(eventLoop: loop)
             if let identity = try? ChargerIdentity("CP001") {
-                _ = store.enqueue(QueuedMessage(sequence: 1, text: stop), for: identity)
+                _ = store.enqueue(QueuedMessage(sequence: 1, text: stop), for: identity, upstream: "default")
             }
             return store
         }
