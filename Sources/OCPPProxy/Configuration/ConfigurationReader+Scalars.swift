@@ -167,7 +167,7 @@ extension ConfigurationReader {
         switch node {
         case .scalar(let scalar): return quoted(scalar.string, node: node)
         case .mapping: return "a mapping"
-        case .sequence: return "a list"
+        case .sequence(let items): return items.isEmpty ? "an empty list" : "a list"
         case .alias: return "an alias"
         }
     }
