@@ -45,7 +45,10 @@ async def step(proxy) -> float:
 
 async def wait_step(proxy, value: int) -> None:
     async def reached():
-        return await step(proxy) == value
+        try:
+            return await step(proxy) == value
+        except OSError:  # a proxy started without waiting for /readyz: its admin endpoint is not up yet
+            return False
 
     await wait_until(reached, 15, f"overload step {value}")
 
@@ -143,8 +146,11 @@ async def test_above_memory_refuse_at_a_new_charger_gets_503_with_retry_after_re
     log = AuditDir(h.tmp_path / "log")
     overrides = overload(memory={"refuseAt": "1MiB"})
     overrides["audit"] = log.section()
-    proxy, _ = await h.pair(V16, overrides=overrides)
+    # Over its threshold from the start, the proxy is never ready (/readyz 503): its start is not waited for.
+    proxy, _ = await h.pair(V16, overrides=overrides, wait_ready=False)
     await wait_step(proxy, 2)
+    readyz = await proxy.admin("/readyz")
+    assert (readyz.status, readyz.text) == (503, "overloaded (step 2, refuse)\n")
     status, retry_after = await try_connect(proxy, "REFUSED1")
     assert status == 503 and int(retry_after) >= 1, (status, retry_after)
     samples = await metrics(proxy)
@@ -166,6 +172,9 @@ async def test_pending_calls_refuse_new_chargers_while_connected_ones_keep_worki
     await wait_step(proxy, 2)
     status, retry_after = await try_connect(proxy, "LATE")
     assert status == 503 and int(retry_after) >= 1, (status, retry_after)
+    # Not ready while it refuses: a load balancer sends new chargers to another node.
+    readyz = await proxy.admin("/readyz")
+    assert (readyz.status, readyz.text) == (503, "overloaded (step 2, refuse)\n")
     # The connected charger keeps working: its Heartbeat is answered by the proxy, its other CALLs reach the CSMS.
     assert (await neighbour.cp.call(call16.Heartbeat(), suppress=False)).current_time
     authorized = await neighbour.cp.call(call16.Authorize(id_tag="CALM"), suppress=False)
@@ -176,6 +185,7 @@ async def test_pending_calls_refuse_new_chargers_while_connected_ones_keep_worki
     gate.set()
     assert all(r.id_tag_info["status"] == "Accepted" for r in await asyncio.gather(*held))
     await wait_step(proxy, 0)
+    assert (await proxy.admin("/readyz")).status == 200
     late = await h.charger(proxy, "LATE", V16)
     boot = await late.cp.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"),
                               suppress=False)

@@ -77,10 +77,14 @@ final class AdminHandler: ChannelInboundHandler {
         case "/healthz":
             respond(context, request, .ok, "text/plain", Array("ok\n".utf8))
         case "/readyz":
-            let ready = readiness.isReady
+            // At overload step refuse and above the node admits no new chargers: a load balancer that reads this
+            // sends them to another node, while the chargers connected here stay.
+            let step = runtime.metrics.overload.step
+            let text =
+                !readiness.isReady
+                ? "not ready\n" : step >= .refuse ? "overloaded (step \(step.rawValue), \(step.name))\n" : "ready\n"
             respond(
-                context, request, ready ? .ok : .serviceUnavailable, "text/plain",
-                Array((ready ? "ready\n" : "not ready\n").utf8))
+                context, request, text == "ready\n" ? .ok : .serviceUnavailable, "text/plain", Array(text.utf8))
         case "/metrics":
             respond(context, request, .ok, "text/plain; version=0.0.4; charset=utf-8", runtime.metrics.exposition())
         case "/api/routes":
