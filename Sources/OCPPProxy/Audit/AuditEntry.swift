@@ -162,60 +162,13 @@ struct AuditRecordBuilder: Sendable {
                     "the audit writer's queue was full (audit.onBackpressure); these records were not written"),
             ]
         case .frame(let frame):
-            return fields(frame)
+            // The writer writes a frame's members straight into its line; these are the same, read back.
+            var object: [UInt8] = [UInt8(ascii: "{")]
+            writeMembers(frame, into: &object)
+            object.append(UInt8(ascii: "}"))
+            guard case .object(let fields)? = JSONValue(parsing: object) else { return [:] }
+            return fields
         }
-    }
-
-    private func fields(_ frame: AuditFrame) -> [String: JSONValue] {
-        var fields = frame.session.fields
-        // One copy of the session's fields with room for the frame's own (else the dictionary grows, rehashing,
-        // once or twice per record).
-        fields.reserveCapacity(fields.count + 12)
-        fields["event"] = .string("frame")
-        fields["leg"] = .string(frame.leg.rawValue)
-        fields["decision"] = .string(frame.decision)
-        let version = frame.session.version(of: frame.leg.side)
-        fields["version"] = .string(version.rawValue)
-        var msg = [String: JSONValue](minimumCapacity: 5)
-        if let type = frame.type { msg["type"] = .string(Self.typeName(type)) }
-        if let id = frame.messageId { msg["id"] = .string(id) }
-        if let action = frame.action { msg["action"] = .string(action) }
-        if let code = frame.errorCode { msg["errorCode"] = .string(code) }
-        if let cause = frame.cause {
-            fields["cause"] = .object(["leg": .string(cause.leg.rawValue), "id": .string(cause.id)])
-        }
-        let parsed: RPCFrame?
-        switch frame.content {
-        case .parsed(let rpc)?:
-            parsed = rpc
-        case .text(let text, _)?:
-            parsed = try? RPCFrame.parse(text.readableBytesView, version: version).get()
-        case nil:
-            parsed = nil
-        case .malformed(let text, let reason)?:
-            parsed = nil
-            fields["reason"] = .string(reason)
-            fields["bytes"] = .integer(Int64(text.readableBytes))
-            // The bytes may hold anything, a token included: kept whole only when payloads are kept in full.
-            let raw = String(decoding: text.readableBytesView, as: UTF8.self)
-            switch redactor.mode {
-            case .full: fields["raw"] = .string(raw)
-            case .redacted: fields["raw"] = .string(AuditRedactor.digest(raw))
-            case .none: break
-            }
-        }
-        if let parsed {
-            let (payload, kind, details) = Self.payload(of: parsed)
-            if case .callError(_, _, let description, _) = parsed { msg["description"] = .string(description) }
-            if case .callResultError(_, _, let description, _) = parsed { msg["description"] = .string(description) }
-            // An error's details have no schema: redacted as if they were the answer's payload.
-            let (kept, redacted) = redactor.redact(
-                payload: payload, version: version, action: frame.action ?? "", kind: kind)
-            if let kept { fields[details ? "details" : "payload"] = kept }
-            if !redacted.isEmpty { fields["redacted"] = .array(redacted.map(JSONValue.string)) }
-        }
-        fields["msg"] = .object(msg)
-        return fields
     }
 
     // MARK: Frame records, written straight into their line
@@ -223,7 +176,8 @@ struct AuditRecordBuilder: Sendable {
     /// The members of a frame record (everything but `seq`, `ts`, `prev` and `hash`), written into the record's line
     /// without a dictionary: the writer's path for every frame. A payload of a CALL or CALLRESULT that came as bytes
     /// (pass-through) and holds nothing the redactor could act on (``AuditRedactor/mayRedact(_:)``) is copied as the
-    /// peer sent it, whitespace removed; any other is parsed, redacted and written as ``fields(_:)`` would.
+    /// peer sent it, whitespace removed; any other is parsed and redacted (an error's details as if they were the
+    /// answer's payload: they have no schema).
     func writeMembers(_ frame: AuditFrame, into out: inout [UInt8]) {
         out.append(contentsOf: Self.eventFrame)
         out.append(contentsOf: frame.session.members)
@@ -242,12 +196,15 @@ struct AuditRecordBuilder: Sendable {
         switch frame.content {
         case nil:
             break
-        case .malformed?:
-            // Rare: the fields path.
-            var fields = fields(frame)
-            for name in ["reason", "bytes", "raw"] {
-                guard let value = fields.removeValue(forKey: name) else { continue }
-                Self.member(name, value, into: &out)
+        case .malformed(let text, let reason)?:
+            Self.member("reason", reason, into: &out)
+            Self.member("bytes", .integer(Int64(text.readableBytes)), into: &out)
+            // The bytes may hold anything, a token included: kept whole only when payloads are kept in full.
+            let raw = String(decoding: text.readableBytesView, as: UTF8.self)
+            switch redactor.mode {
+            case .full: Self.member("raw", raw, into: &out)
+            case .redacted: Self.member("raw", AuditRedactor.digest(raw), into: &out)
+            case .none: break
             }
         case .text(let text, let range)?:
             if let range, frame.type == .call || frame.type == .callResult, range.upperBound <= text.readableBytes {
