@@ -230,8 +230,20 @@ final class UpstreamOutage {
         if phase == .delivering, frame.type != .call { return host.writeUpstream(frame, through: stages) }
         let chargerAction = context.chargerVersion == context.upstreamVersion ? nil : frame.cause?.action
         let action = frame.action ?? Self.action(of: frame)
+        // Read at most once, and only for the actions whose payload the decision or the queue needs.
+        var read: RPCFrame??
+        func rpc() -> RPCFrame? {
+            if let read { return read }
+            let parsed = Self.rpc(of: frame, version: context.upstreamVersion)
+            read = .some(parsed)
+            return parsed
+        }
+        func payload() -> JSONValue? {
+            if case .call(_, _, let payload)? = rpc() { return payload }
+            return nil
+        }
         var decision = OutagePolicy.decide(
-            type: frame.type, action: action, payload: { Self.payload(of: frame) },
+            type: frame.type, action: action, payload: payload,
             upstream: context.upstreamVersion, translatedFrom: chargerAction, now: context.wallClock())
         if case .queue = decision, queue.count + writing >= reconnector.configuration.maxQueued {
             decision = .wait
@@ -239,18 +251,18 @@ final class UpstreamOutage {
         switch decision {
         case .drop:
             label(frame, "dropped")
-        case .answerLocally(let payload):
+        case .answerLocally(let answer):
             label(frame, "answered")
-            if action == "StatusNotification", let key = MessageLimitStage.status(Self.payload(of: frame))?.connector {
+            if action == "StatusNotification", let key = MessageLimitStage.status(payload())?.connector {
                 statuses.removeAll { $0.key == key }
                 statuses.append((key, frame))
             }
-            host.answerInCSMSPlace(.callResult(id: frame.messageId, payload: payload), to: frame)
+            host.answerInCSMSPlace(.callResult(id: frame.messageId, payload: answer), to: frame)
         case .wait:
             label(frame, "waited")
             waiting.append((frame, stages))
         case .queue(let ack):
-            guard let rpc = Self.rpc(of: frame, version: context.upstreamVersion) else {
+            guard let rpc = rpc() else {
                 label(frame, "waited")
                 waiting.append((frame, stages))
                 return
@@ -387,18 +399,6 @@ final class UpstreamOutage {
         case .forwarded(let text):
             guard case .success(let rpc) = RPCFrame.parse(text.readableBytesView, version: version) else { return nil }
             return rpc
-        }
-    }
-
-    static func payload(of frame: Outgoing) -> JSONValue? {
-        switch frame.content {
-        case .frame(.call(_, _, let payload)): return payload
-        case .frame: return nil
-        case .forwarded(let text):
-            guard case .array(let elements)? = JSONValue(parsing: text.readableBytesView), elements.count == 4 else {
-                return nil
-            }
-            return elements[3]
         }
     }
 
