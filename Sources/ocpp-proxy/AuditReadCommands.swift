@@ -17,17 +17,51 @@ struct AuditFilterOptions: ParsableArguments {
     @Option(name: .long, help: "Only records of this event: frame, connect, disconnect, admission, tls, …")
     var event: String?
 
-    @Option(name: .long, help: "Only records at or after this time (RFC 3339, e.g. 2026-11-30T08:00:00Z).")
-    var since: String?
-
-    @Option(name: .long, help: "Only records before this time (RFC 3339).")
-    var until: String?
+    @OptionGroup var time: AuditTimeRange
 
     @Option(name: .long, help: "Only records of this session (connection id).")
     var session: String?
 
+    var filter: AuditFilter {
+        AuditFilter(
+            charger: charger, action: action, event: event, session: session, since: time.since, until: time.until)
+    }
+
+    /// Runs the query, writing one line per matching record to standard output; unreadable lines are named on
+    /// standard error as file:line and skipped.
+    func run(_ line: (ArraySlice<UInt8>, JSONValue) -> [UInt8]) throws {
+        var output = BufferedOutput()
+        defer { output.flush() }
+        try Self.read(dir: dir, filter: filter) { text, record in output.write(line(text, record)) }
+    }
+
+    /// The records of `dir` that match `filter`, in log order; a line that is not JSON is named on standard error
+    /// as file:line and skipped, a directory that cannot be read is one error line and exit status 1.
+    static func read(dir: String, filter: AuditFilter, _ body: (ArraySlice<UInt8>, JSONValue) -> Void) throws {
+        do {
+            try AuditSegments.query(
+                directory: dir, filter: filter,
+                unreadable: {
+                    FileHandle.standardError.write(Data("warning: \($0): not a JSON object, skipped\n".utf8))
+                }, body)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(dir): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `--since` and `--until`, checked as RFC 3339 times.
+struct AuditTimeRange: ParsableArguments {
+    @Option(
+        name: .customLong("since"), help: "Only records at or after this time (RFC 3339, e.g. 2026-11-30T08:00:00Z).")
+    var sinceText: String?
+
+    @Option(name: .customLong("until"), help: "Only records before this time (RFC 3339).")
+    var untilText: String?
+
     func validate() throws {
-        for (name, value) in [("--since", since), ("--until", until)] {
+        for (name, value) in [("--since", sinceText), ("--until", untilText)] {
             if let value, AuditTime.microseconds(value) == nil {
                 throw ValidationError(
                     "\(name): expected an RFC 3339 time such as 2026-11-30T08:00:00Z, got \"\(value)\"")
@@ -35,32 +69,9 @@ struct AuditFilterOptions: ParsableArguments {
         }
     }
 
-    var filter: AuditFilter {
-        AuditFilter(
-            charger: charger, action: action, event: event, session: session,
-            since: since.flatMap(AuditTime.microseconds), until: until.flatMap(AuditTime.microseconds))
-    }
-
-    /// Runs the query, writing one line per matching record to standard output; unreadable lines are named on
-    /// standard error as file:line and skipped.
-    func run(_ line: (ArraySlice<UInt8>, JSONValue) -> [UInt8]) throws {
-        var output = BufferedOutput()
-        do {
-            try AuditSegments.query(
-                directory: dir, filter: filter,
-                unreadable: {
-                    FileHandle.standardError.write(Data("warning: \($0): not a JSON object, skipped\n".utf8))
-                }
-            ) { text, record in
-                output.write(line(text, record))
-            }
-        } catch {
-            output.flush()
-            FileHandle.standardError.write(Data("error: \(dir): \(error.localizedDescription)\n".utf8))
-            throw ExitCode(1)
-        }
-        output.flush()
-    }
+    /// Microseconds since 1970, as the filter takes them.
+    var since: Int64? { sinceText.flatMap(AuditTime.microseconds) }
+    var until: Int64? { untilText.flatMap(AuditTime.microseconds) }
 }
 
 /// Standard output in 64 KiB writes.

@@ -12,6 +12,7 @@ struct OCPPProxyCommand: AsyncParsableCommand {
         abstract: "An OCPP edge proxy between EV chargers and a CSMS.",
         subcommands: [
             Serve.self, CheckConfig.self, HashPassword.self, RulesCommand.self, Translate.self, AuditCommand.self,
+            ShadowCommand.self,
         ])
 }
 

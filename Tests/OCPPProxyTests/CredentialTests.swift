@@ -217,11 +217,11 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         return promise.futureResult
     }
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+    func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState> {
         eventLoop.makeSucceededFuture(ChainState())
     }
 
-    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         eventLoop.makeSucceededVoidFuture()
     }
 

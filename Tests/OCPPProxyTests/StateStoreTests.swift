@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import OCPP
 import OCPPRules
+import SQLiteNIO
 import Testing
 
 @testable import OCPPProxy
@@ -13,6 +14,41 @@ struct SQLiteTranslationStateTests {
     func transaction(_ local: Int64, _ uuid: String, seq: Int64, ended: Bool = false) -> TranslationState.Transaction {
         .init(
             localId: local, uuid: uuid, connectorId: 1, nextSeqNo: seq, remoteStartId: nil, ended: ended, serial: local)
+    }
+
+    @Test func eachUpstreamHasItsOwnStateAndRowsFromBeforeUpstreamsAreTheDefaultUpstreams() async throws {
+        let path = NSTemporaryDirectory() + "ocpp-proxy-state-\(UUID().uuidString).sqlite"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let identity = try ChargerIdentity("CP-1")
+        // The table as the proxy wrote it before translation state was kept per upstream.
+        let old = EdgeStateChange(edge: "", change: .transaction(transaction(1, "before", seq: 5)))
+        let connection = try await SQLiteConnection.open(
+            storage: .file(path: path), threadPool: .singleton, logger: Logger(label: "test"), on: loop)
+        _ = try await connection.query(
+            "CREATE TABLE translation_state (identity TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (identity, key))",
+            [])
+        _ = try await connection.query(
+            "INSERT INTO translation_state VALUES (?, ?, ?)",
+            [.text(identity.value), .text(old.key), .text(old.change.json.wireText)])
+        try await connection.close()
+
+        let store = try await SQLiteStateStore.open(
+            path: path, eventLoop: loop, logger: Logger(label: "test"), defaultUpstream: "old")
+        try await store.save(
+            [EdgeStateChange(edge: "", change: .transaction(transaction(1, "shadowed", seq: 1)))], for: identity,
+            upstream: "new"
+        ).get()
+        try await store.close().get()
+        let reopened = try await SQLiteStateStore.open(
+            path: path, eventLoop: loop, logger: Logger(label: "test"), defaultUpstream: "old")
+        let before = try await reopened.translationState(for: identity, upstream: "old").get()[edge: ""]
+        let shadowed = try await reopened.translationState(for: identity, upstream: "new").get()[edge: ""]
+        try await reopened.close().get()
+        #expect(before.transaction(localId: 1)?.uuid == "before")
+        #expect(before.transaction(uuid: "before")?.nextSeqNo == 5)
+        #expect(shadowed.transaction(localId: 1)?.uuid == "shadowed")
+        #expect(shadowed.transaction(uuid: "before") == nil)
     }
 
     @Test func whatIsSavedIsReadBackAfterReopeningTheFile() async throws {

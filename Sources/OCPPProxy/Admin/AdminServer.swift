@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import OCPP
 
 /// The operator's endpoint on its own port: liveness, readiness, Prometheus metrics and the charger list.
 final class AdminServer {
@@ -65,13 +66,18 @@ final class AdminHandler: ChannelInboundHandler {
     private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
         let known = ["/healthz", "/readyz", "/metrics", "/api/chargers", "/api/routes"]
-        guard known.contains(path) else {
+        let shadowPrefix = "/api/shadow/"
+        guard known.contains(path) || path.hasPrefix(shadowPrefix) else {
             return respond(context, request, .notFound, "text/plain", Array("not found\n".utf8))
         }
         guard request.method == .GET || request.method == .HEAD else {
             return respond(
                 context, request, .methodNotAllowed, "text/plain", Array("only GET is allowed\n".utf8),
                 extra: [("Allow", "GET, HEAD")])
+        }
+        if path.hasPrefix(shadowPrefix) {
+            let raw = String(path.dropFirst(shadowPrefix.count))
+            return shadow(raw.removingPercentEncoding ?? raw, context: context, request: request)
         }
         switch path {
         case "/healthz":
@@ -159,6 +165,33 @@ final class AdminHandler: ChannelInboundHandler {
         }
     }
 
+    /// `GET /api/shadow/{identity}`: what the charger's shadow answered differently (the latest divergences) and
+    /// how many answers were compared, diverged or were not compared (by reason). 404 for a charger without a shadow.
+    private func shadow(_ identity: String, context: ChannelHandlerContext, request: HTTPRequestHead) {
+        let report = runtime.shadowReports.report(for: identity)
+        let routed = (try? ChargerIdentity(identity)).flatMap { runtime.routes.route(for: $0).shadow }
+        guard let shadow = report?.shadow ?? routed else {
+            return respond(
+                context, request, .notFound, "text/plain", Array("charger \(identity) has no shadow CSMS\n".utf8))
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var latest: [JSONValue] = []
+        for outcome in report?.latest.reversed() ?? [] {
+            var fields = outcome.fields
+            fields["time"] = .string(formatter.string(from: outcome.time))
+            latest.append(.object(fields))
+        }
+        let body: JSONValue = .object([
+            "identity": .string(identity), "shadow": .string(shadow),
+            "compared": .integer(Int64(report?.compared ?? 0)), "divergent": .integer(Int64(report?.divergent ?? 0)),
+            "dropped": .object((report?.dropped ?? [:]).mapValues { .integer(Int64($0)) }),
+            "shadowCalls": .integer(Int64(report?.shadowCalls ?? 0)),
+            "latest": .array(latest),
+        ])
+        respond(context, request, .ok, "application/json", body.wireBytes)
+    }
+
     private func respond(
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String,
         _ body: [UInt8], extra: [(String, String)] = []
@@ -176,6 +209,8 @@ struct RouteEntry: Encodable {
     var reason: String
     /// The pattern of the rule that chose it (reason `rule`).
     var match: String?
+    /// The upstream its CALLs are copied to as well.
+    var shadow: String?
     /// Listed in `chargers:`.
     var configured: Bool
     var connected: Bool
@@ -183,6 +218,7 @@ struct RouteEntry: Encodable {
     init(identity: String, route: Route, configured: Bool, connected: Bool) {
         self.identity = identity
         self.upstream = route.upstream
+        self.shadow = route.shadow
         self.reason = route.reason.name
         if case .rule(_, let match) = route.reason { self.match = match }
         self.configured = configured

@@ -111,7 +111,7 @@ struct ConfigurationReader {
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
                 "audit", "overload",
-                "upstreamOutage", "upstreams", "routing",
+                "upstreamOutage", "upstreams", "routing", "shadow",
             ])
         let listeners = readListeners(top["listeners"])
         let upstreams = readUpstreams(one: top["upstream"], several: top["upstreams"])
@@ -137,6 +137,7 @@ struct ConfigurationReader {
         let audit = readAudit(top["audit"])
         let outage = readUpstreamOutage(top["upstreamOutage"])
         let overload = readOverload(top["overload"])
+        let shadow = readShadow(top["shadow"])
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -162,12 +163,14 @@ struct ConfigurationReader {
         }
 
         guard let listeners, let upstreams, let routing, let chargers else { return nil }
-        return ProxyConfiguration(
+        var configuration = ProxyConfiguration(
             listeners: listeners, upstreams: upstreams, routing: routing, duplicateIdentity: duplicate,
             rulesDirectory: rules,
             stateSQLitePath: statePath, admin: admin, limits: limits, keepalive: keepalive, logging: logging,
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
             upstreamOutage: outage, overload: overload)
+        configuration.shadow = shadow
+        return configuration
     }
 
 }

@@ -58,6 +58,7 @@ extension ConfigurationReader {
                 map, key,
                 allowed: [
                     "identity", "securityProfile", "password", "passwordHash", "upstream", "upstreamPasswords",
+                    "shadow",
                     "tolerance", "soapEndpoint", "capabilities", "evses", "limits",
                 ])
             var ownLimits: MessageLimits?
@@ -124,6 +125,14 @@ extension ConfigurationReader {
                     upstreamPasswords[name] = password
                 }
             }
+            let shadow = map["shadow"].flatMap {
+                knownUpstream($0, "\(key).shadow", among: upstreamNames, required: true)
+            }
+            if let shadow, shadow == route {
+                fail(
+                    "\(key).shadow", map["shadow"],
+                    "the shadow must be another upstream than the one the charger is routed to (\(shadow))")
+            }
             guard let identity else {
                 valid = false
                 continue
@@ -135,7 +144,7 @@ extension ConfigurationReader {
                 soapEndpoint: map["soapEndpoint"].flatMap { httpURL($0, "\(key).soapEndpoint") },
                 capabilities: capabilities(map["capabilities"], "\(key).capabilities"),
                 layout: map["evses"].flatMap { evseLayout($0, "\(key).evses") }, messageLimits: ownLimits,
-                upstream: route, upstreamPasswords: upstreamPasswords)
+                upstream: route, shadow: shadow, upstreamPasswords: upstreamPasswords)
         }
         return valid ? chargers : nil
     }

@@ -82,7 +82,8 @@ extension ConfigurationReader {
         checkKeys(
             map, key,
             allowed: key == "upstream"
-                ? ["url", "version", "connectTimeout", "tls"] : ["name", "url", "version", "connectTimeout", "tls"])
+                ? ["url", "version", "connectTimeout", "tls"]
+                : ["name", "url", "version", "connectTimeout", "tls", "answerLocally"])
         // A CSMS is reached over WebSocket: OCPP 1.5 (SOAP only) is not among the choices.
         let version =
             map["version"] == nil
@@ -123,10 +124,13 @@ extension ConfigurationReader {
         }
         var path = url.path
         while path.hasSuffix("/") { path.removeLast() }
+        let answers = readShadowAnswers(map["answerLocally"], key: "\(key).answerLocally")
         guard let version else { return nil }
-        return UpstreamConfiguration(
+        var upstream = UpstreamConfiguration(
             name: name, key: key, scheme: scheme, host: host, port: url.port ?? (scheme == "wss" ? 443 : 80),
             path: path, version: version, connectTimeout: timeout, tls: tls)
+        upstream.answerLocally = answers
+        return upstream
     }
 
     /// `routing:` over the upstreams read: `default` (required with several upstreams) and `rules`, each naming a
@@ -151,7 +155,7 @@ extension ConfigurationReader {
                             valid = false
                             continue
                         }
-                        checkKeys(rule, key, allowed: ["match", "upstream"])
+                        checkKeys(rule, key, allowed: ["match", "upstream", "shadow"])
                         var pattern: IdentityPattern?
                         if rule["match"] == nil {
                             fail("\(key).match", item, "required key is missing; expected a pattern such as \"ABB-*\"")
@@ -166,11 +170,18 @@ extension ConfigurationReader {
                             fail("\(key).upstream", item, "required key is missing; expected the name of an upstream")
                         }
                         let upstream = knownUpstream(rule["upstream"], "\(key).upstream", among: names)
-                        guard let pattern, let upstream else {
+                        let shadow = rule["shadow"].flatMap { knownUpstream($0, "\(key).shadow", among: names) }
+                        if let shadow, shadow == upstream {
+                            fail(
+                                "\(key).shadow", rule["shadow"],
+                                "the shadow must be another upstream than the one the rule routes to (\(shadow))")
+                            valid = false
+                        }
+                        guard let pattern, let upstream, rule["shadow"] == nil || shadow != nil else {
                             valid = false
                             continue
                         }
-                        rules.append(RouteRule(match: pattern, upstream: upstream))
+                        rules.append(RouteRule(match: pattern, upstream: upstream, shadow: shadow))
                     }
                 } else {
                     fail("routing.rules", list, "expected a list of {match, upstream}, got \(describe(list))")

@@ -36,6 +36,8 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamOutage: UpstreamOutageConfiguration? = UpstreamOutageConfiguration()
     /// nil when overload protection is off (`overload: off`).
     public var overload: OverloadConfiguration? = OverloadConfiguration()
+    /// How shadowed chargers' CALLs are copied and compared (`shadow:`).
+    public var shadow = ShadowConfiguration()
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }
@@ -152,6 +154,8 @@ public struct ChargerRegistration: Sendable {
     /// `chargers[].upstream` (or `.upstream.name`): the upstream it goes to, over `routing.rules` and
     /// `routing.default`.
     public var upstream: String? = nil
+    /// `chargers[].shadow`: the upstream its CALLs are copied to, over `routing.rules[].shadow`.
+    public var shadow: String? = nil
     /// Basic auth passwords toward named upstreams (`chargers[].upstreamPasswords`), over `upstreamPassword`.
     public var upstreamPasswords: [String: String] = [:]
 
@@ -205,6 +209,8 @@ public struct UpstreamConfiguration: Sendable {
     public var connectTimeout: TimeAmount
     /// TLS toward the CSMS; set exactly when the scheme is wss.
     public var tls: UpstreamTLSConfiguration?
+    /// What the proxy answers this upstream's CALLs with when it is a charger's shadow.
+    public var answerLocally = ShadowAnswers()
 
     /// The URL text, for logs.
     public var url: String { "\(scheme)://\(host):\(port)\(path)" }

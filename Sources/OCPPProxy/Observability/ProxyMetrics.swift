@@ -296,34 +296,51 @@ public final class ProxyMetrics: Sendable {
 struct SessionMetrics {
     let proxy: ProxyMetrics
     let transport: ListenerTransport
+    /// False for a shadow CSMS's path: the charger's frames are counted once, by its own session's path (the
+    /// shadow has metrics of its own).
+    var countsFrames = true
 
     func chargersConnected(_ version: OCPPVersion) -> Gauge { proxy.chargersConnected(version, transport: transport) }
 
     func frame(from side: Side, type: MessageTypeNumber, action: String?, version: OCPPVersion) {
+        guard countsFrames else { return }
         proxy.frame(from: side, type: type, action: action, version: version, transport: transport)
     }
 
     func callError(sender: String, code: String, version: OCPPVersion) {
+        guard countsFrames else { return }
         proxy.callError(sender: sender, code: code, version: version, transport: transport)
     }
 
     func malformed(from side: Side, reason: String) {
+        guard countsFrames else { return }
         proxy.malformed(from: side, reason: reason, transport: transport)
     }
 
-    func unmatchedResponse(from side: Side) { proxy.unmatchedResponse(from: side, transport: transport) }
+    func unmatchedResponse(from side: Side) {
+        guard countsFrames else { return }
+        proxy.unmatchedResponse(from: side, transport: transport)
+    }
 
-    func translationProblem(level: String) { proxy.translationProblem(level: level, transport: transport) }
+    func translationProblem(level: String) {
+        guard countsFrames else { return }
+        proxy.translationProblem(level: level, transport: transport)
+    }
 
     func translationAnswered(from side: Side, action: String) {
+        guard countsFrames else { return }
         proxy.translationAnswered(from: side, action: action, transport: transport)
     }
 
     func callRefused(from side: Side, reason: String) {
+        guard countsFrames else { return }
         proxy.callRefused(from: side, reason: reason, transport: transport)
     }
 
-    func callTimedOut(from side: Side) { proxy.callTimedOut(from: side, transport: transport) }
+    func callTimedOut(from side: Side) {
+        guard countsFrames else { return }
+        proxy.callTimedOut(from: side, transport: transport)
+    }
 
     /// `action` is a known action of the sender's version or "other" (the caller checks it against its rules).
     func messageLimited(from side: Side, action: String, decision: String) {

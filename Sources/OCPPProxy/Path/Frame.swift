@@ -120,6 +120,18 @@ struct Outgoing {
     }
 }
 
+extension Outgoing {
+    /// The frame as an RPC frame in `version` (the receiver's): what a path made, or forwarded bytes read again.
+    func rpc(version: OCPPVersion) -> RPCFrame? {
+        switch content {
+        case .frame(let rpc): return rpc
+        case .forwarded(let text):
+            guard case .success(let rpc) = RPCFrame.parse(text.readableBytesView, version: version) else { return nil }
+            return rpc
+        }
+    }
+}
+
 /// Which received frame led to an outgoing one: who sent it and its message id.
 struct FrameCause {
     var side: Side

@@ -44,7 +44,8 @@ final class TranslatingPath: FramePath {
 
     /// Reads the charger's translation state.
     func start() -> EventLoopFuture<Void> {
-        store.translationState(for: context.identity).hop(to: context.eventLoop).map { [self] state in
+        store.translationState(for: context.identity, upstream: context.upstreamName).hop(to: context.eventLoop).map {
+            [self] state in
             let prefix = String(UUID().uuidString.prefix(8).lowercased()) + "-"
             engine = TranslationChain(
                 ruleSets: ruleSets, state: state, ids: RandomIdentifiers(), chargerTolerance: tolerance,
@@ -142,11 +143,13 @@ final class TranslatingPath: FramePath {
         let changes = output.changes
         let store = self.store
         let identity = context.identity
+        let upstream = context.upstreamName
         let eventLoop = context.eventLoop
         let previous = chain ?? eventLoop.makeSucceededFuture([])
         let next = previous.flatMap { _ in
             changes.isEmpty
-                ? eventLoop.makeSucceededVoidFuture() : store.save(changes, for: identity).hop(to: eventLoop)
+                ? eventLoop.makeSucceededVoidFuture()
+                : store.save(changes, for: identity, upstream: upstream).hop(to: eventLoop)
         }.map { [self] () -> [Outgoing] in
             writesInFlight -= 1
             return outgoing(frames)

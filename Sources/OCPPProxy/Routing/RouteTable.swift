@@ -17,10 +17,13 @@ public struct RoutingConfiguration: Sendable {
 public struct RouteRule: Sendable, Equatable {
     public var match: IdentityPattern
     public var upstream: String
+    /// `routing.rules[].shadow`: the upstream these chargers' CALLs are copied to as well.
+    public var shadow: String?
 
-    public init(match: IdentityPattern, upstream: String) {
+    public init(match: IdentityPattern, upstream: String, shadow: String? = nil) {
         self.match = match
         self.upstream = upstream
+        self.shadow = shadow
     }
 }
 
@@ -47,6 +50,9 @@ public struct Route: Sendable, Equatable {
     /// The upstream's name.
     public var upstream: String
     public var reason: Reason
+    /// The upstream its CALLs are copied to as well (`chargers[].shadow`, else the first matching rule's), never
+    /// the upstream itself.
+    public var shadow: String? = nil
 }
 
 /// Resolves a charger's route from the configuration: its own `chargers[].upstream` over the rules, the first
@@ -62,10 +68,19 @@ public struct RouteTable: Sendable {
     }
 
     public func route(for identity: ChargerIdentity) -> Route {
-        if let name = chargers[identity]?.upstream { return Route(upstream: name, reason: .override) }
-        for (index, rule) in routing.rules.enumerated() where rule.match.matches(identity.value) {
-            return Route(upstream: rule.upstream, reason: .rule(index: index, match: rule.match.text))
+        let rule = routing.rules.indices.first { routing.rules[$0].match.matches(identity.value) }
+        var route: Route
+        if let name = chargers[identity]?.upstream {
+            route = Route(upstream: name, reason: .override)
+        } else if let index = rule {
+            route = Route(
+                upstream: routing.rules[index].upstream,
+                reason: .rule(index: index, match: routing.rules[index].match.text))
+        } else {
+            route = Route(upstream: routing.defaultUpstream, reason: .default)
         }
-        return Route(upstream: routing.defaultUpstream, reason: .default)
+        let shadow = chargers[identity]?.shadow ?? rule.flatMap { routing.rules[$0].shadow }
+        if shadow != route.upstream { route.shadow = shadow }
+        return route
     }
 }

@@ -28,6 +28,8 @@ final class ProxyContext: Sendable {
     let audit: AuditLog?
     /// Handshakes a second and connected chargers.
     let admissionLimits: AdmissionLimits
+    /// What the shadow CSMSs answered differently, per charger, for `GET /api/shadow/{identity}`.
+    let shadowReports: ShadowReports
 
     /// `upstreamTLS`: the client TLS context of each `wss://` upstream, by name.
     init(
@@ -36,6 +38,7 @@ final class ProxyContext: Sendable {
         rules: RuleLibrary? = nil, stateStore: StateStore, audit: AuditLog? = nil
     ) {
         self.audit = audit
+        self.shadowReports = ShadowReports(kept: configuration.shadow.keptPerCharger)
         self.admissionLimits = AdmissionLimits(configuration.limits, listeners: configuration.listeners)
         self.rules = rules
         self.stateStore = stateStore

@@ -26,6 +26,8 @@ final class ChargerSession: LinkEvents {
     private let path: FramePath
     /// The CSMS outage handling: what happens to frames for the CSMS while its link is down.
     private var outage: UpstreamOutage?
+    /// The second CSMS the charger's CALLs are copied to, when its route names one.
+    private var shadow: ShadowLeg?
     /// Frames that arrived before the path was ready (translation reads the charger's state first).
     private var waiting: [Frame] = []
     private var started = false
@@ -64,6 +66,14 @@ final class ChargerSession: LinkEvents {
         self.outage = reconnector.map { UpstreamOutage(reconnector: $0, context: context, host: self) }
     }
 
+    /// Adds the shadow CSMS (before ``start()``); its events go into the charger's audit record.
+    func attach(shadow make: (@escaping (String, [String: JSONValue]) -> Void) -> ShadowLeg) {
+        shadow = make { [weak self] name, fields in
+            guard let self else { return }
+            for observer in observers { observer.sessionEvent(name, fields) }
+        }
+    }
+
     /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
     func start() {
         eventLoop.assertInEventLoop()
@@ -72,6 +82,7 @@ final class ChargerSession: LinkEvents {
         charger.events = self
         upstream.events = self
         for observer in observers { observer.connected() }
+        shadow?.start()
         let loaded = outage?.load() ?? eventLoop.makeSucceededVoidFuture()
         path.start().hop(to: eventLoop).and(loaded).whenComplete { [self] result in
             switch result {
@@ -157,6 +168,7 @@ final class ChargerSession: LinkEvents {
                 return resume(frame, after: index, verdict)
             }
         }
+        if frame.side == .charger, let shadow { shadow.copy(frame) }
         deliver(path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId, action: frame.action))
     }
 
@@ -254,6 +266,7 @@ final class ChargerSession: LinkEvents {
         guard !failed else { return }
         var frame = frame
         if frame.cause == nil { frame.cause = cause }
+        if frame.side == .charger, let shadow { shadow.primaryAnswered(frame) }
         if frame.side == .csms, let outage, outage.intercepts { return outage.take(frame, through: stages) }
         write(frame, through: stages)
     }
@@ -342,6 +355,7 @@ final class ChargerSession: LinkEvents {
         eventLoop.assertInEventLoop()
         charger.close(code: code, reason: reason, text: text)
         upstream.close(code: code, reason: reason, text: text)
+        shadow?.end()
     }
 
     private func finish() {
@@ -350,6 +364,8 @@ final class ChargerSession: LinkEvents {
         timer?.cancel()
         timer = nil
         outage?.end()
+        shadow?.end()
+        shadow = nil
         charger.events = nil
         upstream.events = nil
         context.metrics.chargersConnected(context.chargerVersion).decrement()

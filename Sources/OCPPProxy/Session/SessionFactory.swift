@@ -71,11 +71,44 @@ struct SessionFactory {
                 transport: charger.transport.rawValue, upstream: target.url)
             context.audit = (log, session)
         }
-        return ChargerSession(
+        let session = ChargerSession(
             context: context, listenerName: listener, remoteAddress: remoteAddress, generation: generation,
             charger: charger, upstream: upstream.link, stages: stages(for: context),
             path: path(for: context, listener: listener),
             reconnector: upstream.upstream.reconnector(proxy.configuration.upstreamOutage, store: proxy.stateStore),
             route: upstream.route)
+        if let name = upstream.route.shadow, let shadow = proxy.upstreams[name] {
+            if shadow.canServe(version, rules: proxy.rules) {
+                let shadowContext = self.shadowContext(of: context, shadow: shadow)
+                let path = path(for: shadowContext, listener: listener)
+                session.attach { record in
+                    ShadowLeg(
+                        upstream: shadow, context: shadowContext, path: path, settings: proxy.configuration.shadow,
+                        reports: proxy.shadowReports, metrics: proxy.metrics, record: record)
+                }
+            } else {
+                logger.warning(
+                    "no shadow for this charger: shadow \(name) speaks \(shadow.configuration.version) and no rules translate \(version) to it"
+                )
+                proxy.metrics.shadowDropped("version", upstream: name)
+            }
+        }
+        return session
+    }
+
+    /// The shadow's side of a session: the charger as it is, the shadow's version and name on the CSMS side, its
+    /// frames not counted as the charger's.
+    private func shadowContext(of context: SessionContext, shadow: Upstream) -> SessionContext {
+        var logger = context.logger
+        logger[metadataKey: "shadow"] = "\(shadow.name)"
+        var metrics = context.metrics
+        metrics.countsFrames = false
+        var shadowContext = SessionContext(
+            identity: context.identity, chargerVersion: context.chargerVersion,
+            upstreamVersion: shadow.configuration.version, eventLoop: context.eventLoop, metrics: metrics,
+            limits: context.limits, logger: logger)
+        shadowContext.upstreamName = shadow.name
+        shadowContext.wallClock = context.wallClock
+        return shadowContext
     }
 }

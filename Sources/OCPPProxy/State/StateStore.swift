@@ -16,11 +16,12 @@ protocol StateStore: Sendable {
     /// Persists the upstream password the CSMS `upstream` set; completes once it is durable.
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
         -> EventLoopFuture<Void>
-    /// What translation remembers about a charger (transactions, seqNos, remote starts, request ids), for each edge
-    /// of its chain of rule sets.
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState>
+    /// What translation remembers about a charger toward the CSMS `upstream` (transactions, seqNos, remote starts,
+    /// request ids), for each edge of its chain of rule sets. Kept per upstream: a charger shadowed to a second CSMS,
+    /// or moved to another, has transactions on each that are that CSMS's.
+    func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState>
     /// Persists translation state changes in order; completes once they are durable.
-    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void>
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
     /// Transaction messages the proxy acknowledged during an outage of the CSMS `upstream` and has not delivered
     /// to it yet, oldest first. They are that CSMS's (in its version, about its transactions): a charger routed
     /// elsewhere later does not send them to another CSMS.
@@ -30,6 +31,17 @@ protocol StateStore: Sendable {
     /// Forgets a message the CSMS has answered.
     func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
     func close() -> EventLoopFuture<Void>
+}
+
+extension StateStore {
+    /// The translation state toward the upstream `upstream:` configures (named `default`).
+    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
+        translationState(for: identity, upstream: UpstreamConfiguration.defaultName)
+    }
+
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        save(changes, for: identity, upstream: UpstreamConfiguration.defaultName)
+    }
 }
 
 /// A frame for the CSMS, in the CSMS's version, held for delivery after an outage.
@@ -59,17 +71,19 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
-    private let translation = NIOLockedValueBox<[String: ChainState]>([:])
+    private let translation = NIOLockedValueBox<[UpstreamCredentialKey: ChainState]>([:])
 
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
-        eventLoop.makeSucceededFuture(translation.withLockedValue { $0[identity.value] } ?? ChainState())
+    func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
+        return eventLoop.makeSucceededFuture(translation.withLockedValue { $0[key] } ?? ChainState())
     }
 
-    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
+        let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
         translation.withLockedValue { states in
-            var state = states[identity.value] ?? ChainState()
+            var state = states[key] ?? ChainState()
             changes.forEach { state.apply($0) }
-            states[identity.value] = state
+            states[key] = state
         }
         return eventLoop.makeSucceededVoidFuture()
     }
@@ -141,15 +155,17 @@ final class SQLiteStateStore: StateStore {
                 )
                 """, columns: "identity, password, updated_at", defaultUpstream: defaultUpstream, logger: logger)
         // One row per remembered item (a transaction, a counter, ...): a change replaces its row.
-        _ = try await connection.query(
-            """
-            CREATE TABLE IF NOT EXISTS translation_state (
-                identity TEXT NOT NULL,
-                key TEXT NOT NULL,
-                value TEXT NOT NULL,
-                PRIMARY KEY (identity, key)
-            )
-            """, [])
+        try await migrateByUpstream(
+            connection, table: "translation_state",
+            create: """
+                CREATE TABLE IF NOT EXISTS translation_state (
+                    upstream TEXT NOT NULL,
+                    identity TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (upstream, identity, key)
+                )
+                """, columns: "identity, key, value", defaultUpstream: defaultUpstream, logger: logger)
         // Transaction messages acknowledged during a CSMS outage, until that CSMS has answered them.
         try await migrateByUpstream(
             connection, table: "outage_queue",
@@ -248,9 +264,11 @@ final class SQLiteStateStore: StateStore {
     }
 
     /// A row's key names its edge (``EdgeStateChange/key``): rows written before chains existed are the first edge's.
-    func translationState(for identity: ChargerIdentity) -> EventLoopFuture<ChainState> {
-        connection.query("SELECT key, value FROM translation_state WHERE identity = ?", [.text(identity.value)]).map {
-            rows in
+    func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState> {
+        connection.query(
+            "SELECT key, value FROM translation_state WHERE upstream = ? AND identity = ?",
+            [.text(upstream), .text(identity.value)]
+        ).map { rows in
             var state = ChainState()
             for row in rows {
                 guard let key = row.column("key")?.string, let text = row.column("value")?.string,
@@ -295,6 +313,7 @@ final class SQLiteStateStore: StateStore {
     /// next, as one statement: group commit, so that a thousand chargers' MeterValues cost a few writes, not a
     /// thousand.
     private struct PendingWrite {
+        var upstream: String
         var identity: String
         var changes: [EdgeStateChange]
         var promise: EventLoopPromise<Void>
@@ -304,10 +323,11 @@ final class SQLiteStateStore: StateStore {
     /// Rows per statement, well under SQLite's limit of bound parameters.
     private static let rowsPerStatement = 300
 
-    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+    func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         let promise = connection.eventLoop.makePromise(of: Void.self)
         let start = pending.withLockedValue { state -> Bool in
-            state.writes.append(PendingWrite(identity: identity.value, changes: changes, promise: promise))
+            state.writes.append(
+                PendingWrite(upstream: upstream, identity: identity.value, changes: changes, promise: promise))
             if state.flushing { return false }
             state.flushing = true
             return true
@@ -324,24 +344,27 @@ final class SQLiteStateStore: StateStore {
             return writes
         }
         guard !batch.isEmpty else { return }
-        // The last change of each (identity, key) is the one that counts.
-        var latest: [String: (identity: String, change: EdgeStateChange)] = [:]
+        // The last change of each (upstream, identity, key) is the one that counts.
+        var latest: [String: (write: PendingWrite, change: EdgeStateChange)] = [:]
         var order: [String] = []
         for write in batch {
             for change in write.changes {
-                let key = write.identity + "\u{0}" + change.key
-                if latest.updateValue((write.identity, change), forKey: key) == nil { order.append(key) }
+                let key = write.upstream + "\u{0}" + write.identity + "\u{0}" + change.key
+                if latest.updateValue((write, change), forKey: key) == nil { order.append(key) }
             }
         }
         var upserts: [[SQLiteData]] = []
         var deletes: [[SQLiteData]] = []
         for key in order {
-            let (identity, change) = latest[key]!
+            guard let (write, change) = latest[key] else { continue }
             if case .forgetTransaction = change.change {
-                deletes.append([.text(identity), .text(change.key)])
+                deletes.append([.text(write.upstream), .text(write.identity), .text(change.key)])
             } else {
                 // Key order means nothing in a stored value: skip the sorting.
-                upserts.append([.text(identity), .text(change.key), .text(change.change.json.wireText)])
+                upserts.append([
+                    .text(write.upstream), .text(write.identity), .text(change.key),
+                    .text(change.change.json.wireText),
+                ])
             }
         }
         var statements: [(String, [SQLiteData])] = []
@@ -349,9 +372,9 @@ final class SQLiteStateStore: StateStore {
             let rows = upserts[start..<min(start + Self.rowsPerStatement, upserts.count)]
             statements.append(
                 (
-                    "INSERT INTO translation_state (identity, key, value) VALUES "
-                        + Array(repeating: "(?, ?, ?)", count: rows.count).joined(separator: ", ")
-                        + " ON CONFLICT(identity, key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO translation_state (upstream, identity, key, value) VALUES "
+                        + Array(repeating: "(?, ?, ?, ?)", count: rows.count).joined(separator: ", ")
+                        + " ON CONFLICT(upstream, identity, key) DO UPDATE SET value = excluded.value",
                     rows.flatMap { $0 }
                 ))
         }
@@ -360,7 +383,8 @@ final class SQLiteStateStore: StateStore {
             statements.append(
                 (
                     "DELETE FROM translation_state WHERE "
-                        + Array(repeating: "(identity = ? AND key = ?)", count: rows.count).joined(separator: " OR "),
+                        + Array(repeating: "(upstream = ? AND identity = ? AND key = ?)", count: rows.count)
+                        .joined(separator: " OR "),
                     rows.flatMap { $0 }
                 ))
         }

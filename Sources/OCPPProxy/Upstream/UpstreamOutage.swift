@@ -234,7 +234,7 @@ final class UpstreamOutage {
         var read: RPCFrame??
         func rpc() -> RPCFrame? {
             if let read { return read }
-            let parsed = Self.rpc(of: frame, version: context.upstreamVersion)
+            let parsed = frame.rpc(version: context.upstreamVersion)
             read = .some(parsed)
             return parsed
         }
@@ -351,7 +351,7 @@ final class UpstreamOutage {
         if writing > 0 { return }  // a message being stored goes before what waits behind it
         if !statuses.isEmpty {
             let status = statuses.removeFirst().frame
-            guard let rpc = Self.rpc(of: status, version: context.upstreamVersion) else { return deliverNext() }
+            guard let rpc = status.rpc(version: context.upstreamVersion) else { return deliverNext() }
             send(rpc, id: status.messageId, sequence: nil, action: "StatusNotification", cause: status.cause)
             return
         }
@@ -391,15 +391,6 @@ final class UpstreamOutage {
             frame.type == .call
             ? ProxyMetrics.actionLabel(frame.action ?? Self.action(of: frame), context.upstreamVersion) : "answer"
         context.metrics.proxy.outageMessage(action, decision: decision)
-    }
-
-    static func rpc(of frame: Outgoing, version: OCPPVersion) -> RPCFrame? {
-        switch frame.content {
-        case .frame(let rpc): return rpc
-        case .forwarded(let text):
-            guard case .success(let rpc) = RPCFrame.parse(text.readableBytesView, version: version) else { return nil }
-            return rpc
-        }
     }
 
     static func action(of frame: Outgoing) -> String? {
