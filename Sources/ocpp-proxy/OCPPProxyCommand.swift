@@ -77,7 +77,8 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "ocpp-proxy")
-        let server = ProxyServer(configuration: configuration, rules: rules, logger: logger)
+        let server = ProxyServer(
+            configuration: configuration, rules: rules, logger: logger, configurationPath: options.config)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -229,6 +229,12 @@ final class GatedStateStore: StateStore, @unchecked Sendable {
         eventLoop.makeSucceededFuture([])
     }
 
+    func routeOverrides() -> EventLoopFuture<[String: String]> { eventLoop.makeSucceededFuture([:]) }
+
+    func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        eventLoop.makeSucceededVoidFuture()
+    }
+
     func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         eventLoop.makeFailedFuture(DiskFull())
     }

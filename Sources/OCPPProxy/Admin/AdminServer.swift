@@ -50,9 +50,9 @@ final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let runtime: ProxyContext
+    let runtime: ProxyContext
     private let readiness: Readiness
-    private var assembler = RequestAssembler()
+    private var assembler = RequestAssembler(maxBody: 4096)
 
     init(runtime: ProxyContext, readiness: Readiness) {
         self.runtime = runtime
@@ -60,7 +60,20 @@ final class AdminHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if let request = assembler.receive(unwrapInboundIn(data)) { route(request, context: context) }
+        guard let (request, body, tooLarge) = assembler.receiveWithBody(unwrapInboundIn(data)) else { return }
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        if path.hasPrefix("/api/") {
+            let routeAPI = Self.chargerRoutePath(path)
+            let mutates = routeAPI != nil && request.method != .GET && request.method != .HEAD
+            if let refusal = authorize(request, mutates: mutates) {
+                return respond(context, request, refusal.status, refusal.body)
+            }
+            if tooLarge {
+                return respond(context, request, .payloadTooLarge, .object(["error": .string("body over 4096 bytes")]))
+            }
+            if let identity = routeAPI { return route(identity, method: request.method, body: body, context, request) }
+        }
+        route(request, context: context)
     }
 
     private func route(_ request: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -142,6 +155,13 @@ final class AdminHandler: ChannelInboundHandler {
                     identity: identity.value, route: runtime.routes.route(for: identity), configured: true,
                     connected: false)
             }
+            for (identity, upstream) in runtime.routes.overrides where entries[identity] == nil {
+                entries[identity] = RouteEntry(
+                    identity: identity,
+                    route: (try? ChargerIdentity(identity)).map(runtime.routes.route(for:))
+                        ?? Route(upstream: upstream, reason: .api),
+                    configured: false, connected: false)
+            }
             for (identity, route) in sessions {
                 entries[identity.value] = RouteEntry(
                     identity: identity.value, route: route,
@@ -192,7 +212,7 @@ final class AdminHandler: ChannelInboundHandler {
         respond(context, request, .ok, "application/json", body.wireBytes)
     }
 
-    private func respond(
+    func respond(
         _ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ status: HTTPResponseStatus, _ type: String,
         _ body: [UInt8], extra: [(String, String)] = []
     ) {

@@ -50,6 +50,24 @@ final class AuditSessionInfo: Sendable {
         members = Array(object.dropFirst().dropLast())
     }
 
+    private init(_ info: AuditSessionInfo, upstream: String, upstreamVersion: OCPPVersion) {
+        charger = info.charger
+        session = info.session
+        chargerVersion = info.chargerVersion
+        self.upstreamVersion = upstreamVersion
+        var fields = info.fields
+        fields["upstream"] = .string(upstream)
+        self.fields = fields
+        var object: [UInt8] = []
+        JSONValue.object(fields).write(into: &object)
+        members = Array(object.dropFirst().dropLast())
+    }
+
+    /// The same connection after a cutover to another CSMS (`upstream`: its URL).
+    func moved(to upstream: String, version: OCPPVersion) -> AuditSessionInfo {
+        AuditSessionInfo(self, upstream: upstream, upstreamVersion: version)
+    }
+
     func version(of side: Side) -> OCPPVersion { side == .charger ? chargerVersion : upstreamVersion }
 }
 

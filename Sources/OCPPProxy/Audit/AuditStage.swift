@@ -11,7 +11,7 @@ import OCPP
 final class AuditStage: FrameStage {
     let name = "audit"
     private let log: AuditLog
-    private let session: AuditSessionInfo
+    private var session: AuditSessionInfo
     /// The action of each CALL whose answer has not been recorded yet, by the leg the answer will take and its id;
     /// so that an answer's record names its action (and its payload is redacted by the right table).
     private var awaiting: [AwaitKey: String] = [:]
@@ -20,6 +20,11 @@ final class AuditStage: FrameStage {
     private struct AwaitKey: Hashable {
         let leg: AuditLeg
         let id: String
+    }
+
+    /// Records from now on carry the new upstream's URL and are read in its version.
+    func upstreamChanged(_ context: SessionContext) {
+        if let session = context.audit?.session { self.session = session }
     }
 
     init(log: AuditLog, session: AuditSessionInfo, maxPendingCalls: Int) {

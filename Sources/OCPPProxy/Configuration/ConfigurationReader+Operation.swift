@@ -10,9 +10,18 @@ extension ConfigurationReader {
     mutating func readAdmin(_ node: Node?) -> AdminConfiguration? {
         guard let node else { return AdminConfiguration() }
         guard let map = mapping(node, "admin") else { return nil }
-        checkKeys(map, "admin", allowed: ["enabled", "host", "port"])
+        checkKeys(map, "admin", allowed: ["enabled", "host", "port", "token"])
         let enabled = boolean(map["enabled"], "admin.enabled") ?? true
         var admin = AdminConfiguration()
+        if let token = map["token"], let text = string(token, "admin.token", required: true) {
+            if text.utf8.count < 16 {
+                fail(
+                    "admin.token", token,
+                    "expected at least 16 characters (it guards route changes), got \(text.utf8.count)")
+            } else {
+                admin.token = text
+            }
+        }
         admin.host = string(map["host"], "admin.host") ?? admin.host
         admin.port = integer(map["port"], "admin.port", range: 1...65535) ?? admin.port
         return enabled ? admin : nil

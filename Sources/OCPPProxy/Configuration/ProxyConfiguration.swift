@@ -230,6 +230,9 @@ public struct UpstreamTLSConfiguration: Sendable {
 public struct AdminConfiguration: Sendable {
     public var host: String = "127.0.0.1"
     public var port: Int = 8181
+    /// The bearer token of the admin API (`Authorization: Bearer ...`): required by every `/api/` request when set;
+    /// without it, the API is read-only.
+    public var token: String? = nil
 }
 
 public struct LimitsConfiguration: Sendable {

@@ -25,6 +25,10 @@ protocol FramePath: AnyObject {
     var nextDeadline: NIODeadline? { get }
     func expire(now: NIODeadline) -> Outbox
 
+    /// Whether a CALL this path sent to the charger with message id `id` still awaits its answer (during a cutover the
+    /// charger's answer goes to the path that sent the CALL).
+    func awaitsAnswer(fromCharger id: String) -> Bool
+
     /// CALLs each side sent that are not answered yet, for the admin API.
     var pendingCalls: (fromCharger: Int, fromCSMS: Int) { get }
     /// The version pair translated, nil for pass-through.

@@ -87,6 +87,8 @@ final class PassThroughPath: FramePath {
         return .now([context.callError(to: side.other, id: id, code: .protocolError, description: description)])
     }
 
+    func awaitsAnswer(fromCharger id: String) -> Bool { fromCSMS.contains(id) }
+
     var pendingCalls: (fromCharger: Int, fromCSMS: Int) {
         let now = context.eventLoop.now
         func live(_ table: PendingCallTable) -> Int {

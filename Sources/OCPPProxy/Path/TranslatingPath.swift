@@ -53,6 +53,8 @@ final class TranslatingPath: FramePath {
         }
     }
 
+    func awaitsAnswer(fromCharger id: String) -> Bool { deadlines[PendingKey(side: .charger, id: id)] != nil }
+
     var pendingCalls: (fromCharger: Int, fromCSMS: Int) {
         guard let engine else { return (0, 0) }
         let charger = engine.pendingCount(on: .charger)

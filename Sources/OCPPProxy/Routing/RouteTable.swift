@@ -36,6 +36,8 @@ public struct Route: Sendable, Equatable {
         case rule(index: Int, match: String)
         /// `routing.default`.
         case `default`
+        /// Set through the admin API (`PUT /api/chargers/{identity}/route`) and kept in the state store.
+        case api
 
         /// As the admin API writes it.
         public var name: String {
@@ -43,6 +45,7 @@ public struct Route: Sendable, Equatable {
             case .override: return "override"
             case .rule: return "rule"
             case .default: return "default"
+            case .api: return "api"
             }
         }
     }

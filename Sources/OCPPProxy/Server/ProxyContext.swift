@@ -13,8 +13,8 @@ final class ProxyContext: Sendable {
     let upstreams: [String: Upstream]
     /// `routing.default`'s.
     let defaultUpstream: Upstream
-    /// Where each charger's link goes (from the configuration).
-    let routes: RouteTable
+    /// Where each charger's link goes: the configuration's routes under those set through the admin API.
+    let routes: LiveRoutes
     let logger: Logger
     let authenticator: ChargerAuthenticator
     let lockout: Lockout
@@ -35,7 +35,8 @@ final class ProxyContext: Sendable {
     init(
         configuration: ProxyConfiguration, metrics: ProxyMetrics, logger: Logger, listenerTLS: [String: ListenerTLS],
         upstreamTLS: [String: NIOSSLContext] = [:], upstreamCredentials: UpstreamCredentials,
-        rules: RuleLibrary? = nil, stateStore: StateStore, audit: AuditLog? = nil
+        rules: RuleLibrary? = nil, stateStore: StateStore, audit: AuditLog? = nil,
+        routeOverrides: [String: String] = [:]
     ) {
         self.audit = audit
         self.shadowReports = ShadowReports(kept: configuration.shadow.keptPerCharger)
@@ -49,7 +50,7 @@ final class ProxyContext: Sendable {
         self.upstreamCredentials = upstreamCredentials
         self.authenticator = ChargerAuthenticator(chargers: configuration.chargers)
         self.lockout = Lockout(configuration.lockout)
-        self.routes = configuration.routes
+        self.routes = LiveRoutes(configuration.routes, overrides: routeOverrides)
         func make(_ upstream: UpstreamConfiguration) -> Upstream {
             Upstream(
                 upstream, proxy: configuration, tlsContext: upstreamTLS[upstream.name],
@@ -71,6 +72,41 @@ final class ProxyContext: Sendable {
         if let upstream = upstreams[route.upstream] { return (route, upstream) }
         logger.error("route of \(identity) names unknown upstream \(route.upstream); using \(defaultUpstream.name)")
         return (Route(upstream: defaultUpstream.name, reason: .default), defaultUpstream)
+    }
+
+    /// SIGHUP: reads the routes of the configuration file again (`routing`, `chargers[].upstream`) and cuts every
+    /// connected charger whose route changed over to its new upstream. Upstreams themselves are read at start only:
+    /// a file that names another set of them is refused, with the routes left as they were.
+    func reloadRoutes(from path: String) {
+        let reloaded: ProxyConfiguration
+        do {
+            reloaded = try ConfigurationLoader().load(path: path)
+        } catch {
+            for issue in error.issues { logger.error("SIGHUP: routes not reloaded: \(issue)") }
+            return
+        }
+        let known = Set(upstreams.keys)
+        let named = Set(reloaded.upstreams.map(\.name))
+        guard named == known else {
+            logger.error(
+                "SIGHUP: routes not reloaded: the file names upstreams \(named.sorted().joined(separator: ", ")) and the proxy runs \(known.sorted().joined(separator: ", ")); upstreams change with a restart"
+            )
+            return
+        }
+        routes.replace(reloaded.routes)
+        logger.notice("SIGHUP: routes reloaded from \(path)")
+        audit?.record(.event("reload", ["what": .string("routes"), "file": .string(path)]))
+        applyRoutes()
+    }
+
+    /// Cuts every connected charger whose effective route names another upstream over to it.
+    func applyRoutes() {
+        for session in registry.sessions {
+            session.eventLoop.execute { [self] in
+                let (route, upstream) = self.route(for: session.identity)
+                session.cutOver(to: upstream, route: route)
+            }
+        }
     }
 
     /// The vendor quirks accepted from a translated charger: its own tolerance profile, else its listener's.

@@ -15,11 +15,14 @@ public final class ProxyServer: Service, Sendable {
     private let readiness = Readiness()
     private let group: EventLoopGroup
     private let rules: RuleLibrary?
+    /// The file the configuration came from: SIGHUP reads its routes again.
+    private let configurationPath: String?
 
     public init(
         configuration: ProxyConfiguration, rules: RuleLibrary? = nil, metrics: ProxyMetrics = ProxyMetrics(),
-        logger: Logger
+        logger: Logger, configurationPath: String? = nil
     ) {
+        self.configurationPath = configurationPath
         self.rules = rules
         self.configuration = configuration
         self.metrics = metrics
@@ -90,9 +93,17 @@ public final class ProxyServer: Service, Sendable {
         let audit = try configuration.audit.map { audit throws(StartupError) in
             try AuditLog.open(configuration: audit, metrics: metrics, logger: logger)
         }
+        var overrides = try await store.routeOverrides().get()
+        for (identity, upstream) in overrides.sorted(by: { $0.key < $1.key }) where !names.contains(upstream) {
+            logger.warning(
+                "state.sqlite routes \(identity) to upstream \(upstream), which is not configured; it follows the configuration's route until routed again"
+            )
+            overrides[identity] = nil
+        }
         let runtime = ProxyContext(
             configuration: configuration, metrics: metrics, logger: logger, listenerTLS: listenerTLS,
-            upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store, audit: audit)
+            upstreamTLS: upstreamTLS, upstreamCredentials: credentials, rules: rules, stateStore: store, audit: audit,
+            routeOverrides: overrides)
         return (runtime, store)
     }
 
@@ -230,8 +241,11 @@ public final class ProxyServer: Service, Sendable {
                 service: SessionCloser(
                     registry: runtime.registry, gracePeriod: configuration.shutdown.gracePeriod, logger: logger)))
         services.append(.init(service: ListenerService(channels: channels, readiness: readiness, logger: logger)))
-        services.append(
-            .init(service: TLSReloader(listenerTLS: runtime.listenerTLS, logger: logger, audit: runtime.audit)))
+        var onHangup: (@Sendable () -> Void)?
+        if let path = configurationPath { onHangup = { runtime.reloadRoutes(from: path) } }
+        let reloader = TLSReloader(
+            listenerTLS: runtime.listenerTLS, logger: logger, audit: runtime.audit, onHangup: onHangup)
+        services.append(.init(service: reloader))
         try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
         try? await store.close().get()
         try? await group.shutdownGracefully()

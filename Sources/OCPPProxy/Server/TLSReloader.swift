@@ -8,11 +8,13 @@ struct TLSReloader: Service {
     let listenerTLS: [String: ListenerTLS]
     let logger: Logger
     var audit: AuditLog?
+    /// What else SIGHUP reloads (the routes of the configuration file).
+    var onHangup: (@Sendable () -> Void)?
     /// How often certificate files are checked for changes.
     static let pollInterval = Duration.seconds(2)
 
     func run() async throws {
-        guard !listenerTLS.isEmpty else {
+        guard !listenerTLS.isEmpty || onHangup != nil else {
             try? await gracefulShutdown()
             return
         }
@@ -21,10 +23,14 @@ struct TLSReloader: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     for await _ in hangups {
-                        logger.notice("SIGHUP: reloading TLS certificates")
-                        reload(onlyIfChanged: false)
+                        if !listenerTLS.isEmpty {
+                            logger.notice("SIGHUP: reloading TLS certificates")
+                            reload(onlyIfChanged: false)
+                        }
+                        onHangup?()
                     }
                 }
+                guard !listenerTLS.isEmpty else { return }
                 group.addTask {
                     while (try? await Task.sleep(for: Self.pollInterval)) != nil {
                         reload(onlyIfChanged: true)

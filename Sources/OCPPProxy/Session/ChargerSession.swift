@@ -10,22 +10,29 @@ import OCPP
 /// here runs on the event loop both links share; nothing here reaches another session, and nothing calls into
 /// the session but its links.
 final class ChargerSession: LinkEvents {
-    let context: SessionContext
+    /// Replaced, with the CSMS link and the path, when the charger is cut over to another upstream.
+    var context: SessionContext
     let listenerName: String
     let remoteAddress: String
     let connectedSince: Date
     let generation: UInt64
     private let charger: FrameLink
-    /// Replaced when it reopens after a CSMS outage.
-    private var upstream: FrameLink
-    /// The route that chose its upstream (`context.upstreamName`), as admission resolved it.
-    let route: Route
-    private let stages: [FrameStage]
+    /// Replaced when it reopens after a CSMS outage, and when the charger is cut over to another upstream.
+    var upstream: FrameLink
+    /// The route that chose its upstream (`context.upstreamName`), as admission resolved it or a cutover set it.
+    var route: Route
+    let stages: [FrameStage]
     /// The stages that watch frames as they arrive and the session's events (the audit tap).
     private let observers: [FrameStage]
-    private let path: FramePath
+    var path: FramePath
     /// The CSMS outage handling: what happens to frames for the CSMS while its link is down.
-    private var outage: UpstreamOutage?
+    var outage: UpstreamOutage?
+    /// A cutover to another upstream: the new link being opened and fed the charger's boot and statuses, then the
+    /// old link kept until the transactions that started on it end.
+    var cutover = CutoverState()
+    /// Builds what a cutover to another upstream needs (set by the factory); nil: this session cannot move, or not
+    /// to that upstream (its version cannot be joined to the charger's).
+    var makeCutover: ((Upstream, Route) -> CutoverTarget?)?
     /// The second CSMS the charger's CALLs are copied to, when its route names one.
     private var shadow: ShadowLeg?
     /// Frames that arrived before the path was ready (translation reads the charger's state first).
@@ -36,7 +43,7 @@ final class ChargerSession: LinkEvents {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
     private let closedPromise: EventLoopPromise<Void>
-    private var finished = false
+    private(set) var finished = false
     var onFinish: ((ChargerSession) -> Void)?
 
     var identity: ChargerIdentity { context.identity }
@@ -110,7 +117,7 @@ final class ChargerSession: LinkEvents {
         let version = context.version(of: side)
         let now = eventLoop.now
         let frame: Frame
-        if path.readsPayloads {
+        if path.readsPayloads || (side == .charger && cutover.draining != nil) {
             switch RPCFrame.parse(text.readableBytesView, version: version) {
             case .success(let parsed): frame = Frame(side: side, parsed: parsed, text: text, arrived: now)
             case .failure(let error): return refuse(error, text: text, from: side)
@@ -147,7 +154,7 @@ final class ChargerSession: LinkEvents {
     }
 
     private func handle(_ frame: Frame) {
-        if let refusal = path.admit(frame) { return send(refusal, cause: frame) }
+        if let refusal = leg(for: frame).path.admit(frame) { return send(refusal, cause: frame) }
         run(frame, from: 0)
     }
 
@@ -169,7 +176,11 @@ final class ChargerSession: LinkEvents {
             }
         }
         if frame.side == .charger, let shadow { shadow.copy(frame) }
-        deliver(path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId, action: frame.action))
+        let leg = leg(for: frame)
+        if frame.side == .charger { cutover.track(frame, version: context.chargerVersion) }
+        deliver(
+            leg.path.receive(frame), cause: FrameCause(side: frame.side, id: frame.messageId, action: frame.action),
+            csms: leg.link)
     }
 
     /// Goes on with a frame stage `index` held, once it has decided; frames that came later may have gone ahead.
@@ -187,17 +198,18 @@ final class ChargerSession: LinkEvents {
         }
     }
 
-    /// Sends what the path returned; `cause` is the received frame it answers (nil for a timeout).
-    private func deliver(_ outbox: Outbox, cause: FrameCause?) {
+    /// Sends what the path returned; `cause` is the received frame it answers (nil for a timeout). `csms`: the link
+    /// its frames for the CSMS go to when that is not the session's own (during a cutover).
+    func deliver(_ outbox: Outbox, cause: FrameCause?, csms: FrameLink? = nil) {
         switch outbox {
         case .one(let frame):
-            send(frame, through: stages[...], cause: cause)
+            send(frame, through: stages[...], cause: cause, csms: csms)
         case .now(let frames):
-            send(frames, through: stages[...], cause: cause)
+            send(frames, through: stages[...], cause: cause, csms: csms)
         case .after(let future):
             future.hop(to: eventLoop).whenComplete { [self] result in
                 switch result {
-                case .success(let frames): send(frames, through: stages[...], cause: cause)
+                case .success(let frames): send(frames, through: stages[...], cause: cause, csms: csms)
                 case .failure(let error): fail("cannot persist translation state: \(error)")
                 }
             }
@@ -258,23 +270,35 @@ final class ChargerSession: LinkEvents {
         send(frames, through: stages[...], cause: FrameCause(side: cause.side, id: cause.messageId))
     }
 
-    private func send(_ frames: [Outgoing], through stages: ArraySlice<FrameStage>, cause: FrameCause?) {
-        for frame in frames { send(frame, through: stages, cause: cause) }
+    func send(
+        _ frames: [Outgoing], through stages: ArraySlice<FrameStage>, cause: FrameCause?, csms: FrameLink? = nil
+    ) {
+        for frame in frames { send(frame, through: stages, cause: cause, csms: csms) }
     }
 
-    private func send(_ frame: Outgoing, through stages: ArraySlice<FrameStage>, cause: FrameCause?) {
+    func send(
+        _ frame: Outgoing, through stages: ArraySlice<FrameStage>, cause: FrameCause?, csms: FrameLink? = nil
+    ) {
         guard !failed else { return }
         var frame = frame
         if frame.cause == nil { frame.cause = cause }
-        if frame.side == .charger, let shadow { shadow.primaryAnswered(frame) }
-        if frame.side == .csms, let outage, outage.intercepts { return outage.take(frame, through: stages) }
-        write(frame, through: stages)
+        if frame.side == .charger {
+            // The answer to a CALL the proxy replayed to a new CSMS is the proxy's, not the charger's.
+            if cutover.isReplayAnswer(frame) { return replayAnswered(frame) }
+            let byDraining = csms != nil && csms === cutover.draining?.leg.link
+            cutover.answered(frame, version: context.chargerVersion, byDraining: byDraining)
+            if let shadow { shadow.primaryAnswered(frame) }
+        }
+        if frame.side == .csms, csms == nil, let outage, outage.intercepts {
+            return outage.take(frame, through: stages)
+        }
+        write(frame, through: stages, csms: csms)
     }
 
-    private func write(_ frame: Outgoing, through stages: ArraySlice<FrameStage>) {
+    func write(_ frame: Outgoing, through stages: ArraySlice<FrameStage>, csms: FrameLink? = nil) {
         var frame = frame
         for stage in stages.reversed() where stage.watchesOutbound { frame = stage.outbound(frame) }
-        let link = link(frame.side)
+        let link = frame.side == .csms ? csms ?? upstream : charger
         switch frame.content {
         case .forwarded(let text): link.send(text: text)
         case .frame(let rpc): link.send(utf8: rpc.json.wireBytes)
@@ -285,14 +309,15 @@ final class ChargerSession: LinkEvents {
 
     /// One timer per session, for the path's earliest deadline. A timer per CALL would cost a cancellation per
     /// answer, and NIO cancels by searching every task scheduled on the event loop (every charger's keepalive).
-    private func armTimer() {
-        guard let deadline = path.nextDeadline, !finished else { return }
+    func armTimer() {
+        guard let deadline = cutover.earliest(path.nextDeadline), !finished else { return }
         if let current = timerDeadline, current <= deadline { return }
         timer?.cancel()
         timerDeadline = deadline
         timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
             timer = nil
             timerDeadline = nil
+            expireOtherLegs(now: eventLoop.now)
             deliver(path.expire(now: eventLoop.now), cause: nil)
         }
     }
@@ -312,7 +337,7 @@ final class ChargerSession: LinkEvents {
 
     // MARK: Closing
 
-    private var failed = false
+    private(set) var failed = false
 
     /// State that cannot be read or written makes translation unsafe: the session ends rather than guess.
     private func fail(_ message: String) {
@@ -347,6 +372,7 @@ final class ChargerSession: LinkEvents {
                 code: code, reason: "partner_closed",
                 text: side == .charger ? "charger disconnected" : "CSMS disconnected")
         }
+        if side == .charger { endCutover(code: .goingAway, reason: "partner_closed", text: "charger disconnected") }
         if charger.state == .closed && upstream.state == .closed { finish() }
     }
 
@@ -356,6 +382,7 @@ final class ChargerSession: LinkEvents {
         charger.close(code: code, reason: reason, text: text)
         upstream.close(code: code, reason: reason, text: text)
         shadow?.end()
+        endCutover(code: code, reason: reason, text: text)
     }
 
     private func finish() {
@@ -366,6 +393,7 @@ final class ChargerSession: LinkEvents {
         outage?.end()
         shadow?.end()
         shadow = nil
+        endCutover(code: .goingAway, reason: "charger_disconnected", text: "charger disconnected")
         charger.events = nil
         upstream.events = nil
         context.metrics.chargersConnected(context.chargerVersion).decrement()
@@ -402,10 +430,11 @@ final class ChargerSession: LinkEvents {
                     ? "delivering"
                     : upstream.state == .open ? "connected" : upstream.state == .closing ? "closing" : "closed",
             pendingCalls: .init(fromCharger: pending.fromCharger, fromCSMS: pending.fromCSMS),
-            translation: path.translation)
+            translation: path.translation, draining: cutover.draining?.leg.upstream,
+            cutover: cutover.incoming?.target.upstream.name)
     }
 
-    private func link(_ side: Side) -> FrameLink { side == .charger ? charger : upstream }
+    func link(_ side: Side) -> FrameLink { side == .charger ? charger : upstream }
 
     /// The start of a frame for a log line: enough to recognise it, never the whole of a large frame.
     static func excerpt(_ text: ByteBuffer) -> String {
@@ -496,4 +525,8 @@ struct ChargerSnapshot: Encodable {
     var pendingCalls: Pending
     /// The version pair being translated, nil for pass-through.
     var translation: String?
+    /// After a cutover: the upstream the charger left, kept until the transactions that started there end.
+    var draining: String?
+    /// During a cutover: the upstream being linked (its link opening, the charger's boot and statuses replayed).
+    var cutover: String?
 }

@@ -77,6 +77,27 @@ struct SessionFactory {
             path: path(for: context, listener: listener),
             reconnector: upstream.upstream.reconnector(proxy.configuration.upstreamOutage, store: proxy.stateStore),
             route: upstream.route)
+        let proxy = self.proxy
+        session.makeCutover = { target, route in
+            guard target.canServe(version, rules: proxy.rules) else { return nil }
+            var movedLogger = logger
+            movedLogger[metadataKey: "upstream"] = "\(target.name)"
+            var moved = SessionContext(
+                identity: identity, chargerVersion: version, upstreamVersion: target.configuration.version,
+                eventLoop: eventLoop, metrics: context.metrics, limits: context.limits, logger: movedLogger)
+            moved.upstreamName = target.name
+            moved.wallClock = context.wallClock
+            if let audit = context.audit {
+                moved.audit = (
+                    audit.log,
+                    audit.session.moved(to: target.configuration.url, version: target.configuration.version)
+                )
+            }
+            return CutoverTarget(
+                upstream: target, route: route, context: moved,
+                path: SessionFactory(proxy: proxy).path(for: moved, listener: listener),
+                reconnector: target.reconnector(proxy.configuration.upstreamOutage, store: proxy.stateStore))
+        }
         if let name = upstream.route.shadow, let shadow = proxy.upstreams[name] {
             if shadow.canServe(version, rules: proxy.rules) {
                 let shadowContext = self.shadowContext(of: context, shadow: shadow)

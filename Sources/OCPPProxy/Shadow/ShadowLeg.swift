@@ -105,18 +105,7 @@ final class ShadowLeg: LinkEvents {
     private func connect() {
         guard !ended else { return }
         phase = .connecting
-        let wait: TimeAmount
-        switch upstream.pacer.reserve() {
-        case .after(let amount): wait = amount
-        case .refused: return retryLater("paced")
-        }
-        let connector = upstream.connector
-        let identity = context.identity
-        let eventLoop = self.eventLoop
-        let opened =
-            wait > .zero
-            ? eventLoop.scheduleTask(in: wait) {}.futureResult.flatMap { connector.connect(identity, on: eventLoop) }
-            : connector.connect(identity, on: eventLoop)
+        guard let opened = upstream.pacedConnect(context.identity, on: eventLoop) else { return retryLater("paced") }
         opened.hop(to: eventLoop).whenComplete { [self] result in
             switch result {
             case .success(let link):

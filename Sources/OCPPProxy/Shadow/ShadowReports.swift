@@ -113,6 +113,18 @@ extension ProxyMetrics {
         ).increment()
     }
 
+    /// Chargers moved between upstreams without reconnecting: `switched` (new CALLs go to the new upstream),
+    /// `failed` (its link could not be opened yet; retried).
+    func cutover(_ event: String, upstream: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "cutovers", unit: "total",
+                help:
+                    "Chargers moved to another upstream without reconnecting, by event (switched, failed) and upstream"),
+            labels: [("event", event), ("upstream", upstream)]
+        ).increment()
+    }
+
     func shadowLink(_ event: String, upstream: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(

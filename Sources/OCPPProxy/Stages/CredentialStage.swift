@@ -7,12 +7,14 @@ import OCPP
 /// variables goes on without it, and the proxy's own results are put back into the charger's answer.
 final class CredentialStage: FrameStage {
     let name = "credentials"
-    private let context: SessionContext
+    private var context: SessionContext
     private let credentials: UpstreamCredentials
     /// Results the proxy answered itself for part of a CSMS CALL (SetVariables with BasicAuthPassword), by its id.
     private var ownResults: [String: [Int: JSONValue]] = [:]
     /// A CSMS that never gets its answers cannot grow this without bound.
     private static let ownResultsKept = 64
+
+    func upstreamChanged(_ context: SessionContext) { self.context = context }
 
     init(context: SessionContext, credentials: UpstreamCredentials) {
         self.context = context

@@ -50,6 +50,9 @@ protocol FrameStage: AnyObject {
 
     /// Something else that happened to the session (a CSMS outage: started, restored, expired), for the record.
     func sessionEvent(_ name: String, _ fields: [String: JSONValue])
+
+    /// The charger was cut over to another upstream: from now on the CSMS side is the one `context` names.
+    func upstreamChanged(_ context: SessionContext)
 }
 
 extension FrameStage {
@@ -61,4 +64,5 @@ extension FrameStage {
     func connected() {}
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {}
     func sessionEvent(_ name: String, _ fields: [String: JSONValue]) {}
+    func upstreamChanged(_ context: SessionContext) {}
 }

@@ -16,7 +16,7 @@ import OCPP
 /// At the overload step `shed` or above (`overload:`), every Heartbeat is answered by the proxy, whatever its rule.
 final class MessageLimitStage: FrameStage {
     let name = "limits"
-    private let context: SessionContext
+    private var context: SessionContext
     private let limits: MessageLimits
     private var buckets: [BucketKey: TokenBucket] = [:]
     /// Until when each side's CALLs wait behind one already held.
@@ -34,6 +34,8 @@ final class MessageLimitStage: FrameStage {
     static let transactionActions: Set<String> = [
         "StartTransaction", "StopTransaction", "MeterValues", "TransactionEvent",
     ]
+
+    func upstreamChanged(_ context: SessionContext) { self.context = context }
 
     init(context: SessionContext, limits: MessageLimits) {
         self.context = context

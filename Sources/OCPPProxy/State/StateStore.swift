@@ -30,6 +30,10 @@ protocol StateStore: Sendable {
     func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
     /// Forgets a message the CSMS has answered.
     func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void>
+    /// The routes set through the admin API, by identity: the upstream each charger was moved to.
+    func routeOverrides() -> EventLoopFuture<[String: String]>
+    /// Persists a charger's route (nil: back to the configuration's); completes once it is durable.
+    func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void>
     func close() -> EventLoopFuture<Void>
 }
 
@@ -107,6 +111,17 @@ final class MemoryStateStore: StateStore {
         return eventLoop.makeSucceededVoidFuture()
     }
 
+    private let routes = NIOLockedValueBox<[String: String]>([:])
+
+    func routeOverrides() -> EventLoopFuture<[String: String]> {
+        eventLoop.makeSucceededFuture(routes.withLockedValue { $0 })
+    }
+
+    func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        routes.withLockedValue { $0[identity.value] = upstream }
+        return eventLoop.makeSucceededVoidFuture()
+    }
+
     func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
@@ -178,6 +193,15 @@ final class SQLiteStateStore: StateStore {
                     PRIMARY KEY (upstream, identity, sequence)
                 )
                 """, columns: "identity, sequence, frame", defaultUpstream: defaultUpstream, logger: logger)
+        // Routes set through the admin API: the operator's decision, kept until changed.
+        _ = try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS route_overrides (
+                identity TEXT PRIMARY KEY NOT NULL,
+                upstream TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )
+            """, [])
         var queued: [UpstreamCredentialKey: Int] = [:]
         for row in try await connection.query(
             "SELECT upstream, identity, COUNT(*) AS n FROM outage_queue GROUP BY upstream, identity", [])
@@ -278,6 +302,33 @@ final class SQLiteStateStore: StateStore {
             }
             return state
         }
+    }
+
+    func routeOverrides() -> EventLoopFuture<[String: String]> {
+        connection.query("SELECT identity, upstream FROM route_overrides", []).map { rows in
+            var routes: [String: String] = [:]
+            for row in rows {
+                if let identity = row.column("identity")?.string, let upstream = row.column("upstream")?.string {
+                    routes[identity] = upstream
+                }
+            }
+            return routes
+        }
+    }
+
+    func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
+        guard let upstream else {
+            return connection.query("DELETE FROM route_overrides WHERE identity = ?", [.text(identity.value)]).map {
+                _ in
+            }
+        }
+        return connection.query(
+            """
+            INSERT INTO route_overrides (identity, upstream, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT(identity) DO UPDATE SET upstream = excluded.upstream, updated_at = excluded.updated_at
+            """,
+            [.text(identity.value), .text(upstream), .text(ISO8601DateFormatter().string(from: Date()))]
+        ).map { _ in }
     }
 
     func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {

@@ -39,6 +39,19 @@ final class Upstream: Sendable {
             health: health, store: store)
     }
 
+    /// A link for a session that is already running (a shadow, a cutover), in its turn under `limits.upstreamConnects`;
+    /// nil when pacing refuses one now (the caller tries again later).
+    func pacedConnect(_ identity: ChargerIdentity, on eventLoop: EventLoop) -> EventLoopFuture<WebSocketLink>? {
+        let wait: TimeAmount
+        switch pacer.reserve() {
+        case .after(let amount): wait = amount
+        case .refused: return nil
+        }
+        let connector = self.connector
+        guard wait > .zero else { return connector.connect(identity, on: eventLoop) }
+        return eventLoop.scheduleTask(in: wait) {}.futureResult.flatMap { connector.connect(identity, on: eventLoop) }
+    }
+
     /// Whether a charger speaking `version` can be linked to this CSMS: the same version, or rule files that join
     /// the two (one, or several in a row such as 1.5 → 1.6 → 2.0.1).
     func canServe(_ version: OCPPVersion, rules: RuleLibrary?) -> Bool {
