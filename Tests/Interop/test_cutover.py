@@ -163,6 +163,30 @@ async def test_without_a_running_transaction_the_old_link_closes_at_the_switch(h
 # -- routes kept, changed back, reloaded --------------------------------------------------------------------------
 
 
+async def test_a_charger_moved_to_its_shadow_keeps_one_link_there(h):
+    # SITE7-* go to old with new as the shadow; moved to new, the charger's shadow link to new closes: the new
+    # CSMS never sees the charger twice, and new's CALLs reach the charger from then on.
+    proxy, old, new = await two_csms_proxy(h, rules=[{"match": "SITE7-*", "upstream": "old", "shadow": "new"}])
+    charger = await h.charger(proxy, "SITE7-001", V16)
+    await boot_and_status(charger)
+    shadow_side = await session_of(new, "SITE7-001")
+    await wait_until(lambda: actions(shadow_side) == ["BootNotification", "StatusNotification"], 10,
+                     "the shadow's copies")
+
+    response = await put_route(proxy, "SITE7-001", {"upstream": "new"})
+    assert response.status == 200, response.text
+    assert await shadow_side.wait_closed(timeout=10) == 1001
+    primary = await session_of(new, "SITE7-001", index=1)
+    await charger.cp.call(call16.Heartbeat(), suppress=False)
+    assert actions(primary) == ["BootNotification", "StatusNotification", "Heartbeat"]
+    assert actions(shadow_side) == ["BootNotification", "StatusNotification"]
+    assert len([s for s in new.sessions if s.identity == "SITE7-001"]) == 2
+    assert "shadow new ends for this charger" in proxy.stderr()
+    from ocpp.v201 import call as call201
+    reset = await primary.cp.call(call201.Reset(type="Immediate"), suppress=False)
+    assert reset.status == "Accepted"
+
+
 async def test_a_route_set_through_the_api_survives_a_restart_and_delete_moves_the_charger_back(h):
     proxy, old, new = await two_csms_proxy(h)
     response = await put_route(proxy, "CP-LATER", {"upstream": "new"})

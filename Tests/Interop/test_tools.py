@@ -4,6 +4,7 @@ proxy, and the walkthrough configurations (Config/*.yaml) pass check-config."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
@@ -182,9 +183,11 @@ async def test_soap_charger_tool_exits_1_when_nothing_listens():
     assert "!! BootNotification" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml", "ocpp201-on-16.yaml"])
+@pytest.mark.parametrize("name", ["proxy.yaml", "soap.yaml", "ocpp201-on-16.yaml", "migration.yaml"])
 def test_shipped_configurations_pass_check_config(proxy_binary, name):
+    # migration.yaml takes its admin token from the environment, as the README's walkthrough sets it
+    env = {**os.environ, "OCPP_PROXY_ADMIN_TOKEN": "walkthrough-token-0123456789"}
     result = subprocess.run([str(proxy_binary), "check-config", "--config", str(REPO_ROOT / "Config" / name)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "configuration OK" in result.stdout + result.stderr

@@ -135,7 +135,7 @@ final class AdminHandler: ChannelInboundHandler {
         return EventLoopFuture.whenAllSucceed(snapshots, on: eventLoop).flatMapThrowing { list in
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             struct Body: Encodable { var chargers: [ChargerSnapshot] }
             return Array(try encoder.encode(Body(chargers: list.sorted { $0.identity < $1.identity })))
         }
@@ -174,7 +174,7 @@ final class AdminHandler: ChannelInboundHandler {
                     reachable: runtime.upstreams[upstream.name]?.health.isDown == false)
             }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             struct Body: Encodable {
                 var routes: [RouteEntry]
                 var upstreams: [UpstreamEntry]

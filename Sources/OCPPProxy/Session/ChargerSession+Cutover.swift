@@ -349,6 +349,7 @@ extension ChargerSession {
         outage = target.reconnector.map { UpstreamOutage(reconnector: $0, context: target.context, host: self) }
         link.events = self
         for stage in stages { stage.upstreamChanged(target.context) }
+        followShadow(of: target.route)
         logger.notice(
             "the charger is on upstream \(target.upstream.name) now",
             metadata: [

@@ -38,6 +38,8 @@ final class ChargerSession: LinkEvents {
     /// Frames that arrived before the path was ready (translation reads the charger's state first).
     private var waiting: [Frame] = []
     private var started = false
+    /// ``start()`` has run: a shadow made from now on starts at once.
+    private var linksAttached = false
     private lazy var waitingLimit = PendingCallLimit(maximum: context.limits.maxPendingCalls)
     /// The one timer of the session, armed for the path's next deadline.
     private var timer: Scheduled<Void>?
@@ -73,12 +75,26 @@ final class ChargerSession: LinkEvents {
         self.outage = reconnector.map { UpstreamOutage(reconnector: $0, context: context, host: self) }
     }
 
-    /// Adds the shadow CSMS (before ``start()``); its events go into the charger's audit record.
-    func attach(shadow make: (@escaping (String, [String: JSONValue]) -> Void) -> ShadowLeg) {
-        shadow = make { [weak self] name, fields in
+    /// Makes the shadow leg a route names (nil when the route names none or that shadow cannot serve the
+    /// charger); its events go into the charger's audit record. Set by the factory.
+    var makeShadow: ((Route, @escaping (String, [String: JSONValue]) -> Void) -> ShadowLeg?)?
+
+    /// Gives the session the shadow its route names: before ``start()`` for the route it connected on, and after a
+    /// cutover, which ends a shadow the new route no longer names (the upstream moved to is never its own shadow)
+    /// and starts the one it names.
+    func followShadow(of route: Route) {
+        guard shadow?.upstream.name != route.shadow else { return }
+        if let previous = shadow {
+            logger.notice(
+                "shadow \(previous.upstream.name) ends for this charger: its route names \(route.shadow ?? "no shadow") now"
+            )
+            previous.end(reason: "route_changed", text: "the charger's route changed")
+        }
+        shadow = makeShadow?(route) { [weak self] name, fields in
             guard let self else { return }
             for observer in observers { observer.sessionEvent(name, fields) }
         }
+        if linksAttached { shadow?.start() }
     }
 
     /// Attaches both links; frames the CSMS sent during the charger's upgrade are delivered now.
@@ -89,6 +105,7 @@ final class ChargerSession: LinkEvents {
         charger.events = self
         upstream.events = self
         for observer in observers { observer.connected() }
+        linksAttached = true
         shadow?.start()
         let loaded = outage?.load() ?? eventLoop.makeSucceededVoidFuture()
         path.start().hop(to: eventLoop).and(loaded).whenComplete { [self] result in

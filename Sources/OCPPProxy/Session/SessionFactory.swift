@@ -98,22 +98,23 @@ struct SessionFactory {
                 path: SessionFactory(proxy: proxy).path(for: moved, listener: listener),
                 reconnector: target.reconnector(proxy.configuration.upstreamOutage, store: proxy.stateStore))
         }
-        if let name = upstream.route.shadow, let shadow = proxy.upstreams[name] {
-            if shadow.canServe(version, rules: proxy.rules) {
-                let shadowContext = self.shadowContext(of: context, shadow: shadow)
-                let path = path(for: shadowContext, listener: listener)
-                session.attach { record in
-                    ShadowLeg(
-                        upstream: shadow, context: shadowContext, path: path, settings: proxy.configuration.shadow,
-                        reports: proxy.shadowReports, metrics: proxy.metrics, record: record)
-                }
-            } else {
+        session.makeShadow = { route, record in
+            guard let name = route.shadow, let shadow = proxy.upstreams[name] else { return nil }
+            guard shadow.canServe(version, rules: proxy.rules) else {
                 logger.warning(
                     "no shadow for this charger: shadow \(name) speaks \(shadow.configuration.version) and no rules translate \(version) to it"
                 )
                 proxy.metrics.shadowDropped("version", upstream: name)
+                return nil
             }
+            let factory = SessionFactory(proxy: proxy)
+            let shadowContext = factory.shadowContext(of: context, shadow: shadow)
+            return ShadowLeg(
+                upstream: shadow, context: shadowContext, path: factory.path(for: shadowContext, listener: listener),
+                settings: proxy.configuration.shadow, reports: proxy.shadowReports, metrics: proxy.metrics,
+                record: record)
         }
+        session.followShadow(of: upstream.route)
         return session
     }
 

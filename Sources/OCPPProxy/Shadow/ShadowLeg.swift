@@ -170,8 +170,9 @@ final class ShadowLeg: LinkEvents {
         settle(answer.messageId)
     }
 
-    /// The session ended: the shadow link closes, what is left uncompared is dropped.
-    func end() {
+    /// The session ended (or its route names another shadow now): the shadow link closes, what is left
+    /// uncompared is dropped.
+    func end(reason: String = "charger_disconnected", text: String = "charger disconnected") {
         guard !ended else { return }
         let previous = phase
         phase = .ended
@@ -180,9 +181,7 @@ final class ShadowLeg: LinkEvents {
         if !comparisons.isEmpty { drop("session_ended") }
         comparisons = [:]
         queue.removeAll()
-        if case .open(let link) = previous {
-            link.close(code: .goingAway, reason: "charger_disconnected", text: "charger disconnected")
-        }
+        if case .open(let link) = previous { link.close(code: .goingAway, reason: reason, text: text) }
     }
 
     // MARK: To the shadow
