@@ -86,6 +86,46 @@ public struct DateTimeText: Sendable, Equatable {
         let days = Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400)
         let rest = Int(seconds - Int64(days) * 86400)
         let (y, m, d) = Self.civilFromDays(days)
+        if (0...9999).contains(y) {
+            // Written digit by digit into the string's own storage: this runs for every timestamp a rule
+            // translates, and interpolation cost more than the rest of the conversion.
+            let fractionText = fractionDigits.map { fraction.prefix(max(0, $0)) } ?? fraction.prefix(3)
+            let fractionCount = fractionDigits.map { max(0, $0) } ?? fractionText.utf8.count
+            let count = 20 + (fractionCount > 0 ? 1 + fractionCount : 0)
+            return String(unsafeUninitializedCapacity: count) { out in
+                var index = 0
+                func put(_ byte: UInt8) {
+                    out[index] = byte
+                    index += 1
+                }
+                func digits(_ value: Int, _ width: Int) {
+                    var divisor = 1
+                    for _ in 1..<width { divisor *= 10 }
+                    while divisor > 0 {
+                        put(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                        divisor /= 10
+                    }
+                }
+                digits(y, 4)
+                put(UInt8(ascii: "-"))
+                digits(m, 2)
+                put(UInt8(ascii: "-"))
+                digits(d, 2)
+                put(UInt8(ascii: "T"))
+                digits(rest / 3600, 2)
+                put(UInt8(ascii: ":"))
+                digits(rest / 60 % 60, 2)
+                put(UInt8(ascii: ":"))
+                digits(rest % 60, 2)
+                if fractionCount > 0 {
+                    put(UInt8(ascii: "."))
+                    for byte in fractionText.utf8 { put(byte) }
+                    for _ in fractionText.utf8.count..<fractionCount { put(UInt8(ascii: "0")) }
+                }
+                put(UInt8(ascii: "Z"))
+                return index
+            }
+        }
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         var text = "\(String(repeating: "0", count: max(0, 4 - String(y).count)))\(y)-\(two(m))-\(two(d))"
         text += "T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60))"

@@ -128,7 +128,7 @@ struct JSONParser {
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
-            return .object([:])
+            return .object(JSONObject())
         }
         let base = fieldStack.count
         defer { fieldStack.removeSubrange(base...) }
@@ -146,10 +146,8 @@ struct JSONParser {
             case UInt8(ascii: ",")?: index += 1
             case UInt8(ascii: "}")?:
                 index += 1
-                var fields = [String: JSONValue](minimumCapacity: fieldStack.count - base)
                 // A repeated key keeps its last value.
-                for (key, value) in fieldStack[base...] { fields[key] = value }
-                return .object(fields)
+                return .object(JSONObject(parsed: fieldStack[base...]))
             default: return nil
             }
         }

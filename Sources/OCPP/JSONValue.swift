@@ -1,14 +1,14 @@
 import Foundation
 
 /// A JSON document as a value: what an OCPP payload is before a message definition gives it a shape.
-public indirect enum JSONValue: Hashable, Sendable {
+public enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)
     case integer(Int64)
     case number(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
+    case object(JSONObject)
 
     /// Parses UTF-8 JSON text (RFC 8259, nesting at most 128 deep); nil when the text is not JSON.
     public init?(parsing bytes: some Collection<UInt8>) {
@@ -65,20 +65,18 @@ public indirect enum JSONValue: Hashable, Sendable {
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             if sortedKeys {
-                for (index, key) in members.keys.sorted().enumerated() {
+                for (index, member) in members.members.sorted(by: { $0.key < $1.key }).enumerated() {
                     if index > 0 { out.append(UInt8(ascii: ",")) }
-                    Self.writeString(key, into: &out)
+                    Self.writeString(member.key, into: &out)
                     out.append(UInt8(ascii: ":"))
-                    members[key]!.write(into: &out, sortedKeys: true)
+                    member.value.write(into: &out, sortedKeys: true)
                 }
             } else {
-                var first = true
-                for (key, value) in members {
-                    if !first { out.append(UInt8(ascii: ",")) }
-                    first = false
-                    Self.writeString(key, into: &out)
+                for (index, member) in members.members.enumerated() {
+                    if index > 0 { out.append(UInt8(ascii: ",")) }
+                    Self.writeString(member.key, into: &out)
                     out.append(UInt8(ascii: ":"))
-                    value.write(into: &out, sortedKeys: false)
+                    member.value.write(into: &out, sortedKeys: false)
                 }
             }
             out.append(UInt8(ascii: "}"))

@@ -13,12 +13,12 @@ import OCPP
 /// still verify: ``body(ofLine:)`` and ``leaf(line:record:)`` tell the two apart.
 public struct AuditRecord: Hashable, Sendable {
     /// Every field, `hash` included when the record is sealed.
-    public var fields: [String: JSONValue]
+    public var fields: JSONObject
 
     /// `prev` of the first record of a log: 64 zeros.
     public static let genesisHash = String(repeating: "0", count: 64)
 
-    public init(fields: [String: JSONValue]) { self.fields = fields }
+    public init(fields: JSONObject) { self.fields = fields }
 
     /// Reads one line (without its `"\n"`); nil when it is not a JSON object.
     public init?(line: some Collection<UInt8>) {

@@ -171,7 +171,7 @@ public final class SegmentWriter {
     /// old. `fields` are the record's own (event, leg, charger, payload, …); `seq`, `ts`, `prev` and `hash` are set
     /// here. Returns the sealed record.
     @discardableResult
-    public func append(_ fields: consuming [String: JSONValue], ts: Date) throws -> AuditRecord {
+    public func append(_ fields: consuming JSONObject, ts: Date) throws -> AuditRecord {
         guard !broken else { throw AuditWriterError.failed }
         if let event = fields["event"]?.stringValue, event == "checkpoint" {
             throw AuditWriterError.reservedEvent(event)
@@ -223,7 +223,7 @@ public final class SegmentWriter {
     @discardableResult
     public func checkpoint(ts: Date) throws -> AuditRecord {
         guard !broken else { throw AuditWriterError.failed }
-        var fields: [String: JSONValue] = [
+        var fields: JSONObject = [
             "event": .string("checkpoint"),
             "count": .integer(Int64(tree.count)),
             "root": .string(tree.rootHex),
@@ -278,7 +278,7 @@ public final class SegmentWriter {
         }
     }
 
-    private func write(_ fields: consuming [String: JSONValue], ts: Date, signed: Bool) throws -> AuditRecord {
+    private func write(_ fields: consuming JSONObject, ts: Date, signed: Bool) throws -> AuditRecord {
         if fd < 0 { try openSegment() }
         if fields["hash"] != nil { fields["hash"] = nil }
         fields["seq"] = .integer(lastSeq + 1)

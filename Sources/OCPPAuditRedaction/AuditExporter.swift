@@ -33,7 +33,7 @@ public enum AuditExporter {
         static let failedDecisions: Set<String> = ["refused", "malformed", "timeout"]
         static let succeededEvents: Set<String> = ["connect", "credential_change", "start", "stop"]
 
-        init(_ record: [String: JSONValue]) {
+        init(_ record: JSONObject) {
             let event = record["event"]?.stringValue ?? ""
             if case .object(let msg)? = record["msg"],
                 let type = msg["type"]?.stringValue, type == "CALLERROR" || type == "CALLRESULTERROR"
@@ -154,7 +154,7 @@ public enum AuditExporter {
         guard case .object(let fields) = record else { return .object(["unmapped": record]) }
         let event = fields["event"]?.stringValue ?? ""
         var ocsfClass = ocsfClasses[event] ?? baseEvent
-        let msg: [String: JSONValue]
+        let msg: JSONObject
         if case .object(let m)? = fields["msg"] { msg = m } else { msg = [:] }
         let leg = fields["leg"]?.stringValue
         if event == "frame" {
@@ -165,7 +165,7 @@ public enum AuditExporter {
             ocsfClass.activityName = event
         }
         let outcome = Outcome(fields)
-        var out: [String: JSONValue] = [
+        var out: JSONObject = [
             // Classification.
             "class_uid": .integer(Int64(ocsfClass.classUID)),
             "class_name": .string(ocsfClass.className),
@@ -183,7 +183,7 @@ public enum AuditExporter {
         ]
         if let detail = fields["decision"] ?? fields["rule"] ?? fields["result"] { out["status_detail"] = detail }
         // time: epoch milliseconds; metadata.original_time keeps the record's RFC 3339 text.
-        var metadata: [String: JSONValue] = [
+        var metadata: JSONObject = [
             "product": .object(["name": .string("ocpp-proxy"), "vendor_name": .string("ocpp-proxy")]),
             "version": .string(ocsfVersion),
             "log_name": .string("audit"),
@@ -204,12 +204,12 @@ public enum AuditExporter {
         switch ocsfClass.classUID {
         case 6003:
             // api.operation: the OCPP action; api.request.uid: the message id, shared by a call and its answer.
-            var api: [String: JSONValue] = [:]
+            var api: JSONObject = [:]
             if let action = msg["action"] { api["operation"] = action }
             if let id = msg["id"] { api["request"] = .object(["uid": id]) }
             out["api"] = .object(api)
             // actor: the proxy, in the charger's session.
-            var actor: [String: JSONValue] = ["app_name": .string("ocpp-proxy")]
+            var actor: JSONObject = ["app_name": .string("ocpp-proxy")]
             if let session { actor["session"] = session }
             out["actor"] = .object(actor)
             let (source, destination): (JSONValue, JSONValue) =
@@ -247,8 +247,8 @@ public enum AuditExporter {
     }
 
     /// The charger's endpoint: `uid` its identity, `ip`/`port` from `remote.address` (`host:port`, `[v6]:port`).
-    static func chargerEndpoint(_ fields: [String: JSONValue]) -> JSONValue {
-        var endpoint: [String: JSONValue] = [:]
+    static func chargerEndpoint(_ fields: JSONObject) -> JSONValue {
+        var endpoint: JSONObject = [:]
         if let charger = fields["charger"] { endpoint["uid"] = charger }
         if case .object(let remote)? = fields["remote"], let address = remote["address"]?.stringValue {
             let (host, port) = splitAddress(address)
@@ -259,15 +259,15 @@ public enum AuditExporter {
     }
 
     /// The proxy's endpoint: `hostname` its node name.
-    static func proxyEndpoint(_ fields: [String: JSONValue]) -> JSONValue {
-        var endpoint: [String: JSONValue] = ["svc_name": .string("ocpp-proxy")]
+    static func proxyEndpoint(_ fields: JSONObject) -> JSONValue {
+        var endpoint: JSONObject = ["svc_name": .string("ocpp-proxy")]
         if let node = fields["node"] { endpoint["hostname"] = node }
         return .object(endpoint)
     }
 
     /// The CSMS's endpoint: `name` the upstream as configured.
-    static func csmsEndpoint(_ fields: [String: JSONValue]) -> JSONValue {
-        var endpoint: [String: JSONValue] = [:]
+    static func csmsEndpoint(_ fields: JSONObject) -> JSONValue {
+        var endpoint: JSONObject = [:]
         if let upstream = fields["upstream"] { endpoint["name"] = upstream }
         return .object(endpoint)
     }

@@ -164,7 +164,7 @@ public struct AuditRedactor: Sendable {
                         redacted.insert(secret.path)
                     }
                 }
-                var kept: [String: JSONValue] = [:]
+                var kept = JSONObject()
                 kept.reserveCapacity(members.count)
                 for (name, member) in members {
                     let memberPath = path.isEmpty ? name : "\(path).\(name)"
@@ -172,7 +172,7 @@ public struct AuditRedactor: Sendable {
                         redacted.insert(memberPath)
                         continue
                     }
-                    if let keptMember = self.value(member, path: memberPath) { kept[name] = keptMember }
+                    if let keptMember = self.value(member, path: memberPath) { kept.appendNew(name, keptMember) }
                 }
                 return .object(kept)
             case .array(let elements):
@@ -207,7 +207,7 @@ public struct AuditRedactor: Sendable {
         }
 
         /// The member at a dotted path without lists (`variable.name`).
-        static func member(_ members: [String: JSONValue], at path: String) -> JSONValue? {
+        static func member(_ members: JSONObject, at path: String) -> JSONValue? {
             var current = JSONValue.object(members)
             for step in path.split(separator: ".") {
                 guard case .object(let inner) = current, let next = inner[String(step)] else { return nil }
@@ -218,7 +218,7 @@ public struct AuditRedactor: Sendable {
 
         /// Removes the member at a dotted path whose steps may end in `[]` (every element of that list); whether
         /// anything was removed.
-        static func remove(_ steps: [String], from members: inout [String: JSONValue]) -> Bool {
+        static func remove(_ steps: [String], from members: inout JSONObject) -> Bool {
             guard let first = steps.first else { return false }
             let isList = first.hasSuffix("[]")
             let name = isList ? String(first.dropLast(2)) : first

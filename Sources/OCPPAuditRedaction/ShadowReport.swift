@@ -46,7 +46,7 @@ public struct ShadowReport: Sendable, Equatable {
         switch event {
         case "shadow_compared":
             let action = fields["action"]?.stringValue ?? "?"
-            var divergences: [[String: JSONValue]] = []
+            var divergences: [JSONObject] = []
             if case .array(let list)? = fields["divergences"] {
                 for case .object(let divergence) in list { divergences.append(divergence) }
             }
@@ -100,22 +100,23 @@ public struct ShadowReport: Sendable, Equatable {
         func tally(_ t: Tally) -> JSONValue {
             .object([
                 "compared": .integer(Int64(t.compared)), "divergent": .integer(Int64(t.divergent)),
-                "kinds": .object(t.kinds.mapValues { .integer(Int64($0)) }),
-                "fields": .object(t.fields.mapValues { .integer(Int64($0)) }),
+                "kinds": .object(JSONObject(t.kinds.mapValues { JSONValue.integer(Int64($0)) })),
+                "fields": .object(JSONObject(t.fields.mapValues { JSONValue.integer(Int64($0)) })),
             ])
         }
         return .object([
             "from": firstTime.map(JSONValue.string) ?? .null, "until": lastTime.map(JSONValue.string) ?? .null,
             "total": tally(total),
-            "actions": .object(byAction.mapValues(tally)),
+            "actions": .object(JSONObject(byAction.mapValues(tally))),
             "chargers": .object(
-                byCharger.mapValues { charger in
-                    guard case .object(var fields) = tally(charger.tally) else { return .null }
-                    fields["shadows"] = .array(charger.shadows.sorted().map(JSONValue.string))
-                    fields["shadowCalls"] = .integer(Int64(charger.shadowCalls))
-                    fields["linkProblems"] = .integer(Int64(charger.linkProblems))
-                    return .object(fields)
-                }),
+                JSONObject(
+                    byCharger.mapValues { charger -> JSONValue in
+                        guard case .object(var fields) = tally(charger.tally) else { return .null }
+                        fields["shadows"] = .array(charger.shadows.sorted().map(JSONValue.string))
+                        fields["shadowCalls"] = .integer(Int64(charger.shadowCalls))
+                        fields["linkProblems"] = .integer(Int64(charger.linkProblems))
+                        return .object(fields)
+                    })),
         ])
     }
 
@@ -144,7 +145,7 @@ public struct ShadowReport: Sendable, Equatable {
 }
 
 extension ShadowReport.Tally {
-    fileprivate mutating func add(_ divergences: [[String: JSONValue]]) {
+    fileprivate mutating func add(_ divergences: [JSONObject]) {
         compared += 1
         guard !divergences.isEmpty else { return }
         divergent += 1

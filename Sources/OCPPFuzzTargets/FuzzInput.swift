@@ -48,7 +48,7 @@ enum ValueSampler {
     static func value(_ shape: Shape, _ input: inout FuzzInput, depth: Int = 0) -> JSONValue {
         switch shape {
         case .object(let object):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for field in object.fields where field.required || (depth < 6 && input.bool()) {
                 members[field.name] = value(field.shape, &input, depth: depth + 1)
             }

@@ -19,7 +19,7 @@ public struct EvaluationError: Error, Sendable, CustomStringConvertible {
 struct Scope {
     var payload: JSONValue
     var element: JSONValue?
-    var variables: [String: JSONValue]
+    var variables: JSONObject
     /// `%index` inside `$each`: kept out of `variables` so that mapping a list does not copy them.
     var index: Int? = nil
 }
@@ -126,21 +126,6 @@ final class Evaluator {
     lazy var effective = profile.effective(model: state.memos[ChargerProfile.modelMemo]?.stringValue)
 
     /// Every function a rule may call, with the number of arguments it takes (nil: any number).
-    static let functions: [String: Int?] = [
-        "exists": 1, "if": 3, "enum": 2, "integer": 1, "number": 1, "string": 1, "datetime": 1, "lower": 1,
-        "upper": 1, "truncate": 2, "concat": nil, "count": 1, "first": 1, "find": 3, "json": 1, "parseJSON": 1,
-        "idTokenType": 1, "now": 0, "object": nil, "list": nil, "without": nil, "flatten": 2,
-        "append": nil, "sortBy": 2, "pairSigned": 2, "selectReport": 3, "layoutReport": 1,
-        "round": 2, "seconds": 2,
-        "tx.ongoing": 1, "tx.begin": nil, "tx.uuid": 1, "tx.int": 1, "tx.adopt": 2, "tx.seqNo": 1,
-        "tx.end": 1, "tx.active": 1, "tx.find": 2, "tx.count": 0, "tx.note": 2, "tx.noted": 1, "connectedAt": 0,
-        "tx.known": 2, "tx.ended": 1, "tx.connector": 1, "tx.open": 2, "tx.bind": 2,
-        "remoteStart.remember": nil, "remoteStart.take": 2,
-        "memo.set": 2, "memo.get": 1, "memo.take": 1, "counter.next": 1, "capability": 1,
-        "evse.id": 1, "evse.connector": 1, "evse.toConnector": nil, "evse.connectors": 1, "evse.layout": 0,
-        "requestId.remember": 2, "requestId.recall": 1,
-        "dm.key": 2, "dm.component": 1, "dm.variable": 1, "dm.fixed": 2, "dm.report": 1,
-    ]
 
     // MARK: Templates
 
@@ -149,11 +134,12 @@ final class Evaluator {
         case .value(let expression, _):
             return try evaluate(expression, scope)
         case .object(let fields, _):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             members.reserveCapacity(fields.count)
             for field in fields {
                 let value = try build(field.template, scope)
-                if value != .null { members[field.name] = value }
+                // A template's field names are distinct (the YAML reader refuses repeated keys).
+                if value != .null { members.appendNew(field.name, value) }
             }
             return .object(members)
         case .array(let elements, _):
@@ -286,13 +272,16 @@ final class Evaluator {
 
     func dataError(_ message: String) -> EvaluationError { EvaluationError(kind: .data, message: message) }
 
-    func call(_ name: String, _ arguments: [Expression], _ scope: Scope) throws(EvaluationError) -> JSONValue {
+    func call(_ name: FunctionName, _ arguments: [Expression], _ scope: Scope) throws(EvaluationError) -> JSONValue {
+        guard let function = name.known else {
+            throw EvaluationError(kind: .rule, message: "unknown function \(name)()")
+        }
         // Lazily evaluated forms first.
-        switch name {
-        case "if":
+        switch function {
+        case .conditional:
             return Self.truthy(try evaluate(arguments[0], scope))
                 ? try evaluate(arguments[1], scope) : try evaluate(arguments[2], scope)
-        case "enum":
+        case .enumMap:
             guard case .constant(.string(let mapName)) = arguments[0], let map = rules.enums[mapName] else {
                 throw EvaluationError(kind: .rule, message: "enum(): no enum map named \(arguments[0])")
             }
@@ -312,53 +301,53 @@ final class Evaluator {
         values.reserveCapacity(arguments.count)
         for argument in arguments { values.append(try evaluate(argument, scope)) }
         let first = values.first ?? .null
-        switch name {
-        case "exists": return .bool(first != .null)
-        case "now": return .string(now)
-        case "integer": return try integer(first)
-        case "number": return try number(first)
-        case "string": return Self.string(first).map(JSONValue.string) ?? .null
-        case "datetime":
+        switch function {
+        case .exists: return .bool(first != .null)
+        case .now: return .string(now)
+        case .integer: return try integer(first)
+        case .number: return try number(first)
+        case .string: return Self.string(first).map(JSONValue.string) ?? .null
+        case .datetime:
             guard case .string(let text) = first else { return first == .null ? .null : try fail() }
             guard let parsed = DateTimeText.parse(text) else {
                 throw dataError("'\(text)' is not an RFC 3339 date-time")
             }
             return .string(parsed.utcText)
-        case "lower": return first.stringValue.map { .string($0.lowercased()) } ?? first
-        case "upper": return first.stringValue.map { .string($0.uppercased()) } ?? first
-        case "truncate":
+        case .lower: return first.stringValue.map { .string($0.lowercased()) } ?? first
+        case .upper: return first.stringValue.map { .string($0.uppercased()) } ?? first
+        case .truncate:
             guard case .string(let text) = first, case .integer(let n) = values[1] else { return first }
             return .string(String(text.prefix(Int(max(0, n)))))
-        case "concat":
+        case .concat:
             return .string(values.compactMap(Self.string).joined())
-        case "count":
+        case .count:
             if case .array(let a) = first { return .integer(Int64(a.count)) }
             return first == .null ? .integer(0) : .integer(1)
-        case "first":
+        case .first:
             if case .array(let a) = first { return a.first ?? .null }
             return first
-        case "find":
+        case .find:
             guard case .array(let a) = first, case .string(let field) = values[1] else { return .null }
             return a.first { Self.equal(Self.lookup($0, [.field(field)]), values[2]) } ?? .null
-        case "json":
+        case .json:
             return first == .null ? .null : .string(first.jsonText)
-        case "parseJSON":
+        case .parseJSON:
             guard case .string(let text) = first else { return first }
             return JSONValue(parsing: Array(text.utf8)) ?? .null
-        case "idTokenType":
+        case .idTokenType:
             guard case .string(let token) = first else { return .null }
             return .string(Self.idTokenType(token))
-        case "object":
-            var members: [String: JSONValue] = [:]
+        case .object:
+            var members: JSONObject = [:]
             var i = 0
             while i + 1 < values.count {
                 if case .string(let key) = values[i], values[i + 1] != .null { members[key] = values[i + 1] }
                 i += 2
             }
             return .object(members)
-        case "list":
+        case .list:
             return .array(values.filter { $0 != .null })
-        case "round":
+        case .round:
             // round(x, digits): OCPP 1.6 limits are multiples of 0.1
             guard let x = Self.numeric(first), case .integer(let digits) = values[1] else { return first }
             // A Double has at most 17 significant digits: more places change nothing, and the scale stays finite.
@@ -367,14 +356,14 @@ final class Evaluator {
             guard rounded.isFinite else { throw dataError("round(): \(first.jsonText) is out of range") }
             if digits <= 0, abs(rounded) < 9e15, let i = Int64(exactly: rounded) { return .integer(i) }
             return .number(rounded)
-        case "seconds":
+        case .seconds:
             // seconds(t1, t2): t2 − t1 in seconds, fractions included
             guard case .string(let a) = first, case .string(let b) = values[1], let t1 = DateTimeText.parse(a),
                 let t2 = DateTimeText.parse(b)
             else { return .null }
             func fraction(_ t: DateTimeText) -> Double { Double("0." + t.fraction.prefix(9)) ?? 0 }
             return .number(Double(t2.seconds - t1.seconds) + fraction(t2) - fraction(t1))
-        case "flatten":
+        case .flatten:
             // flatten(list, 'field'): the lists in each element's field, one after another (a single value is one)
             guard case .array(let a) = first, case .string(let field) = values[1] else { return .null }
             var joined: [JSONValue] = []
@@ -386,7 +375,7 @@ final class Evaluator {
                 }
             }
             return .array(joined)
-        case "append":
+        case .append:
             // append(a, b, …): one list: the lists (or single values) a, b, … in order; nulls are left out
             var joined: [JSONValue] = []
             for value in values {
@@ -397,7 +386,7 @@ final class Evaluator {
                 }
             }
             return .array(joined)
-        case "sortBy":
+        case .sortBy:
             // sortBy(list, 'field'): the elements ordered by their field (numbers by value, texts by their
             // characters; an element without it last), equal ones in their order
             guard case .array(let a) = first, case .string(let field) = values[1] else { return first }
@@ -410,16 +399,16 @@ final class Evaluator {
                 return c != 0 ? c < 0 : x.offset < y.offset
             }
             return .array(order.map { a[$0.offset] })
-        case "pairSigned":
+        case .pairSigned:
             guard case .array(let samples) = first else { return first }
             return .array(Self.pairSigned(samples, endReading: values[1]))
-        case "selectReport":
+        case .selectReport:
             guard case .array(let data) = first else { return first }
             return .array(Self.selectReport(data, items: values[1], criteria: values[2]))
-        case "layoutReport":
+        case .layoutReport:
             guard case .array(let evses) = first else { return first == .null ? .null : .array([]) }
             return .array(Self.layoutReport(evses))
-        case "without":
+        case .without:
             // without(list, 'field', v1, v2, …): the elements whose field is none of the values
             guard case .array(let a) = first, values.count >= 2, case .string(let field) = values[1] else {
                 return first
@@ -428,7 +417,7 @@ final class Evaluator {
             return .array(
                 a.filter { element in !excluded.contains { Self.equal(Self.lookup(element, [.field(field)]), $0) } })
         default:
-            return try stateful(name, values)
+            return try stateful(function, values)
         }
 
         func fail() throws(EvaluationError) -> JSONValue {
@@ -459,7 +448,10 @@ final class Evaluator {
         case .string(let s):
             let t = s.trimmingSpaces
             if let i = Int64(t) { return .integer(i) }
-            if let d = Double(t), d.isFinite, !t.isEmpty, !t.lowercased().contains("n") { return .number(d) }
+            // Finite decimal text only: "nan", "inf" and "infinity" (any case) all hold an n.
+            if let d = Double(t), d.isFinite, !t.isEmpty, !t.utf8.contains(where: { $0 | 0x20 == UInt8(ascii: "n") }) {
+                return .number(d)
+            }
             throw dataError("'\(s)' is not a number")
         default: throw dataError("\(value.jsonText) is not a number")
         }
@@ -592,7 +584,7 @@ final class Evaluator {
     /// the component EVSE (evse.id) and for each of its connectors the component Connector (evse.id and
     /// connectorId), each with the variable Available (read-only, boolean, no value: the proxy does not know it).
     static func layoutReport(_ evses: [JSONValue]) -> [JSONValue] {
-        func entry(_ name: String, _ evse: [String: JSONValue]) -> JSONValue {
+        func entry(_ name: String, _ evse: JSONObject) -> JSONValue {
             .object([
                 "component": .object(["name": .string(name), "evse": .object(evse)]),
                 "variable": .object(["name": .string("Available")]),
@@ -623,7 +615,7 @@ final class Evaluator {
         changes.append(change)
     }
 
-    func stateful(_ name: String, _ values: [JSONValue]) throws(EvaluationError) -> JSONValue {
+    func stateful(_ function: RuleFunction, _ values: [JSONValue]) throws(EvaluationError) -> JSONValue {
         func value(_ i: Int) -> JSONValue { i < values.count ? values[i] : .null }
         func int(_ i: Int) -> Int64? {
             switch value(i) {
@@ -634,8 +626,8 @@ final class Evaluator {
             }
         }
         func text(_ i: Int) -> String? { value(i).stringValue }
-        switch name {
-        case "tx.begin":
+        switch function {
+        case .txBegin:
             guard let connector = int(0) else { return .null }
             guard let key = text(1) else {
                 return .string(beginTransaction(localId: nil, connectorId: connector).uuid)
@@ -649,10 +641,10 @@ final class Evaluator {
             transaction.startKey = key
             record(.transaction(transaction))
             return .string(transaction.uuid)
-        case "tx.find":
+        case .txFind:
             guard let connector = int(0), let key = text(1) else { return .null }
             return findTransaction(connector, key).map { .string($0.uuid) } ?? .null
-        case "tx.note":
+        case .txNote:
             guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
             let note = value(1)
             guard note.jsonText.utf8.count <= TranslationState.memoBytes else {
@@ -663,37 +655,37 @@ final class Evaluator {
                 record(.transaction(t))
             }
             return note
-        case "tx.noted":
+        case .txNoted:
             return text(0).flatMap { state.transaction(uuid: $0)?.note } ?? .null
-        case "tx.count":
+        case .txCount:
             return .integer(Int64(state.transactions.values.reduce(0) { $0 + ($1.ended ? 0 : 1) }))
-        case "connectedAt":
+        case .connectedAt:
             return connectedAt.map(JSONValue.string) ?? .null
-        case "tx.adopt":
+        case .txAdopt:
             guard let localId = int(0) else { return .null }
             if let known = state.transaction(localId: localId) { return .string(known.uuid) }
             return .string(beginTransaction(localId: localId, connectorId: int(1) ?? 0).uuid)
-        case "tx.known":
+        case .txKnown:
             guard let localId = int(0), let known = state.transaction(localId: localId) else { return .null }
             if let connector = int(1), known.connectorId != connector { return .null }
             return .string(known.uuid)
-        case "tx.uuid":
+        case .txUuid:
             return int(0).flatMap { state.transaction(localId: $0) }.map { .string($0.uuid) } ?? .null
-        case "tx.ongoing":
+        case .txOngoing:
             return .bool(text(0).flatMap { state.transaction(uuid: $0) }.map { !$0.ended } ?? false)
-        case "tx.ended":
+        case .txEnded:
             return .bool(text(0).flatMap { state.transaction(uuid: $0) }?.ended ?? false)
-        case "tx.int":
+        case .txInt:
             return text(0).flatMap { state.transaction(uuid: $0) }?.localId.map(JSONValue.integer) ?? .null
-        case "tx.connector":
+        case .txConnector:
             return text(0).flatMap { state.transaction(uuid: $0) }.map { .integer($0.connectorId) } ?? .null
-        case "tx.open":
+        case .txOpen:
             guard let uuid = text(0), !uuid.isEmpty else { return .null }
             if state.transaction(uuid: uuid) == nil {
                 _ = beginTransaction(localId: nil, connectorId: int(1) ?? 0, uuid: uuid, numbered: false)
             }
             return .string(uuid)
-        case "tx.bind":
+        case .txBind:
             guard let uuid = text(0), var t = state.transaction(uuid: uuid), let id = int(1) else { return value(1) }
             if t.localId != id {
                 // A CSMS that gives an id twice means the newer transaction: the older one no longer owns it.
@@ -706,7 +698,7 @@ final class Evaluator {
                 record(.transaction(t))
             }
             return .integer(id)
-        case "tx.seqNo":
+        case .txSeqNo:
             guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return .null }
             let seqNo = t.nextSeqNo
             // Checked: a seqNo read from a damaged state store must not stop the node.
@@ -716,18 +708,18 @@ final class Evaluator {
             t.nextSeqNo = next
             record(.transaction(t))
             return .integer(seqNo)
-        case "tx.end":
+        case .txEnd:
             guard let uuid = text(0), var t = state.transaction(uuid: uuid) else { return value(0) }
             if !t.ended {
                 t.ended = true
                 record(.transaction(t))
             }
             return .string(uuid)
-        case "tx.active":
+        case .txActive:
             guard let connector = int(0) else { return .null }
             return state.transactions.values.filter { !$0.ended && $0.connectorId == connector }
                 .max { $0.serial < $1.serial }.map { .string($0.uuid) } ?? .null
-        case "remoteStart.remember":
+        case .remoteStartRemember:
             guard let token = text(1), let id = int(2) else { return .null }
             let evse = int(0)
             var list = state.remoteStarts.filter { !($0.idToken == token && $0.evseId == evse) && live($0) }
@@ -736,7 +728,7 @@ final class Evaluator {
             // A CSMS that starts remotely and never sees the start must not grow this without bound.
             record(.remoteStarts(Array(list.suffix(8))))
             return .integer(id)
-        case "remoteStart.take":
+        case .remoteStartTake:
             guard let token = text(1) else { return .null }
             let evse = int(0).flatMap { effective.layout.place($0)?.evse }
             guard
@@ -748,10 +740,10 @@ final class Evaluator {
             let taken = state.remoteStarts[index]
             list.removeAll { $0 == taken }
             record(.remoteStarts(list))
-            var result: [String: JSONValue] = ["remoteStartId": .integer(taken.remoteStartId)]
+            var result: JSONObject = ["remoteStartId": .integer(taken.remoteStartId)]
             if let type = taken.idTokenType { result["idTokenType"] = .string(type) }
             return .object(result)
-        case "memo.set":
+        case .memoSet:
             guard let key = text(0) else { return .null }
             let stored = value(1)
             if stored == .null {
@@ -766,31 +758,31 @@ final class Evaluator {
             if state.memos[key] == nil, let oldest = state.memoToEvict { record(.memo(name: oldest, value: .null)) }
             if state.memos[key] != stored { record(.memo(name: key, value: stored)) }
             return stored
-        case "memo.get":
+        case .memoGet:
             return text(0).flatMap { state.memos[$0] } ?? .null
-        case "memo.take":
+        case .memoTake:
             guard let key = text(0), let stored = state.memos[key] else { return .null }
             record(.memo(name: key, value: .null))
             return stored
-        case "counter.next":
+        case .counterNext:
             guard let key = text(0) else { return .null }
             let last = state.counters[key] ?? 0
             // Wraps to 1 past Int32's range: OCPP ids are 32-bit integers in most implementations.
             let next = last >= Int64(Int32.max) || last < 0 ? 1 : last + 1
             record(.counter(name: key, value: next))
             return .integer(next)
-        case "capability":
+        case .capability:
             return .bool(text(0).map { effective.capabilities.contains($0) } ?? false)
-        case "evse.id":
+        case .evseId:
             return int(0).flatMap { effective.layout.place($0) }.map { .integer($0.evse) } ?? .null
-        case "evse.connector":
+        case .evseConnector:
             return int(0).flatMap { effective.layout.place($0)?.connector }.map(JSONValue.integer) ?? .null
-        case "evse.toConnector":
+        case .evseToConnector:
             guard let evse = int(0) else { return .null }
             return effective.layout.connector16(evse: evse, connector: int(1)).map(JSONValue.integer) ?? .null
-        case "evse.connectors":
+        case .evseConnectors:
             return effective.layout.connectors16(evse: int(0) ?? 0).map { .array($0.map(JSONValue.integer)) } ?? .null
-        case "evse.layout":
+        case .evseLayout:
             return .array(
                 effective.layout.evses.enumerated().map { index, connectors in
                     .object([
@@ -801,30 +793,30 @@ final class Evaluator {
                             }),
                     ])
                 })
-        case "requestId.remember":
+        case .requestIdRemember:
             guard let kind = text(0), let id = int(1) else { return value(1) }
             record(.requestId(kind: kind, id: id))
             return .integer(id)
-        case "requestId.recall":
+        case .requestIdRecall:
             return text(0).flatMap { state.requestIds[$0] }.map(JSONValue.integer) ?? .null
-        case "dm.key":
+        case .dmKey:
             guard let variable = dmVariable(values[0], values[1]) else { return .null }
             if let key = rules.deviceModel.key(for: variable) { return .string(key) }
             // What dm.component/dm.variable made of an unmapped key maps back to it.
             return variable.component == Self.legacyComponent ? .string(variable.variable) : .null
-        case "dm.fixed":
+        case .dmFixed:
             guard let variable = dmVariable(values[0], values[1]) else { return .null }
             return rules.deviceModel.fixedValue(for: variable).map(JSONValue.string) ?? .null
-        case "dm.component":
+        case .dmComponent:
             guard let key = text(0) else { return .null }
             return .object(["name": .string(rules.deviceModel.keys[key]?.component ?? Self.legacyComponent)])
-        case "dm.variable":
+        case .dmVariable:
             guard let key = text(0) else { return .null }
             return Self.variableObject(rules.deviceModel.keys[key], key: key)
-        case "dm.report":
+        case .dmReport:
             return report(values[0])
         default:
-            throw EvaluationError(kind: .rule, message: "unknown function \(name)()")
+            throw EvaluationError(kind: .rule, message: "\(function.rawValue)() is not a function of the state")
         }
     }
 
@@ -849,7 +841,7 @@ final class Evaluator {
 
     static func variableObject(_ variable: DeviceModel.Variable?, key: String) -> JSONValue {
         guard let variable else { return .object(["name": .string(String(key.prefix(50)))]) }
-        var members: [String: JSONValue] = ["name": .string(variable.variable)]
+        var members: JSONObject = ["name": .string(variable.variable)]
         if let instance = variable.instance { members["instance"] = .string(instance) }
         return .object(members)
     }
@@ -869,7 +861,7 @@ final class Evaluator {
         var entries: [JSONValue] = []
         var reported = Set<DeviceModel.Variable>()
         func entry(_ component: String, _ variable: JSONValue, value: String?, readOnly: Bool) -> JSONValue {
-            var attribute: [String: JSONValue] = [
+            var attribute: JSONObject = [
                 "type": .string("Actual"), "mutability": .string(readOnly ? "ReadOnly" : "ReadWrite"),
             ]
             if let value { attribute["value"] = .string(String(value.prefix(2500))) }
@@ -902,7 +894,7 @@ final class Evaluator {
             }
         }
         for fixed in rules.deviceModel.fixed where !reported.contains(fixed.variable) {
-            var variable: [String: JSONValue] = ["name": .string(fixed.variable.variable)]
+            var variable: JSONObject = ["name": .string(fixed.variable.variable)]
             if let instance = fixed.variable.instance { variable["instance"] = .string(instance) }
             entries.append(entry(fixed.variable.component, .object(variable), value: fixed.value, readOnly: true))
         }
@@ -943,5 +935,93 @@ final class Evaluator {
             for old in oldest.dropLast(TranslationState.transactionsKept) { record(.forgetTransaction(uuid: old.uuid)) }
         }
         return transaction
+    }
+}
+
+/// The functions a rule can call. A call is resolved to one of them when its rule is read, so evaluating it is a
+/// jump on this enum, not a comparison of its name with every function's.
+public enum RuleFunction: String, CaseIterable, Sendable {
+    case exists
+    case conditional = "if"
+    case enumMap = "enum"
+    case integer
+    case number
+    case string
+    case datetime
+    case lower
+    case upper
+    case truncate
+    case concat
+    case count
+    case first
+    case find
+    case json
+    case parseJSON
+    case idTokenType
+    case now
+    case object
+    case list
+    case without
+    case flatten
+    case append
+    case sortBy
+    case pairSigned
+    case selectReport
+    case layoutReport
+    case round
+    case seconds
+    case txOngoing = "tx.ongoing"
+    case txBegin = "tx.begin"
+    case txUuid = "tx.uuid"
+    case txInt = "tx.int"
+    case txAdopt = "tx.adopt"
+    case txSeqNo = "tx.seqNo"
+    case txEnd = "tx.end"
+    case txActive = "tx.active"
+    case txFind = "tx.find"
+    case txCount = "tx.count"
+    case txNote = "tx.note"
+    case txNoted = "tx.noted"
+    case connectedAt
+    case txKnown = "tx.known"
+    case txEnded = "tx.ended"
+    case txConnector = "tx.connector"
+    case txOpen = "tx.open"
+    case txBind = "tx.bind"
+    case remoteStartRemember = "remoteStart.remember"
+    case remoteStartTake = "remoteStart.take"
+    case memoSet = "memo.set"
+    case memoGet = "memo.get"
+    case memoTake = "memo.take"
+    case counterNext = "counter.next"
+    case capability
+    case evseId = "evse.id"
+    case evseConnector = "evse.connector"
+    case evseToConnector = "evse.toConnector"
+    case evseConnectors = "evse.connectors"
+    case evseLayout = "evse.layout"
+    case requestIdRemember = "requestId.remember"
+    case requestIdRecall = "requestId.recall"
+    case dmKey = "dm.key"
+    case dmComponent = "dm.component"
+    case dmVariable = "dm.variable"
+    case dmFixed = "dm.fixed"
+    case dmReport = "dm.report"
+
+    /// How many arguments it takes; nil: any number.
+    public var arity: Int? {
+        switch self {
+        case .exists, .integer, .number, .string, .datetime, .lower, .upper, .count, .first, .json, .parseJSON,
+            .idTokenType, .layoutReport, .txOngoing, .txUuid, .txInt, .txSeqNo, .txEnd, .txActive, .txNoted, .txEnded,
+            .txConnector, .memoGet, .memoTake, .counterNext, .capability, .evseId, .evseConnector, .evseConnectors,
+            .requestIdRecall, .dmComponent, .dmVariable, .dmReport:
+            return 1
+        case .conditional, .find, .selectReport: return 3
+        case .enumMap, .truncate, .flatten, .sortBy, .pairSigned, .round, .seconds, .txAdopt, .txFind, .txNote,
+            .txKnown, .txOpen, .txBind, .remoteStartTake, .memoSet, .requestIdRemember, .dmKey, .dmFixed:
+            return 2
+        case .concat, .object, .list, .without, .append, .txBegin, .remoteStartRemember, .evseToConnector: return nil
+        case .now, .txCount, .connectedAt, .evseLayout: return 0
+        }
     }
 }

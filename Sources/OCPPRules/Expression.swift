@@ -4,11 +4,32 @@ import OCPP
 public indirect enum Expression: Sendable, Equatable {
     case constant(JSONValue)
     case path(PathRoot, [PathStep])
-    case call(String, [Expression])
+    case call(FunctionName, [Expression])
     case binary(BinaryOperator, Expression, Expression)
     case not(Expression)
     /// Fields of a computed value: `find(...).value`, `(a ?? b).id`.
     case access(Expression, [PathStep])
+}
+
+/// The name of a function a rule calls, resolved to the function when the rule is read; an unknown name is kept
+/// for the checker to report (and fails if evaluated).
+public struct FunctionName: Sendable, Equatable, CustomStringConvertible, ExpressibleByStringLiteral {
+    public let name: String
+    public let known: RuleFunction?
+
+    public init(_ name: String) {
+        self.name = name
+        self.known = RuleFunction(rawValue: name)
+    }
+
+    public init(stringLiteral name: String) { self.init(name) }
+
+    public var description: String { name }
+
+    public static func == (lhs: FunctionName, rhs: FunctionName) -> Bool { lhs.name == rhs.name }
+
+    /// `case .call("enum", let arguments)`.
+    public static func ~= (pattern: String, value: FunctionName) -> Bool { pattern == value.name }
 }
 
 /// Where a path starts: the payload being translated (`$`), the element of a list being mapped (`@`),
@@ -185,7 +206,8 @@ private struct ExpressionParser {
                 guard take(")") else { throw error("expected ',' or ')' in the arguments of \(name)") }
             }
             let steps = try parseSteps(allowLeadingName: false)
-            return steps.isEmpty ? .call(name, arguments) : .access(.call(name, arguments), steps)
+            let function = FunctionName(name)
+            return steps.isEmpty ? .call(function, arguments) : .access(.call(function, arguments), steps)
         }
     }
 

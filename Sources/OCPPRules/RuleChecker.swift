@@ -238,11 +238,11 @@ struct RuleChecker {
                     issue(line, "unknown field \(name)\(path) (not in the source's definition)")
                 }
             case .call(let name, let arguments):
-                guard let arity = Evaluator.functions[name] else {
+                guard let function = name.known else {
                     issue(line, "unknown function \(name)()")
                     return
                 }
-                if let arity, arity != arguments.count {
+                if let arity = function.arity, arity != arguments.count {
                     issue(line, "\(name)() takes \(arity) argument\(arity == 1 ? "" : "s"), not \(arguments.count)")
                 }
                 if name == "enum", arguments.count == 2 {

@@ -246,7 +246,7 @@ public final class TranslationSession {
         let originId: String
         let action: String
         let call: JSONValue
-        var variables: [String: JSONValue]
+        var variables: JSONObject
         var stage: Stage = .idle
         var followUps: [FollowUp] = []
         var answered = false

@@ -165,7 +165,7 @@ extension StateChange {
     public var json: JSONValue {
         switch self {
         case .transaction(let t):
-            var members: [String: JSONValue] = [
+            var members: JSONObject = [
                 "uuid": .string(t.uuid), "connectorId": .integer(t.connectorId),
                 "nextSeqNo": .integer(t.nextSeqNo), "ended": .bool(t.ended), "serial": .integer(t.serial),
             ]
@@ -182,7 +182,7 @@ extension StateChange {
             return .object([
                 "remoteStarts": .array(
                     list.map { start in
-                        var members: [String: JSONValue] = [
+                        var members: JSONObject = [
                             "idToken": .string(start.idToken), "remoteStartId": .integer(start.remoteStartId),
                         ]
                         if let evse = start.evseId { members["evseId"] = .integer(evse) }
@@ -194,7 +194,7 @@ extension StateChange {
         case .requestId(let kind, let id):
             return .object(["requestId": .object(["kind": .string(kind), "id": .integer(id)])])
         case .memo(let name, let value):
-            var members: [String: JSONValue] = ["name": .string(name)]
+            var members: JSONObject = ["name": .string(name)]
             if value != .null { members["value"] = value }
             return .object(["memo": .object(members)])
         case .counter(let name, let value):

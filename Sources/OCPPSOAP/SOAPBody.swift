@@ -50,7 +50,7 @@ enum SOAPBody {
 
         mutating func object(_ element: XMLElementNode, _ object: ObjectShape, path: String, at: String) -> JSONValue? {
             if !element.text.allSatisfy(\.isXMLSpace) { return fail(.wrongType, at, "expected elements, found text") }
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             var lists: [String: [JSONValue]] = [:]
             for child in element.children {
                 let childAt = at.isEmpty ? child.name : at + "." + child.name
@@ -80,7 +80,7 @@ enum SOAPBody {
         /// Text and attributes: the text is the field `value`, each unprefixed attribute the field of its name.
         mutating func simple(_ element: XMLElementNode, _ object: ObjectShape, at: String) -> JSONValue? {
             if !element.children.isEmpty { return fail(.wrongType, at, "expected text, found elements") }
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             if let field = object.field("value") {
                 guard let text = scalar(element.text, field.shape, at: at.isEmpty ? "value" : at + ".value") else {
                     return nil

@@ -165,7 +165,7 @@ struct Translate: ParsableCommand {
         for (index, line) in input.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let text = line.trimmingCharacters(in: .whitespaces)
             if text.isEmpty || text.hasPrefix("#") { continue }
-            var record: [String: JSONValue] = ["line": .integer(Int64(index + 1))]
+            var record: JSONObject = ["line": .integer(Int64(index + 1))]
             let parsed = JSONValue(parsing: Array(text.utf8))
             record["input"] = parsed ?? .string(text)
             // A CALL comes from the --from side; an answer from whichever side the proxy sent that message id.

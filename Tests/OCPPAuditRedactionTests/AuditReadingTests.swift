@@ -30,7 +30,7 @@ struct AuditReadingTests {
         _ seq: Int, _ ts: String, event: String = "frame", charger: String? = "CP1", session: String? = "s1",
         action: String? = "Heartbeat", leg: String = "charger_to_proxy", decision: String? = nil
     ) -> String {
-        var fields: [String: JSONValue] = [
+        var fields: JSONObject = [
             "seq": .integer(Int64(seq)), "ts": .string(ts), "node": .string("edge-1"), "event": .string(event),
             "prev": .string(String(repeating: "0", count: 64)), "hash": .string("h\(seq)"),
         ]

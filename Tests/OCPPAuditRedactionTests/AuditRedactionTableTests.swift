@@ -97,7 +97,7 @@ struct AuditRedactionSweepTests {
     ) -> JSONValue {
         switch shape {
         case .object(let object):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for field in object.fields {
                 let fieldPath = path.isEmpty ? field.name : "\(path).\(field.name)"
                 members[field.name] = sample(field.shape, path: fieldPath, action: action, secrets: secrets)

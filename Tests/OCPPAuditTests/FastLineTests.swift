@@ -38,14 +38,14 @@ struct RandomRecords {
         }
     }
 
-    mutating func object(depth: Int, members: Int) -> [String: JSONValue] {
-        var fields: [String: JSONValue] = [:]
+    mutating func object(depth: Int, members: Int) -> JSONObject {
+        var fields: JSONObject = [:]
         for _ in 0..<members { fields[Self.keys[int(Self.keys.count)]] = value(depth: depth) }
         return fields
     }
 
     /// A record's fields without `hash` (0 to 20 members, sometimes all sorting after "hash").
-    mutating func record() -> [String: JSONValue] {
+    mutating func record() -> JSONObject {
         var fields = object(depth: 0, members: int(21))
         fields["hash"] = nil
         if int(8) == 0 { fields = fields.filter { "hash" < $0.key } }

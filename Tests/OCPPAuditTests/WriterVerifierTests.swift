@@ -29,7 +29,7 @@ struct SampleLog {
         try writer.close(ts: Self.start + Double(count))
     }
 
-    static func frame(_ index: Int, prefix: String = "CP") -> [String: JSONValue] {
+    static func frame(_ index: Int, prefix: String = "CP") -> JSONObject {
         let charger = prefix + "-" + String(format: "%02d", index % 7)
         return [
             "event": "frame", "node": "edge-1", "leg": "charger-proxy", "charger": .string(charger),
@@ -79,7 +79,7 @@ struct SampleLog {
 
 extension SegmentWriter {
     /// `append` for tests, where a record is always accepted.
-    func add(_ fields: [String: JSONValue], ts: Date) {
+    func add(_ fields: JSONObject, ts: Date) {
         _ = try! append(fields, ts: ts)
     }
 }

@@ -29,10 +29,10 @@ func auditConfiguration(
 }
 
 /// Every record of a directory, in order, after checking the whole log with its public key.
-func verifiedRecords(_ configuration: AuditConfiguration) throws -> [[String: JSONValue]] {
+func verifiedRecords(_ configuration: AuditConfiguration) throws -> [JSONObject] {
     let key = try AuditKeys.loadPublic(path: configuration.signingKey + ".pub")
     _ = try AuditVerifier.verify(dir: configuration.directory, publicKey: key)
-    var records: [[String: JSONValue]] = []
+    var records: [JSONObject] = []
     for segment in try AuditSegments.list(directory: configuration.directory) {
         try AuditSegments.forEachLine(of: segment) { line, _ in
             guard case .object(let fields)? = JSONValue(parsing: line) else { return }
@@ -50,7 +50,7 @@ private func note(_ number: Int) -> AuditEntry {
     .event("note", ["n": .integer(Int64(number))])
 }
 
-private func notes(in records: [[String: JSONValue]]) -> [Int64] {
+private func notes(in records: [JSONObject]) -> [Int64] {
     records.compactMap { record in
         guard record["event"]?.stringValue == "note", case .integer(let n)? = record["n"] else { return nil }
         return n
@@ -233,15 +233,15 @@ final class AuditedSessionFixture {
     func fromCSMS(_ text: String) throws { try fixture.fromCSMS(text) }
 
     /// Stops the log and returns the frame records.
-    func frames() throws -> [[String: JSONValue]] {
+    func frames() throws -> [JSONObject] {
         log.stop()
         return try verifiedRecords(configuration).filter { $0["event"]?.stringValue == "frame" }
     }
 }
 
-private func leg(_ record: [String: JSONValue]) -> String? { record["leg"]?.stringValue }
-private func decision(_ record: [String: JSONValue]) -> String? { record["decision"]?.stringValue }
-private func msg(_ record: [String: JSONValue], _ key: String) -> String? {
+private func leg(_ record: JSONObject) -> String? { record["leg"]?.stringValue }
+private func decision(_ record: JSONObject) -> String? { record["decision"]?.stringValue }
+private func msg(_ record: JSONObject, _ key: String) -> String? {
     guard case .object(let msg)? = record["msg"] else { return nil }
     return msg[key]?.stringValue
 }

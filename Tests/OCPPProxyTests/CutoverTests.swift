@@ -77,8 +77,33 @@ struct CutoverStateTests {
                 version: .v1_6)
         }
         #expect(state.boot?.messageId == "b2")
-        #expect(state.statuses.map(\.key) == ["1", "2"])
-        #expect(state.statuses.map(\.frame.messageId) == ["s3", "s2"])
+        #expect(state.statuses(version: .v1_6).map(\.messageId) == ["s3", "s2"])
+    }
+
+    @Test func manyStatusesAreSettledOnTheWayAndStillTheLatestPerConnector() {
+        // Statuses are read in batches (every 32) and at a cutover: both give the same answer.
+        var state = CutoverState()
+        var latest: [Int: String] = [:]
+        for index in 0..<100 {
+            let connector = [3, 1, 2, 1, 0][index % 5]
+            latest[connector] = "s\(index)"
+            state.track(
+                envelope(
+                    "s\(index)", "StatusNotification",
+                    #"{"connectorId":\#(connector),"errorCode":"NoError","status":"Available"}"#),
+                version: .v1_6)
+        }
+        #expect(state.statuses(version: .v1_6).map(\.messageId) == [3, 1, 2, 0].map { latest[$0]! })
+        // A 2.0.1 station's connectors are told apart by EVSE and connector.
+        var station = CutoverState()
+        for (id, evse, connector) in [("a", 1, 1), ("b", 2, 1), ("c", 1, 1), ("d", 1, 2)] {
+            station.track(
+                call(
+                    id, "StatusNotification",
+                    #"{"timestamp":"x","connectorStatus":"Available","evseId":\#(evse),"connectorId":\#(connector)}"#),
+                version: .v2_0_1)
+        }
+        #expect(station.statuses(version: .v2_0_1).map(\.messageId) == ["c", "b", "d"])
     }
 
     @Test func malformedPayloadsAreNoTransactions() {

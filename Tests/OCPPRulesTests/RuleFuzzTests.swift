@@ -12,7 +12,7 @@ struct ShapeSampler {
     mutating func value(_ shape: Shape, depth: Int = 0) -> JSONValue {
         switch shape {
         case .object(let object):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for field in object.fields where field.required || Bool.random(using: &random) {
                 // customData is allowed everywhere in 2.0.1; it only adds noise here.
                 if field.name == "customData" { continue }

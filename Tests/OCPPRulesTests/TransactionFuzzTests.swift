@@ -501,10 +501,10 @@ struct TransactionFuzzTests {
                             "measurand": .string("Energy.Active.Import.Register"),
                         ])
                     }
-                    func event(_ type: String, _ seqNo: Int, _ trigger: String, _ extra: [String: JSONValue])
+                    func event(_ type: String, _ seqNo: Int, _ trigger: String, _ extra: JSONObject)
                         -> JSONValue
                     {
-                        var members: [String: JSONValue] = [
+                        var members: JSONObject = [
                             "eventType": .string(type), "seqNo": .integer(Int64(seqNo)),
                             "timestamp": .string(DateTimeText(seconds: clock + Int64(seqNo) * 60).utcText),
                             "triggerReason": .string(trigger),

@@ -150,7 +150,7 @@ struct TranslationChainTests {
 
     @Test func aChargingSessionKeepsEachEdgesStateAcrossASaveAndRestore() throws {
         let chain = try chain15to201()
-        var stored: [String: JSONValue] = [:]
+        var stored: JSONObject = [:]
         func save(_ output: ChainOutput) {
             for change in output.changes { stored[change.key] = change.change.json }
         }

@@ -32,7 +32,7 @@ enum Sample {
     static func value(_ shape: Shape, seed: Int = 0) -> JSONValue {
         switch shape {
         case .object(let object):
-            var members: [String: JSONValue] = [:]
+            var members: JSONObject = [:]
             for (index, field) in object.fields.enumerated() {
                 members[field.name] = value(field.shape, seed: seed + index)
             }

@@ -178,7 +178,7 @@ struct JSONParserTests {
                     randomValue(depth: depth + 1, using: &generator)
                 })
         }
-        var fields: [String: JSONValue] = [:]
+        var fields: JSONObject = [:]
         for i in 0..<Int.random(in: 0...4, using: &generator) {
             fields["k\(i)"] = randomValue(depth: depth + 1, using: &generator)
         }

@@ -205,7 +205,7 @@ final class AdminHandler: ChannelInboundHandler {
         let body: JSONValue = .object([
             "identity": .string(identity), "shadow": .string(shadow),
             "compared": .integer(Int64(report?.compared ?? 0)), "divergent": .integer(Int64(report?.divergent ?? 0)),
-            "dropped": .object((report?.dropped ?? [:]).mapValues { .integer(Int64($0)) }),
+            "dropped": .object(JSONObject((report?.dropped ?? [:]).mapValues { JSONValue.integer(Int64($0)) })),
             "shadowCalls": .integer(Int64(report?.shadowCalls ?? 0)),
             "latest": .array(latest),
         ])

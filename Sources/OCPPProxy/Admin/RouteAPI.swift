@@ -128,7 +128,7 @@ extension AdminHandler {
     }
 
     private func describe(_ identity: ChargerIdentity, _ route: Route) -> JSONValue {
-        var fields: [String: JSONValue] = [
+        var fields: JSONObject = [
             "identity": .string(identity.value), "upstream": .string(route.upstream),
             "reason": .string(route.reason.name),
         ]

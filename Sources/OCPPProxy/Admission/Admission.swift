@@ -381,7 +381,7 @@ final class Admission {
         runtime.metrics.admissionRejected(listener: listener.name, reason: metric, transport: listener.transport)
         if log { logger.notice("connection refused: \(detail ?? reason)", metadata: ["status": "\(status.code)"]) }
         if let audit = runtime.audit {
-            var fields: [String: JSONValue] = [
+            var fields: JSONObject = [
                 "status": .integer(Int64(status.code)), "rule": .string(metric), "reason": .string(reason),
                 "remote": AuditRemote(
                     address: remoteAddress, securityProfile: listener.securityProfile, listener: listener.name

@@ -28,7 +28,7 @@ final class AuditSessionInfo: Sendable {
     let chargerVersion: OCPPVersion
     let upstreamVersion: OCPPVersion
     /// `node`, `charger`, `session`, `remote`, `transport`, `upstream`, ready to merge into a record.
-    let fields: [String: JSONValue]
+    let fields: JSONObject
     /// The same as a record's members (`"charger":…,"node":…,…`, no braces): written once, copied into every frame
     /// record of the session.
     let members: [UInt8]
@@ -81,7 +81,7 @@ struct AuditRemote: Sendable {
     var listener: String
 
     var json: JSONValue {
-        var fields: [String: JSONValue] = [
+        var fields: JSONObject = [
             "address": .string(address), "profile": .integer(Int64(securityProfile)), "listener": .string(listener),
         ]
         if let tlsVersion { fields["tls"] = .string(tlsVersion) }
@@ -100,7 +100,7 @@ struct AuditEntry: Sendable {
     enum Body: Sendable {
         case frame(AuditFrame)
         /// A security or lifecycle event: its name and fields (never a secret).
-        case event(String, [String: JSONValue])
+        case event(String, JSONObject)
         /// Records dropped before this one (written by the writer itself when it can write again).
         case gap(dropped: Int)
     }
@@ -122,9 +122,9 @@ struct AuditEntry: Sendable {
         }
     }
 
-    static func event(_ name: String, _ fields: [String: JSONValue], session: AuditSessionInfo? = nil) -> AuditEntry {
+    static func event(_ name: String, _ fields: JSONObject, session: AuditSessionInfo? = nil) -> AuditEntry {
         var all = session?.fields ?? [:]
-        all.merge(fields) { _, new in new }
+        all.merge(fields)
         return AuditEntry(body: .event(name, all))
     }
 
@@ -167,7 +167,7 @@ struct AuditRecordBuilder: Sendable {
     let redactor: AuditRedactor
     let node: String
 
-    func fields(_ entry: AuditEntry) -> [String: JSONValue] {
+    func fields(_ entry: AuditEntry) -> JSONObject {
         switch entry.body {
         case .event(let name, var fields):
             fields["event"] = .string(name)

@@ -137,12 +137,12 @@ final class AuditStage: FrameStage {
         log.record(.event("connect", [:], session: session))
     }
 
-    func sessionEvent(_ name: String, _ fields: [String: JSONValue]) {
+    func sessionEvent(_ name: String, _ fields: JSONObject) {
         log.record(.event(name, fields, session: session))
     }
 
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {
-        var fields: [String: JSONValue] = ["side": .string(side.rawValue), "reason": .string(reason)]
+        var fields: JSONObject = ["side": .string(side.rawValue), "reason": .string(reason)]
         if let code { fields["code"] = .integer(Int64(UInt16(webSocketErrorCode: code))) }
         log.record(.event("disconnect", fields, session: session))
     }

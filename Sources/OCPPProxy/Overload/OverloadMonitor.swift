@@ -153,8 +153,8 @@ final class OverloadMonitor: Sendable {
         return metadata
     }
 
-    static func auditFields(_ change: OverloadSteps.Change, _ readings: OverloadReadings) -> [String: JSONValue] {
-        var values: [String: JSONValue] = [:]
+    static func auditFields(_ change: OverloadSteps.Change, _ readings: OverloadReadings) -> JSONObject {
+        var values: JSONObject = [:]
         if let memory = readings.memory { values["memoryBytes"] = .integer(Int64(memory)) }
         if let lag = readings.eventLoopLag { values["eventLoopLagMicroseconds"] = .integer(Int64(lag / 1000)) }
         if let pending = readings.pendingCalls { values["pendingCalls"] = .integer(Int64(pending)) }

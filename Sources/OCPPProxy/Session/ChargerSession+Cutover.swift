@@ -48,8 +48,13 @@ struct CutoverState {
     /// 1.x StartTransaction CALLs awaiting their answer (it carries the transaction id).
     private var startCalls: Set<String> = []
     private(set) var boot: Frame?
-    /// The latest StatusNotification per connector, in the order connectors were first seen.
-    private(set) var statuses: [(key: String, frame: Frame)] = []
+    /// The latest StatusNotification per connector, in the order connectors were first seen, as of the last
+    /// ``settleStatuses(version:)``.
+    private var settled: [(key: String, frame: Frame)] = []
+    /// StatusNotifications since then, not yet read: a status costs no parse on its way through, only every
+    /// ``unsettledLimit`` of them (and a cutover) read their connectors.
+    private var unsettled: [Frame] = []
+    private static let unsettledLimit = 32
     var replayed: UInt64 = 0
 
     func isReplayAnswer(_ frame: Outgoing) -> Bool {
@@ -69,12 +74,8 @@ struct CutoverState {
         case ("BootNotification", _):
             boot = frame
         case ("StatusNotification", _):
-            let key = Self.connectorKey(frame.payload, version: version)
-            if let index = statuses.firstIndex(where: { $0.key == key }) {
-                statuses[index].frame = frame
-            } else {
-                statuses.append((key, frame))
-            }
+            unsettled.append(frame)
+            if unsettled.count >= Self.unsettledLimit { settleStatuses(version: version) }
         case ("StartTransaction", false):
             startCalls.insert(frame.messageId)
         case ("StopTransaction", false):
@@ -93,6 +94,24 @@ struct CutoverState {
         default:
             return
         }
+    }
+
+    /// The latest StatusNotification per connector, in the order connectors were first seen.
+    mutating func statuses(version: OCPPVersion) -> [Frame] {
+        settleStatuses(version: version)
+        return settled.map(\.frame)
+    }
+
+    private mutating func settleStatuses(version: OCPPVersion) {
+        for frame in unsettled {
+            let key = Self.connectorKey(frame.payload, version: version)
+            if let index = settled.firstIndex(where: { $0.key == key }) {
+                settled[index].frame = frame
+            } else {
+                settled.append((key, frame))
+            }
+        }
+        unsettled.removeAll(keepingCapacity: true)
     }
 
     private mutating func ended(_ id: String) {
@@ -252,7 +271,7 @@ extension ChargerSession {
                 }
                 link.events = CutoverLinkEvents(session: self, role: .incoming)
                 cutover.incoming?.link = link
-                let replay = [cutover.boot].compactMap { $0 } + cutover.statuses.map(\.frame)
+                let replay = [cutover.boot].compactMap { $0 } + cutover.statuses(version: context.chargerVersion)
                 cutover.incoming?.replay = replay
                 replayNext()
             case .failure(let error):
@@ -474,7 +493,7 @@ extension ChargerSession {
         _ state: String, to: String, from: String? = nil, reason: String? = nil,
         transactions: Int? = nil
     ) {
-        var fields: [String: JSONValue] = [
+        var fields: JSONObject = [
             "state": .string(state), "to": .string(to), "from": .string(from ?? context.upstreamName),
         ]
         if let reason { fields["reason"] = .string(reason) }

@@ -77,7 +77,7 @@ final class ChargerSession: LinkEvents {
 
     /// Makes the shadow leg a route names (nil when the route names none or that shadow cannot serve the
     /// charger); its events go into the charger's audit record. Set by the factory.
-    var makeShadow: ((Route, @escaping (String, [String: JSONValue]) -> Void) -> ShadowLeg?)?
+    var makeShadow: ((Route, @escaping (String, JSONObject) -> Void) -> ShadowLeg?)?
 
     /// Gives the session the shadow its route names: before ``start()`` for the route it connected on, and after a
     /// cutover, which ends a shadow the new route no longer names (the upstream moved to is never its own shadow)
@@ -514,7 +514,7 @@ extension ChargerSession: OutageHost {
         charger.close(code: .unexpectedServerError, reason: "upstream_unreachable", text: "CSMS unreachable")
     }
 
-    func outageEvent(_ name: String, _ fields: [String: JSONValue]) {
+    func outageEvent(_ name: String, _ fields: JSONObject) {
         for observer in observers { observer.sessionEvent(name, fields) }
     }
 }

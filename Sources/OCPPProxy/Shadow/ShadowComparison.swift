@@ -28,7 +28,7 @@ struct ShadowDivergence: Sendable, Equatable {
     var shadow: String?
 
     var json: JSONValue {
-        var fields: [String: JSONValue] = ["kind": .string(kind.rawValue)]
+        var fields: JSONObject = ["kind": .string(kind.rawValue)]
         if let field { fields["field"] = .string(field) }
         if let primary { fields["primary"] = .string(primary) }
         if let shadow { fields["shadow"] = .string(shadow) }

@@ -23,7 +23,7 @@ public struct ShadowConfiguration: Sendable {
 /// What the proxy answers a shadow CSMS's CALL with, in the shadow's version: the charger never sees it.
 public struct ShadowAnswers: Sendable {
     /// By action: a CALLRESULT with this payload (`upstreams[].answerLocally`); other actions get NotSupported.
-    public var results: [String: JSONValue] = [:]
+    public var results: JSONObject = [:]
 }
 
 extension ConfigurationReader {
@@ -77,7 +77,7 @@ extension ConfigurationReader {
         case .mapping(let map):
             var pairs: [(String, JSONValue)] = []
             for (key, value) in map { pairs.append((key.string ?? "", json(value))) }
-            return .object(Dictionary(pairs, uniquingKeysWith: { _, last in last }))
+            return .object(JSONObject(pairs))
         case .sequence(let items):
             return .array(items.map(json))
         case .scalar(let scalar):

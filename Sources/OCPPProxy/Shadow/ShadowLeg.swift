@@ -51,7 +51,7 @@ final class ShadowLeg: LinkEvents {
     private let reports: ShadowReports?
     private let metrics: ProxyMetrics
     /// The session's audit tap: shadow events go into the charger's record.
-    private let record: (String, [String: JSONValue]) -> Void
+    private let record: (String, JSONObject) -> Void
     private var phase = Phase.connecting
     private var pathReady = false
     private var queue = CircularBuffer<Copy>()
@@ -74,7 +74,7 @@ final class ShadowLeg: LinkEvents {
 
     init(
         upstream: Upstream, context: SessionContext, path: FramePath, settings: ShadowConfiguration,
-        reports: ShadowReports?, metrics: ProxyMetrics, record: @escaping (String, [String: JSONValue]) -> Void
+        reports: ShadowReports?, metrics: ProxyMetrics, record: @escaping (String, JSONObject) -> Void
     ) {
         self.upstream = upstream
         self.context = context

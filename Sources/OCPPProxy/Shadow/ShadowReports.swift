@@ -12,7 +12,7 @@ struct ShadowOutcome: Sendable {
     var divergences: [ShadowDivergence]
 
     /// As the audit log and `GET /api/shadow/{identity}` write it.
-    var fields: [String: JSONValue] {
+    var fields: JSONObject {
         [
             "shadow": .string(shadow), "action": .string(action), "messageId": .string(messageId),
             "result": .string(divergences.isEmpty ? "match" : "divergent"),

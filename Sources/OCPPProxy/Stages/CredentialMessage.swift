@@ -49,7 +49,7 @@ enum CredentialMessage: Equatable {
         }
     }
 
-    private static func classifySetVariables(_ fields: [String: JSONValue]) -> CredentialMessage {
+    private static func classifySetVariables(_ fields: JSONObject) -> CredentialMessage {
         guard case .array(let items)? = fields["setVariableData"] else { return .forward }
         var password: String?
         var ownResults: [Int: JSONValue] = [:]
@@ -63,7 +63,7 @@ enum CredentialMessage: Equatable {
                 continue
             }
             password = value
-            var result: [String: JSONValue] = [
+            var result: JSONObject = [
                 "attributeStatus": .string("Accepted"), "component": .object(component), "variable": .object(variable),
             ]
             if let type = data["attributeType"] { result["attributeType"] = type }

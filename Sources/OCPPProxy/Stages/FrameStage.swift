@@ -49,7 +49,7 @@ protocol FrameStage: AnyObject {
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String)
 
     /// Something else that happened to the session (a CSMS outage: started, restored, expired), for the record.
-    func sessionEvent(_ name: String, _ fields: [String: JSONValue])
+    func sessionEvent(_ name: String, _ fields: JSONObject)
 
     /// The charger was cut over to another upstream: from now on the CSMS side is the one `context` names.
     func upstreamChanged(_ context: SessionContext)
@@ -63,6 +63,6 @@ extension FrameStage {
     func malformed(_ text: ByteBuffer, from side: Side, reason: String, messageId: String?) {}
     func connected() {}
     func linkClosed(_ side: Side, code: WebSocketErrorCode?, reason: String) {}
-    func sessionEvent(_ name: String, _ fields: [String: JSONValue]) {}
+    func sessionEvent(_ name: String, _ fields: JSONObject) {}
     func upstreamChanged(_ context: SessionContext) {}
 }

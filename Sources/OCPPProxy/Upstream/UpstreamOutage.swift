@@ -15,7 +15,7 @@ protocol OutageHost: AnyObject {
     /// The grace ran out: the session closes the charger.
     func outageGraceExpired()
     /// A record for the audit log.
-    func outageEvent(_ name: String, _ fields: [String: JSONValue])
+    func outageEvent(_ name: String, _ fields: JSONObject)
 }
 
 /// What the proxy needs to reopen a charger's CSMS link: the connector, the pacing of new links, the node's
