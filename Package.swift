@@ -60,11 +60,14 @@ let package = Package(
             dependencies: ["OCPP", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // RFC 6455 framing of the proxy's WebSocket relay: frame headers read and written, masking. Pure: no NIO.
+        .target(name: "OCPPWebSocket", swiftSettings: [.swiftLanguageMode(.v6)]),
         // The running proxy: listeners, admission, sessions, upstream links, admin, configuration.
         .target(
             name: "OCPPProxy",
             dependencies: [
                 "OCPPSOAP",
+                "OCPPWebSocket",
                 "OCPP",
                 "OCPPRules",
                 "OCPPAudit",
@@ -129,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "ocpp-audit-bench", dependencies: ["OCPPProxy"], swiftSettings: [.swiftLanguageMode(.v6)]),
         // Fuzz targets: one input in, a trap only when the code under test traps or two readers disagree.
-        .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules", "OCPPSOAP"]),
+        .target(name: "OCPPFuzzTargets", dependencies: ["OCPP", "OCPPRules", "OCPPSOAP", "OCPPWebSocket"]),
         .executableTarget(name: "ocpp-fuzz", dependencies: ["OCPPFuzzTargets"]),
         // What several test targets share: the seeded generator of their randomised tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -139,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "OCPPAuditTests", dependencies: ["OCPPAudit", "TestSupport"], swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets"]),
+        .testTarget(name: "OCPPFuzzTargetsTests", dependencies: ["OCPPFuzzTargets", "TestSupport"]),
         // The load generator's SOAP requests and its reading of answers (correctness; speed is for Benchmarks/).
         .testTarget(name: "OCPPBenchTests", dependencies: ["ocpp-bench"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
@@ -150,6 +153,8 @@ let package = Package(
             dependencies: [
                 "OCPPSOAP",
                 "OCPPProxy",
+                "OCPPWebSocket",
+                "TestSupport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 // A state store as an older proxy wrote it, for the migration tests.
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),

@@ -58,6 +58,8 @@
 #                        from one address faster than they allow, each charger sends more than 10 CALLs a second, and
 #                        a saturated proxy may run late enough to shed Heartbeats
 #   PERF=0               1 samples the proxy with `perf record -g` during its closed-loop runs (linux-perf)
+#   MALLOCS=0            1 preloads Benchmarks/malloc_count.c (built with cc) into the proxy: allocation calls per CALL
+#                        of its closed-loop runs (malloc, calloc, realloc and the aligned ones; a few % more CPU)
 #   RESULTS=Benchmarks/results/<UTC time>   where the JSON results, logs and summary go (git-ignored)
 set -euo pipefail
 
@@ -111,6 +113,7 @@ STORM_ADDRESSES=${STORM_ADDRESSES:-64}
 STORM_VARIANTS=${STORM_VARIANTS:-"default fast"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PERF=${PERF:-0}
+MALLOCS=${MALLOCS:-0}
 ROUNDS=${ROUNDS:-1}
 KEEP_AUDIT=${KEEP_AUDIT:-0}
 RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -244,6 +247,10 @@ if [[ $SKIP_BUILD != 1 ]]; then
     swift build -c release --scratch-path "$SCRATCH_PATH" --product ocpp-proxy
 fi
 [[ -x $BENCH && -x $PROXY ]] || die "release binaries missing in $BUILD_PATH: run without SKIP_BUILD=1"
+if [[ $MALLOCS == 1 ]]; then
+    cc -O2 -shared -fPIC -o "$RUN/malloc_count.so" "$ROOT/Benchmarks/malloc_count.c" -lpthread \
+        || die "MALLOCS=1: cannot build Benchmarks/malloc_count.c with cc"
+fi
 
 if [[ ! -x $NGINX ]]; then
     say "installing nginx (Debian package)"
@@ -380,7 +387,12 @@ $audit
 EOF
         setup=$1
         cp "$dir/proxy.yaml" "$RESULTS/$setup-$tag.yaml"
-        "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/$setup-$tag.log" 2>&1 &
+        if [[ $MALLOCS == 1 ]]; then
+            MALLOC_COUNT_FILE=$RUN/mallocs-$setup-$tag LD_PRELOAD=$RUN/malloc_count.so \
+                "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/$setup-$tag.log" 2>&1 &
+        else
+            "$PROXY" serve --config "$dir/proxy.yaml" >"$RESULTS/$setup-$tag.log" 2>&1 &
+        fi
         SERVER_PID=$!
         PIDS+=("$SERVER_PID")
         wait_port "$PROXY_PORT" "$SERVER_PID" || die "ocpp-proxy ($setup) did not start (see $RESULTS/$setup-$tag.log)"
@@ -412,6 +424,12 @@ stop_setup() {  # stop_setup <setup> <tag>
     fi
 }
 
+mallocs() {  # mallocs <setup> <tag>: the preloaded counter's total so far (MALLOCS=1 and a proxy setup), else nothing
+    local file=$RUN/mallocs-$1-$2
+    [[ $MALLOCS == 1 && $1 != direct && $1 != nginx ]] || return 0
+    for _ in $(seq 50); do [[ -s $file ]] && break; sleep 0.1; done
+    cat "$file"
+}
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESOURCES"; }  # record <setup> <key> <value>
 
 load_run() {  # load_run <tag> <setup> [load options...]; bounded by the load's own duration plus timeouts
@@ -444,7 +462,12 @@ run_round() {  # the closed-loop, half-load and idle runs of every setup in ORDE
             PERF_PID=$!
             PIDS+=("$PERF_PID")
         fi
+        mallocs_before=$(mallocs "$setup" closed)
         load_run closed "$setup" --chargers "$CHARGERS" --ramp "$RAMP/s" --duration "${DURATION}s" --scenario "$SCENARIO" --mode closed
+        if [[ -n $mallocs_before ]]; then
+            sleep 0.3  # the counter's file is rewritten every 0.1 s
+            record "$setup" closedMallocs $(($(mallocs "$setup" closed) - mallocs_before))
+        fi
         if [[ -n $PERF_PID ]]; then
             kill -INT "$PERF_PID" 2>/dev/null || true
             wait "$PERF_PID" 2>/dev/null || true

@@ -89,6 +89,8 @@ def main():
             for name in ("closedUserTicks", "closedSysTicks", "sinkClosedUserTicks", "sinkClosedSysTicks"):
                 if res.get(name) is not None and messages:
                     row[name.replace("Ticks", "MicrosecondsPerCall")] = res[name] / hz * 1e6 / messages
+            if res.get("closedMallocs") is not None and messages:
+                row["mallocsPerCall"] = res["closedMallocs"] / messages
             if res.get("closedPeakRssKiB") is not None:
                 row["peakRssMiB"] = res["closedPeakRssKiB"] / 1024
         if half:
@@ -179,6 +181,10 @@ def main():
             f"{direct['sinkClosedUserMicrosecondsPerCall']:.1f} user + {direct['sinkClosedSysMicrosecondsPerCall']:.1f} kernel")
     if split:
         notes.append("CPU µs per CALL in the closed loop, user + kernel: " + "; ".join(split))
+    mallocs = [f"{key} {rows[key]['mallocsPerCall']:.1f}" for key, _ in SETUPS if rows[key].get("mallocsPerCall") is not None]
+    if mallocs:
+        notes.append("allocation calls per CALL in the closed loop (MALLOCS=1; malloc, calloc, realloc, aligned): "
+                     + "; ".join(mallocs))
     for key, _ in SETUPS:
         r = rows[key]
         if "idleEstablished" in r:

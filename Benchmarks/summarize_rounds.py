@@ -26,6 +26,7 @@ FIGURES = [
     ("halfP99", "p99 µs at half", 0),
     ("halfP99_9", "p99.9 µs at half", 0),
     ("halfCpuMicrosecondsPerCall", "CPU µs per CALL at half", 1),
+    ("mallocsPerCall", "allocations per CALL", 1),
     ("auditRecordsPerCall", "audit records per CALL", 2),
     ("closedAuditDropped", "records dropped (closed)", 0),
 ]

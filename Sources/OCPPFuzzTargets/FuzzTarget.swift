@@ -18,9 +18,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case rules
     /// `SOAPCodec` (the hardened XML reader under it) with the SOAP layouts of Rules/soap/: requests and answers.
     case soap
+    /// `WebSocketFrameHeader.parse` (the proxy's frame relay) on any bytes, read as a stream of frames.
+    case websocket
 
     /// Whether the target needs the rules directory.
-    public var needsRules: Bool { self != .json && self != .envelope }
+    public var needsRules: Bool { self != .json && self != .envelope && self != .websocket }
 }
 
 /// The loaded state a target needs: nothing for the parsers, the rule library for the others. Loaded once per
@@ -111,6 +113,7 @@ public struct FuzzHarness: Sendable {
         case .definitions: DefinitionsTarget(shapes: shapes).run(bytes)
         case .rules: RulesTarget(rules: ruleSet!).run(bytes)
         case .soap: if let soap { SOAPTarget(codec: soap).run(buffer) }
+        case .websocket: WebSocketTarget.run(bytes)
         }
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds ocpp-fuzz with libFuzzer and AddressSanitizer into .build-fuzz and runs each fuzz target for a while.
 #
-#   Tests/Fuzz/run_libfuzzer.sh [SECONDS] [TARGET...]      (targets: json envelope definitions rules soap; default all)
+#   Tests/Fuzz/run_libfuzzer.sh [SECONDS] [TARGET...]      (targets: json envelope definitions rules soap websocket; default all)
 #
 # Per target: the working corpus grows in .build-fuzz/fuzz/corpus/<target> (kept between runs), seeded from the
 # committed Tests/Fuzz/corpus/<target>; crashing inputs go to $ARTIFACTS/<target>/ (default
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(json envelope definitions rules soap)
+[ ${#targets[@]} -gt 0 ] || targets=(json envelope definitions rules soap websocket)
 
 swift=${SWIFT:-$(command -v swift || echo /opt/swift/usr/bin/swift)}
 scratch=.build-fuzz

@@ -26,7 +26,7 @@ final class SOAPSessionFixture {
         configuredEndpoint: String? = nil, idleTimeout: TimeAmount? = nil, callTimeout: TimeAmount = .seconds(30)
     ) throws {
         csmsLink = WebSocketLink(side: .csms, isClient: true, keepalive: KeepaliveConfiguration(pingInterval: .zero))
-        csmsChannel = EmbeddedChannel(handler: csmsLink, loop: loop)
+        csmsChannel = EmbeddedChannel.wired(csmsLink, loop: loop)
         _ = try csmsChannel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
         let loop = self.loop
         weak var fixture: SOAPSessionFixture?

@@ -197,7 +197,9 @@ final class Admission {
             version = v
             responseHeaders.add(name: "Sec-WebSocket-Protocol", value: v.subprotocol)
         }
-        let link = WebSocketLink(side: .charger, isClient: false, keepalive: runtime.configuration.keepalive)
+        let link = WebSocketLink(
+            side: .charger, isClient: false, keepalive: runtime.configuration.keepalive,
+            maxFrameBytes: runtime.configuration.limits.maxFrameBytes)
         return open(identity, version: version, channel: channel, charger: link).map { outcome in
             switch outcome {
             case .admitted(let admitted): return .admit(admitted, link: link, headers: responseHeaders)

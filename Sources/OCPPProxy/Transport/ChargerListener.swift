@@ -35,8 +35,10 @@ final class ChargerListener {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
                 let upgrade = ChargerUpgrade(listener: listener, runtime: runtime, channel: channel)
+                // NIO does the handshake only: the link reads and writes the frames, protocol errors included
+                // (WebSocketLink.install).
                 let upgrader = NIOWebSocketServerUpgrader(
-                    maxFrameSize: maxFrame, automaticErrorHandling: true,
+                    maxFrameSize: maxFrame, automaticErrorHandling: false,
                     shouldUpgrade: { channel, request in upgrade.shouldUpgrade(channel: channel, request: request) },
                     upgradePipelineHandler: { channel, _ in upgrade.upgraded(channel: channel) })
                 let responder = AdmissionResponder(upgrade: upgrade)

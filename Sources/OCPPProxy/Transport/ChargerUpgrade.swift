@@ -75,7 +75,6 @@ final class ChargerUpgrade {
     /// `upgradePipelineHandler`: wires the charger's link into its session.
     func upgraded(channel: Channel) -> EventLoopFuture<Void> {
         HandshakeTimeout.done(on: channel)
-        let maxFrame = runtime.configuration.limits.maxFrameBytes
         switch decision {
         case .upgradeWithoutSubprotocol(let offered):
             runtime.metrics.admissionRejected(listener: listener.name, reason: "subprotocol", transport: .websocket)
@@ -92,11 +91,7 @@ final class ChargerUpgrade {
             handedOver = true
             let session = admitted.session
             do {
-                try channel.pipeline.syncOperations.addHandlers([
-                    NIOWebSocketFrameAggregator(
-                        minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024, maxAccumulatedFrameSize: maxFrame),
-                    link,
-                ])
+                try WebSocketLink.install(link, in: channel.pipeline.syncOperations)
             } catch {
                 admitted.upstream.close(code: .goingAway, reason: "charger_gone", text: "charger disconnected")
                 runtime.registry.release(admitted.identity, generation: admitted.generation)

@@ -53,7 +53,8 @@ enum MaskingKeys {
 
     private static let pools = ThreadSpecificVariable<Pool>()
 
-    static func next() -> WebSocketMaskingKey {
+    /// The next key, in wire order (the first key byte in the high bits).
+    static func next() -> UInt32 {
         let pool: Pool
         if let existing = pools.currentValue {
             pool = existing
@@ -67,6 +68,7 @@ enum MaskingKeys {
         }
         defer { pool.next += 4 }
         let i = pool.next
-        return WebSocketMaskingKey(arrayLiteral: pool.bytes[i], pool.bytes[i + 1], pool.bytes[i + 2], pool.bytes[i + 3])
+        return UInt32(pool.bytes[i]) << 24 | UInt32(pool.bytes[i + 1]) << 16 | UInt32(pool.bytes[i + 2]) << 8
+            | UInt32(pool.bytes[i + 3])
     }
 }

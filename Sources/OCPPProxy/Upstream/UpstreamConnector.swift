@@ -22,7 +22,7 @@ struct UpstreamConnector {
     /// Succeeds with the link once the CSMS has accepted the upgrade; on failure nothing is left open.
     func connect(_ identity: ChargerIdentity, on eventLoop: EventLoop) -> EventLoopFuture<WebSocketLink> {
         let attempt = UpstreamAttempt(promise: eventLoop.makePromise())
-        let link = WebSocketLink(side: .csms, isClient: true, keepalive: keepalive)
+        let link = WebSocketLink(side: .csms, isClient: true, keepalive: keepalive, maxFrameBytes: limits.maxFrameBytes)
         let version = configuration.version
         let maxFrame = limits.maxFrameBytes
         let request = handshakeRequest(identity)
@@ -40,8 +40,9 @@ struct UpstreamConnector {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 let handshake = UpstreamHandshakeHandler(request: request, attempt: attempt)
+                // NIO does the handshake only: the link reads and writes the frames, protocol errors included.
                 let upgrader = NIOWebSocketClientUpgrader(
-                    maxFrameSize: maxFrame, automaticErrorHandling: true
+                    maxFrameSize: maxFrame, automaticErrorHandling: false
                 ) { channel, response in
                     // RFC 6455 §4.1: the server must pick one of the offered subprotocols.
                     let chosen = response.headers["sec-websocket-protocol"].first
@@ -55,12 +56,7 @@ struct UpstreamConnector {
                     do {
                         let pipeline = channel.pipeline.syncOperations
                         pipeline.removeHandler(handshake, promise: nil)
-                        try pipeline.addHandlers([
-                            NIOWebSocketFrameAggregator(
-                                minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
-                                maxAccumulatedFrameSize: maxFrame),
-                            link,
-                        ])
+                        try WebSocketLink.install(link, in: pipeline)
                     } catch {
                         attempt.fail(.rejected("cannot set up the link: \(error)"))
                         return channel.close()
