@@ -206,7 +206,8 @@ final class SQLiteWriter: @unchecked Sendable {
 
     func start() {
         let thread = Thread { [self] in run() }
-        thread.name = "ocpp-proxy state writer"
+        // Linux keeps 15 bytes of a thread name (a longer one is refused): short, for perf and top.
+        thread.name = "state-writer"
         thread.start()
     }
 
