@@ -7,9 +7,10 @@ import SQLiteNIO
 /// WAL checkpoints of a store's SQLite file, from a connection of their own (SQLiteNIO's, on its thread pool), so
 /// that the writer's commits never run one and never wait on its `fsync` (``SQLiteWriter`` sets
 /// `wal_autocheckpoint=0`). Every `interval` a PASSIVE checkpoint copies what it can without taking the write lock;
-/// the writer starts the WAL over once a checkpoint has copied all of it. Should the WAL still grow past
-/// `truncateAbove` bytes (a checkpoint that could not finish), the next one is a TRUNCATE, which waits for the
-/// writer between two of its commits and empties the file.
+/// the writer starts the WAL over once a checkpoint has copied all of it, which under a steady load never happens
+/// (see ``checkpoint()``). Once the WAL has grown past `truncateAbove` bytes, a PASSIVE checkpoint is followed by a
+/// TRUNCATE, which waits for the writer between two of its commits, copies what came during the PASSIVE one and
+/// empties the file: the writer waits for that part only (two `fsync`s of little data).
 final class SQLiteCheckpoints: Sendable {
     /// When and how checkpoints run.
     struct Configuration: Sendable {
@@ -56,6 +57,9 @@ final class SQLiteCheckpoints: Sendable {
         // that was checkpointed.
         _ = try await connection.query("PRAGMA synchronous=NORMAL", [])
         _ = try await connection.query("PRAGMA wal_autocheckpoint=0", [])
+        // A TRUNCATE waits (on the thread pool, not an event loop) for the writer's transaction to end rather
+        // than giving up at once; the writer's own transactions are short.
+        _ = try await connection.query("PRAGMA busy_timeout=1000", [])
         return SQLiteCheckpoints(connection: connection, path: path, configuration: configuration, logger: logger)
     }
 
@@ -71,10 +75,18 @@ final class SQLiteCheckpoints: Sendable {
         task.withLockedValue { $0 = repeated }
     }
 
-    /// One checkpoint now: TRUNCATE when the WAL has grown past the bound, PASSIVE otherwise.
+    /// One checkpoint now: PASSIVE; past the bound, a TRUNCATE right after it.
+    ///
+    /// Under a steady load the WAL never starts over by itself: a PASSIVE checkpoint copies the frames committed
+    /// before it began, and by the time its `fsync`s are done the writer has appended more, so the writer never
+    /// finds the WAL fully copied (measured: 5 MB/s of WAL at 1,500 translated CALLs/s). A TRUNCATE empties it
+    /// but holds the writer back until it has copied and synced the rest; run straight after a PASSIVE, the rest
+    /// is what the writer committed during that one checkpoint, not everything since the last.
     func checkpoint() -> EventLoopFuture<Outcome> {
         let size = (try? FileManager.default.attributesOfItem(atPath: walPath)[.size] as? NSNumber)?.int64Value ?? 0
-        return checkpoint(size > configuration.truncateAbove ? .truncate : .passive)
+        let passive = checkpoint(.passive)
+        guard size > configuration.truncateAbove else { return passive }
+        return passive.flatMap { [self] _ in checkpoint(.truncate) }
     }
 
     func checkpoint(_ mode: Outcome.Mode) -> EventLoopFuture<Outcome> {
