@@ -205,9 +205,12 @@ final class SQLiteWriter: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        // Linux keeps 15 bytes of a thread name (a longer one is refused): short, for perf and top.
-        thread.name = "state-writer"
+        let thread = Thread { [self] in
+            // Named from the thread itself, for perf, top and strace: Foundation on Linux does not pass a name set
+            // before start() on to the system (and Linux keeps 15 bytes of one).
+            Thread.current.name = "state-writer"
+            run()
+        }
         thread.start()
     }
 
