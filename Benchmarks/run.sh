@@ -57,6 +57,7 @@
 #                        (limits.handshakes…, upstreamConnects, messages, overload); 0 turns them off: the load ramps
 #                        from one address faster than they allow, each charger sends more than 10 CALLs a second, and
 #                        a saturated proxy may run late enough to shed Heartbeats
+#   SEQNO_BLOCK=         state.seqNoBlock of the translation and soap setups (empty: the proxy's default, 1)
 #   PERF=0               1 samples the proxy with `perf record -g` during its closed-loop runs (linux-perf)
 #   MALLOCS=0            1 preloads Benchmarks/malloc_count.c (built with cc) into the proxy: allocation calls per CALL
 #                        of its closed-loop runs (malloc, calloc, realloc and the aligned ones; a few % more CPU)
@@ -114,6 +115,9 @@ STORM_VARIANTS=${STORM_VARIANTS:-"default fast"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PERF=${PERF:-0}
 MALLOCS=${MALLOCS:-0}
+SEQNO_BLOCK=${SEQNO_BLOCK:-}
+STATE_OPTIONS=""
+if [[ -n $SEQNO_BLOCK ]]; then STATE_OPTIONS=$(printf '\n  seqNoBlock: %s' "$SEQNO_BLOCK"); fi
 ROUNDS=${ROUNDS:-1}
 KEEP_AUDIT=${KEEP_AUDIT:-0}
 RESULTS=${RESULTS:-Benchmarks/results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -357,13 +361,13 @@ start_setup() {  # start_setup <setup> <tag>: starts nginx or the proxy fresh; s
         if [[ $setup == translation ]]; then
             charger_version=ocpp1.6
             upstream_version=ocpp2.0.1
-            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
+            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s%s' "$RULES_DIR" "$dir/state.sqlite" "$STATE_OPTIONS")
         elif [[ $setup == soap ]]; then
             charger_version=$SOAP_VERSION
             upstream_version=ocpp1.6
             listener=$(printf '  - name: soap\n    transport: soap\n    host: 127.0.0.1\n    port: %s\n    path: /ocpp/soap\n    versions: [ocpp1.5, ocpp1.6]' "$PROXY_PORT")
             # a SOAP listener needs rules: (its layouts are in Rules/soap/), whether or not it translates
-            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s' "$RULES_DIR" "$dir/state.sqlite")
+            extra=$(printf 'rules: %s\nstate:\n  sqlite: %s%s' "$RULES_DIR" "$dir/state.sqlite" "$STATE_OPTIONS")
             URL="http://127.0.0.1:$PROXY_PORT/ocpp/soap"
             LOAD_ARGS=(--transport soap --version "$SOAP_VERSION")
         fi

@@ -121,9 +121,13 @@ struct ConfigurationReader {
             enumeration(top["duplicateIdentity"], "duplicateIdentity", DuplicateIdentityPolicy.self) ?? .replace
         let rules = top["rules"].flatMap { path($0, "rules") }
         var statePath: String?
+        var seqNoBlock: Int?
+        var checkpointInterval: TimeAmount?
         if let state = top["state"], let stateMap = mapping(state, "state") {
-            checkKeys(stateMap, "state", allowed: ["sqlite"])
+            checkKeys(stateMap, "state", allowed: ["sqlite", "seqNoBlock", "checkpointInterval"])
             statePath = stateMap["sqlite"].flatMap { path($0, "state.sqlite") }
+            seqNoBlock = integer(stateMap["seqNoBlock"], "state.seqNoBlock", range: 1...1_000_000)
+            checkpointInterval = duration(stateMap["checkpointInterval"], "state.checkpointInterval", positive: true)
         }
         let admin = readAdmin(top["admin"])
         var limits = readLimits(top["limits"])
@@ -170,6 +174,8 @@ struct ConfigurationReader {
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
             upstreamOutage: outage, overload: overload)
         configuration.shadow = shadow
+        if let seqNoBlock { configuration.stateSeqNoBlock = seqNoBlock }
+        if let checkpointInterval { configuration.stateCheckpointInterval = checkpointInterval }
         return configuration
     }
 

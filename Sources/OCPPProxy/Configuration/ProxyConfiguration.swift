@@ -17,6 +17,11 @@ public struct ProxyConfiguration: Sendable {
     public var rulesDirectory: String?
     /// Path of the embedded SQLite state store (used by translation).
     public var stateSQLitePath: String?
+    /// `state.seqNoBlock`: 2.0.1 TransactionEvent seqNos reserved per state write (1: each written once the CSMS
+    /// answered its event, no gap after a restart; more: one write per block, a gap of up to a block after a restart).
+    public var stateSeqNoBlock: Int = 1
+    /// `state.checkpointInterval`: between two WAL checkpoints of the SQLite store (its own connection).
+    public var stateCheckpointInterval: TimeAmount = .seconds(5)
     /// nil when the admin endpoint is disabled.
     public var admin: AdminConfiguration?
     public var limits: LimitsConfiguration

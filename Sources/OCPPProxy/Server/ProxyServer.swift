@@ -36,7 +36,9 @@ public final class ProxyServer: Service, Sendable {
         if let path = configuration.stateSQLitePath {
             do {
                 store = try await SQLiteStateStore.open(
-                    path: path, eventLoop: group.any(), logger: logger, defaultUpstream: configuration.upstream.name)
+                    path: path, eventLoop: group.any(), logger: logger, defaultUpstream: configuration.upstream.name,
+                    seqNoBlock: Int64(configuration.stateSeqNoBlock),
+                    checkpoints: .init(interval: configuration.stateCheckpointInterval))
             } catch {
                 throw StartupError("state.sqlite: cannot open \(path): \(error)")
             }

@@ -64,22 +64,25 @@ final class MemoryStateStore: StateStore {
         self.eventLoop = eventLoop
     }
 
+    /// The caller's event loop: a future completed there needs no hop back.
+    private var callerLoop: EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? eventLoop }
+
     func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {
-        eventLoop.makeSucceededFuture(passwords.withLockedValue { $0 })
+        callerLoop.makeSucceededFuture(passwords.withLockedValue { $0 })
     }
 
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
         -> EventLoopFuture<Void>
     {
         passwords.withLockedValue { $0[UpstreamCredentialKey(upstream: upstream, identity: identity.value)] = password }
-        return eventLoop.makeSucceededVoidFuture()
+        return callerLoop.makeSucceededVoidFuture()
     }
 
     private let translation = NIOLockedValueBox<[UpstreamCredentialKey: ChainState]>([:])
 
     func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
-        return eventLoop.makeSucceededFuture(translation.withLockedValue { $0[key] } ?? ChainState())
+        return callerLoop.makeSucceededFuture(translation.withLockedValue { $0[key] } ?? ChainState())
     }
 
     func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
@@ -89,59 +92,130 @@ final class MemoryStateStore: StateStore {
             changes.forEach { state.apply($0) }
             states[key] = state
         }
-        return eventLoop.makeSucceededVoidFuture()
+        return callerLoop.makeSucceededVoidFuture()
     }
 
     private let queues = NIOLockedValueBox<[UpstreamCredentialKey: [QueuedMessage]]>([:])
 
     func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
-        return eventLoop.makeSucceededFuture(queues.withLockedValue { $0[key] ?? [] })
+        return callerLoop.makeSucceededFuture(queues.withLockedValue { $0[key] ?? [] })
     }
 
     func enqueue(_ message: QueuedMessage, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
         queues.withLockedValue { $0[key, default: []].append(message) }
-        return eventLoop.makeSucceededVoidFuture()
+        return callerLoop.makeSucceededVoidFuture()
     }
 
     func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
         queues.withLockedValue { $0[key]?.removeAll { $0.sequence == sequence } }
-        return eventLoop.makeSucceededVoidFuture()
+        return callerLoop.makeSucceededVoidFuture()
     }
 
     private let routes = NIOLockedValueBox<[String: String]>([:])
 
     func routeOverrides() -> EventLoopFuture<[String: String]> {
-        eventLoop.makeSucceededFuture(routes.withLockedValue { $0 })
+        callerLoop.makeSucceededFuture(routes.withLockedValue { $0 })
     }
 
     func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
         routes.withLockedValue { $0[identity.value] = upstream }
-        return eventLoop.makeSucceededVoidFuture()
+        return callerLoop.makeSucceededVoidFuture()
     }
 
     func close() -> EventLoopFuture<Void> { eventLoop.makeSucceededVoidFuture() }
 }
 
-/// The embedded default: one SQLite file, written through SQLiteNIO's thread pool.
+/// The embedded default: one SQLite file. Its writes (and the reads that must see them) go through one
+/// ``SQLiteWriter`` with statements prepared once, its WAL checkpoints through ``SQLiteCheckpoints`` on a second
+/// connection, and translation changes through ``SeqNoReservations``. Futures complete on the caller's event loop.
 final class SQLiteStateStore: StateStore {
-    private let connection: SQLiteConnection
+    /// The statements the writer keeps prepared.
+    struct Statements: Sendable {
+        let upsertState: SQLiteWriter.Statement
+        let deleteState: SQLiteWriter.Statement
+        let selectState: SQLiteWriter.Statement
+        let enqueue: SQLiteWriter.Statement
+        let dequeue: SQLiteWriter.Statement
+        let selectQueue: SQLiteWriter.Statement
+        let upsertPassword: SQLiteWriter.Statement
+        let selectPasswords: SQLiteWriter.Statement
+        let upsertRoute: SQLiteWriter.Statement
+        let deleteRoute: SQLiteWriter.Statement
+        let selectRoutes: SQLiteWriter.Statement
+
+        init(_ writer: SQLiteWriter) throws {
+            upsertState = try writer.prepare(
+                """
+                INSERT INTO translation_state (upstream, identity, key, value) VALUES (?, ?, ?, ?)
+                ON CONFLICT(upstream, identity, key) DO UPDATE SET value = excluded.value
+                """)
+            deleteState = try writer.prepare(
+                "DELETE FROM translation_state WHERE upstream = ? AND identity = ? AND key = ?")
+            selectState = try writer.prepare(
+                "SELECT key, value FROM translation_state WHERE upstream = ? AND identity = ?")
+            enqueue = try writer.prepare(
+                "INSERT INTO outage_queue (upstream, identity, sequence, frame) VALUES (?, ?, ?, ?)")
+            dequeue = try writer.prepare(
+                "DELETE FROM outage_queue WHERE upstream = ? AND identity = ? AND sequence = ?")
+            selectQueue = try writer.prepare(
+                "SELECT sequence, frame FROM outage_queue WHERE upstream = ? AND identity = ? ORDER BY sequence")
+            upsertPassword = try writer.prepare(
+                """
+                INSERT INTO upstream_credentials (upstream, identity, password, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(upstream, identity) DO UPDATE SET password = excluded.password,
+                    updated_at = excluded.updated_at
+                """)
+            selectPasswords = try writer.prepare("SELECT upstream, identity, password FROM upstream_credentials")
+            upsertRoute = try writer.prepare(
+                """
+                INSERT INTO route_overrides (identity, upstream, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT(identity) DO UPDATE SET upstream = excluded.upstream, updated_at = excluded.updated_at
+                """)
+            deleteRoute = try writer.prepare("DELETE FROM route_overrides WHERE identity = ?")
+            selectRoutes = try writer.prepare("SELECT identity, upstream FROM route_overrides")
+        }
+    }
+
+    let writer: SQLiteWriter
+    let statements: Statements
+    let checkpoints: SQLiteCheckpoints
+    let reservations: SeqNoReservations
+    /// Futures of callers that are not on an event loop complete here.
+    private let eventLoop: EventLoop
     /// Rows of the outage queue by upstream and identity: a charger with none (nearly all) costs its session no
     /// query.
     private let queued: NIOLockedValueBox<[UpstreamCredentialKey: Int]>
 
-    private init(connection: SQLiteConnection, queued: [UpstreamCredentialKey: Int]) {
-        self.connection = connection
+    private init(
+        writer: SQLiteWriter, statements: Statements, checkpoints: SQLiteCheckpoints, reservations: SeqNoReservations,
+        eventLoop: EventLoop, queued: [UpstreamCredentialKey: Int]
+    ) {
+        self.writer = writer
+        self.statements = statements
+        self.checkpoints = checkpoints
+        self.reservations = reservations
+        self.eventLoop = eventLoop
         self.queued = NIOLockedValueBox(queued)
     }
 
+    /// The caller's event loop: a future completed there needs no hop back.
+    private var callerLoop: EventLoop { MultiThreadedEventLoopGroup.currentEventLoop ?? eventLoop }
+
+    /// Whose translation state rows are: ``SeqNoReservations`` keeps its marks per upstream and identity.
+    private static func owner(upstream: String, identity: String) -> String { upstream + "\u{0}" + identity }
+
+    /// Commits the writer has made (group commits), for tests.
+    var commits: Int { writer.commits }
+
     /// Opens (and creates or migrates) the store; `defaultUpstream` owns the CSMS-set passwords of a store written
-    /// before upstreams had names.
+    /// before upstreams had names. `seqNoBlock`: seqNos reserved per write (``SeqNoReservations``).
     static func open(
         path: String, eventLoop: EventLoop, logger: Logger,
-        defaultUpstream: String = UpstreamConfiguration.defaultName
+        defaultUpstream: String = UpstreamConfiguration.defaultName, seqNoBlock: Int64 = 1,
+        checkpoints checkpointConfiguration: SQLiteCheckpoints.Configuration = .init()
     ) async throws -> SQLiteStateStore {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -151,13 +225,10 @@ final class SQLiteStateStore: StateStore {
         if !FileManager.default.fileExists(atPath: path) {
             FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         }
+        // This connection creates and migrates the tables, then stays as the checkpoint connection.
         let connection = try await SQLiteConnection.open(
             storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop)
         _ = try await connection.query("PRAGMA journal_mode=WAL", [])
-        // WAL with synchronous=NORMAL: a commit is in the WAL before the query completes, so a killed process
-        // (SIGKILL included) loses nothing; only a power loss may lose the last commits. FULL would fsync on every
-        // translated MeterValues (its seqNo) and cost more than the translation itself.
-        _ = try await connection.query("PRAGMA synchronous=NORMAL", [])
         try await migrateByUpstream(
             connection, table: "upstream_credentials",
             create: """
@@ -212,7 +283,22 @@ final class SQLiteStateStore: StateStore {
                 queued[UpstreamCredentialKey(upstream: upstream, identity: identity)] = count
             }
         }
-        return SQLiteStateStore(connection: connection, queued: queued)
+        let checkpoints = try await SQLiteCheckpoints.using(
+            connection, path: path, configuration: checkpointConfiguration, logger: logger)
+        let writer: SQLiteWriter
+        let statements: Statements
+        do {
+            writer = try SQLiteWriter(path: path)
+            statements = try Statements(writer)
+        } catch {
+            try? await connection.close().get()
+            throw error
+        }
+        writer.start()
+        checkpoints.start()
+        return SQLiteStateStore(
+            writer: writer, statements: statements, checkpoints: checkpoints,
+            reservations: SeqNoReservations(block: seqNoBlock), eventLoop: eventLoop, queued: queued)
     }
 
     /// What a CSMS set or is owed belongs to that upstream: CSMS-set passwords and the outage queue are keyed by
@@ -248,16 +334,12 @@ final class SQLiteStateStore: StateStore {
     func queuedMessages(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<[QueuedMessage]> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
         guard queued.withLockedValue({ $0[key] ?? 0 }) > 0 else {
-            return connection.eventLoop.makeSucceededFuture([])
+            return callerLoop.makeSucceededFuture([])
         }
-        return connection.query(
-            "SELECT sequence, frame FROM outage_queue WHERE upstream = ? AND identity = ? ORDER BY sequence",
-            [.text(upstream), .text(identity.value)]
-        ).map { rows in
-            rows.compactMap { row in
-                guard let sequence = row.column("sequence")?.integer, let text = row.column("frame")?.string else {
-                    return nil
-                }
+        let select = statements.selectQueue
+        return writer.submit(on: callerLoop) { connection in
+            try connection.rows(select, [.text(upstream), .text(identity.value)]).compactMap { row in
+                guard case .integer(let sequence) = row[0], case .text(let text) = row[1] else { return nil }
                 return QueuedMessage(sequence: Int64(sequence), text: text)
             }
         }
@@ -267,19 +349,21 @@ final class SQLiteStateStore: StateStore {
         // Counted first: a message being written is read back by a session that starts meanwhile.
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
         queued.withLockedValue { $0[key, default: 0] += 1 }
-        return connection.query(
-            "INSERT INTO outage_queue (upstream, identity, sequence, frame) VALUES (?, ?, ?, ?)",
-            [.text(upstream), .text(identity.value), .integer(Int(message.sequence)), .text(message.text)]
-        ).map { _ in }
+        let insert = statements.enqueue
+        return writer.submit(on: callerLoop) { connection in
+            try connection.run(
+                insert,
+                [.text(upstream), .text(identity.value), .integer(Int(message.sequence)), .text(message.text)])
+        }.map { _ in }
     }
 
     func dequeue(sequence: Int64, for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
         let key = UpstreamCredentialKey(upstream: upstream, identity: identity.value)
-        return connection.query(
-            "DELETE FROM outage_queue WHERE upstream = ? AND identity = ? AND sequence = ? RETURNING sequence",
-            [.text(upstream), .text(identity.value), .integer(Int(sequence))]
-        ).map { [queued] rows in
-            guard !rows.isEmpty else { return }
+        let delete = statements.dequeue
+        return writer.submit(on: callerLoop) { connection in
+            try connection.run(delete, [.text(upstream), .text(identity.value), .integer(Int(sequence))])
+        }.map { [queued] removed in
+            guard removed > 0 else { return }
             queued.withLockedValue { counts in
                 counts[key] = (counts[key] ?? 1) - 1
                 if counts[key] ?? 0 <= 0 { counts[key] = nil }
@@ -288,27 +372,40 @@ final class SQLiteStateStore: StateStore {
     }
 
     /// A row's key names its edge (``EdgeStateChange/key``): rows written before chains existed are the first edge's.
+    /// Read by the writer, after every write queued before it; with seqNo blocks, the reservations the session
+    /// needs are written in the same piece of work.
     func translationState(for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<ChainState> {
-        connection.query(
-            "SELECT key, value FROM translation_state WHERE upstream = ? AND identity = ?",
-            [.text(upstream), .text(identity.value)]
-        ).map { rows in
+        let (select, upsert) = (statements.selectState, statements.upsertState)
+        let reservations = self.reservations
+        let name = identity.value
+        let owner = Self.owner(upstream: upstream, identity: name)
+        return writer.submit(on: callerLoop) { connection in
             var state = ChainState()
-            for row in rows {
-                guard let key = row.column("key")?.string, let text = row.column("value")?.string,
+            for row in try connection.rows(select, [.text(upstream), .text(name)]) {
+                guard case .text(let key) = row[0], case .text(let text) = row[1],
                     let json = JSONValue(parsing: Array(text.utf8)), let change = EdgeStateChange(key: key, json: json)
                 else { continue }
                 state.apply(change)
+            }
+            let writes = reservations.read(state, owner: owner)
+            do {
+                for case .upsert(let key, let value) in writes {
+                    try connection.run(upsert, [.text(upstream), .text(name), .text(key), .text(value)])
+                }
+            } catch {
+                reservations.failed(writes, owner: owner)
+                throw error
             }
             return state
         }
     }
 
     func routeOverrides() -> EventLoopFuture<[String: String]> {
-        connection.query("SELECT identity, upstream FROM route_overrides", []).map { rows in
+        let select = statements.selectRoutes
+        return writer.submit(on: callerLoop) { connection in
             var routes: [String: String] = [:]
-            for row in rows {
-                if let identity = row.column("identity")?.string, let upstream = row.column("upstream")?.string {
+            for row in try connection.rows(select) {
+                if case .text(let identity) = row[0], case .text(let upstream) = row[1] {
                     routes[identity] = upstream
                 }
             }
@@ -317,26 +414,25 @@ final class SQLiteStateStore: StateStore {
     }
 
     func setRouteOverride(_ upstream: String?, for identity: ChargerIdentity) -> EventLoopFuture<Void> {
-        guard let upstream else {
-            return connection.query("DELETE FROM route_overrides WHERE identity = ?", [.text(identity.value)]).map {
-                _ in
+        let (upsert, delete) = (statements.upsertRoute, statements.deleteRoute)
+        let name = identity.value
+        let updatedAt = ISO8601DateFormatter().string(from: Date())
+        return writer.submit(on: callerLoop) { connection in
+            if let upstream {
+                try connection.run(upsert, [.text(name), .text(upstream), .text(updatedAt)])
+            } else {
+                try connection.run(delete, [.text(name)])
             }
-        }
-        return connection.query(
-            """
-            INSERT INTO route_overrides (identity, upstream, updated_at) VALUES (?, ?, ?)
-            ON CONFLICT(identity) DO UPDATE SET upstream = excluded.upstream, updated_at = excluded.updated_at
-            """,
-            [.text(identity.value), .text(upstream), .text(ISO8601DateFormatter().string(from: Date()))]
-        ).map { _ in }
+        }.map { _ in }
     }
 
     func upstreamPasswords() -> EventLoopFuture<[UpstreamCredentialKey: String]> {
-        connection.query("SELECT upstream, identity, password FROM upstream_credentials", []).map { rows in
+        let select = statements.selectPasswords
+        return writer.submit(on: callerLoop) { connection in
             var passwords: [UpstreamCredentialKey: String] = [:]
-            for row in rows {
-                if let upstream = row.column("upstream")?.string, let identity = row.column("identity")?.string,
-                    let password = row.column("password")?.string
+            for row in try connection.rows(select) {
+                if case .text(let upstream) = row[0], case .text(let identity) = row[1],
+                    case .text(let password) = row[2]
                 {
                     passwords[UpstreamCredentialKey(upstream: upstream, identity: identity)] = password
                 }
@@ -348,109 +444,48 @@ final class SQLiteStateStore: StateStore {
     func setUpstreamPassword(_ password: String, for identity: ChargerIdentity, upstream: String)
         -> EventLoopFuture<Void>
     {
-        connection.query(
-            """
-            INSERT INTO upstream_credentials (upstream, identity, password, updated_at) VALUES (?, ?, ?, ?)
-            ON CONFLICT(upstream, identity) DO UPDATE SET password = excluded.password, updated_at = excluded.updated_at
-            """,
-            [
-                .text(upstream), .text(identity.value), .text(password),
-                .text(ISO8601DateFormatter().string(from: Date())),
-            ]
-        ).map { _ in }
+        let upsert = statements.upsertPassword
+        let updatedAt = ISO8601DateFormatter().string(from: Date())
+        return writer.submit(on: callerLoop) { connection in
+            try connection.run(
+                upsert, [.text(upstream), .text(identity.value), .text(password), .text(updatedAt)])
+        }.map { _ in }
     }
 
-    /// Writes waiting for the next flush. Every session's writes that arrive while one flush runs go into the
-    /// next, as one statement: group commit, so that a thousand chargers' MeterValues cost a few writes, not a
-    /// thousand.
-    private struct PendingWrite {
-        var upstream: String
-        var identity: String
-        var changes: [EdgeStateChange]
-        var promise: EventLoopPromise<Void>
-    }
-
-    private let pending = NIOLockedValueBox<(writes: [PendingWrite], flushing: Bool)>(([], false))
-    /// Rows per statement, well under SQLite's limit of bound parameters.
-    private static let rowsPerStatement = 300
-
+    /// The rows ``SeqNoReservations`` asks for, in one piece of the writer's next transaction (with every other
+    /// session's writes waiting then: group commit). A change that needs no row completes at once, on the
+    /// caller's loop.
     func save(_ changes: [EdgeStateChange], for identity: ChargerIdentity, upstream: String) -> EventLoopFuture<Void> {
-        let promise = connection.eventLoop.makePromise(of: Void.self)
-        let start = pending.withLockedValue { state -> Bool in
-            state.writes.append(
-                PendingWrite(upstream: upstream, identity: identity.value, changes: changes, promise: promise))
-            if state.flushing { return false }
-            state.flushing = true
-            return true
-        }
-        if start { connection.eventLoop.execute { self.flush() } }
-        return promise.futureResult
-    }
-
-    private func flush() {
-        let batch = pending.withLockedValue { state -> [PendingWrite] in
-            let writes = state.writes
-            state.writes = []
-            if writes.isEmpty { state.flushing = false }
-            return writes
-        }
-        guard !batch.isEmpty else { return }
-        // The last change of each (upstream, identity, key) is the one that counts.
-        var latest: [String: (write: PendingWrite, change: EdgeStateChange)] = [:]
-        var order: [String] = []
-        for write in batch {
-            for change in write.changes {
-                let key = write.upstream + "\u{0}" + write.identity + "\u{0}" + change.key
-                if latest.updateValue((write, change), forKey: key) == nil { order.append(key) }
+        let loop = callerLoop
+        let name = identity.value
+        let owner = Self.owner(upstream: upstream, identity: name)
+        let writes = reservations.writes(for: changes, owner: owner)
+        guard !writes.isEmpty else { return loop.makeSucceededVoidFuture() }
+        let (upsert, delete) = (statements.upsertState, statements.deleteState)
+        return writer.submit(on: loop) { connection in
+            for write in writes {
+                switch write {
+                case .upsert(let key, let value):
+                    try connection.run(upsert, [.text(upstream), .text(name), .text(key), .text(value)])
+                case .delete(let key): try connection.run(delete, [.text(upstream), .text(name), .text(key)])
+                }
             }
-        }
-        var upserts: [[SQLiteData]] = []
-        var deletes: [[SQLiteData]] = []
-        for key in order {
-            guard let (write, change) = latest[key] else { continue }
-            if case .forgetTransaction = change.change {
-                deletes.append([.text(write.upstream), .text(write.identity), .text(change.key)])
-            } else {
-                // Key order means nothing in a stored value: skip the sorting.
-                upserts.append([
-                    .text(write.upstream), .text(write.identity), .text(change.key),
-                    .text(change.change.json.wireText),
-                ])
-            }
-        }
-        var statements: [(String, [SQLiteData])] = []
-        for start in stride(from: 0, to: upserts.count, by: Self.rowsPerStatement) {
-            let rows = upserts[start..<min(start + Self.rowsPerStatement, upserts.count)]
-            statements.append(
-                (
-                    "INSERT INTO translation_state (upstream, identity, key, value) VALUES "
-                        + Array(repeating: "(?, ?, ?, ?)", count: rows.count).joined(separator: ", ")
-                        + " ON CONFLICT(upstream, identity, key) DO UPDATE SET value = excluded.value",
-                    rows.flatMap { $0 }
-                ))
-        }
-        for start in stride(from: 0, to: deletes.count, by: Self.rowsPerStatement) {
-            let rows = deletes[start..<min(start + Self.rowsPerStatement, deletes.count)]
-            statements.append(
-                (
-                    "DELETE FROM translation_state WHERE "
-                        + Array(repeating: "(upstream = ? AND identity = ? AND key = ?)", count: rows.count)
-                        .joined(separator: " OR "),
-                    rows.flatMap { $0 }
-                ))
-        }
-        let connection = self.connection
-        var future = connection.eventLoop.makeSucceededVoidFuture()
-        for (sql, binds) in statements {
-            future = future.flatMap { connection.query(sql, binds).map { _ in } }
-        }
-        future.whenComplete { result in
-            for write in batch { write.promise.completeWith(result) }
-            self.flush()
+        }.flatMapErrorThrowing { [reservations] error in
+            reservations.failed(writes, owner: owner)
+            throw error
         }
     }
 
+    /// Stops the checkpoints, then lets the writer commit what is queued and close its connection.
     func close() -> EventLoopFuture<Void> {
-        connection.close()
+        let writer = self.writer
+        return checkpoints.close().flatMap { [eventLoop] in
+            let promise = eventLoop.makePromise(of: Void.self)
+            Thread {
+                writer.stop()
+                promise.succeed()
+            }.start()
+            return promise.futureResult
+        }
     }
 }
