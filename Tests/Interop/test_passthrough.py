@@ -13,7 +13,7 @@ from ocpp.exceptions import NotImplementedError as OcppNotImplemented
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from harness import V16, V201, V21, recv_json
+from harness import V16, V201, V21, recv_json, wait_until
 from ocpp_peers import TRANSACTION_ID_16, now_iso
 
 ID_TOKEN = {"id_token": "04A1B2C3D4", "type": "ISO14443"}
@@ -238,6 +238,23 @@ async def test_concurrent_chargers_are_kept_apart(h):
         received = sessions[identity].recorder.received_frames()
         assert received[0][3]["chargePointModel"] == f"model-{identity}"
         assert received[1][3]["idTag"] == f"TAG-{identity}"
+        assert_same_traffic(chargers[identity], sessions[identity])
+
+
+@pytest.mark.parametrize("loops", [1, 3])
+async def test_the_configured_event_loops_carry_every_session(h, loops):
+    # eventLoops: one loop carries every session, or sessions spread over three; each still its own
+    proxy, csms = await h.pair(V16, overrides={"eventLoops": loops})
+    await wait_until(lambda: f"eventLoops={loops}" in proxy.stderr(), 10, "the listener's log line")
+    chargers, sessions = {}, {}
+    for index in range(6):
+        identity = f"CPL{index}"
+        chargers[identity] = await h.charger(proxy, identity, V16)
+        session = await csms.next_session()
+        sessions[session.identity] = session
+    await asyncio.gather(*(chargers[i].cp.call(call16.Authorize(id_tag=f"TAG-{i}"), suppress=False) for i in chargers))
+    for identity in chargers:
+        assert sessions[identity].recorder.received_frames()[0][3]["idTag"] == f"TAG-{identity}"
         assert_same_traffic(chargers[identity], sessions[identity])
 
 

@@ -189,6 +189,11 @@ struct OverloadConfigurationTests {
         }
     }
 
+    @Test func eventLoopsDefaultToTheCoresAndCanBeSet() throws {
+        #expect(try load("").eventLoops == System.coreCount)
+        #expect(try load("eventLoops: 3\n").eventLoops == 3)
+    }
+
     @Test func theDefaultsWhenTheSectionIsAbsent() throws {
         let overload = try #require(try load("").overload)
         #expect(overload == OverloadConfiguration())
@@ -270,6 +275,9 @@ struct OverloadConfigurationTests {
             "overload: { pendingCalls: { shedAt: 10, stopAt: 5 } }",
             "overload.pendingCalls.stopAt: expected more than shedAt (10), got 5 (proxy.yaml:8)"
         ),
+        ("eventLoops: 0", "eventLoops: expected an integer 1-256, got 0 (proxy.yaml:8)"),
+        ("eventLoops: 257", "eventLoops: expected an integer 1-256, got 257 (proxy.yaml:8)"),
+        ("eventLoops: many", #"eventLoops: expected an integer 1-256, got "many" (proxy.yaml:8)"#),
     ])
     func aBadValueIsOneLineNamingItsKey(yaml: String, expected: String) {
         #expect(issues(yaml + "\n") == [expected])

@@ -111,7 +111,7 @@ struct ConfigurationReader {
                 "listeners", "upstream", "duplicateIdentity", "rules", "state", "admin", "limits", "keepalive",
                 "logging", "shutdown", "chargers", "lockout", "soap", "models",
                 "audit", "overload",
-                "upstreamOutage", "upstreams", "routing", "shadow",
+                "upstreamOutage", "upstreams", "routing", "shadow", "eventLoops",
             ])
         let listeners = readListeners(top["listeners"])
         let upstreams = readUpstreams(one: top["upstream"], several: top["upstreams"])
@@ -142,6 +142,7 @@ struct ConfigurationReader {
         let outage = readUpstreamOutage(top["upstreamOutage"])
         let overload = readOverload(top["overload"])
         let shadow = readShadow(top["shadow"])
+        let eventLoops = integer(top["eventLoops"], "eventLoops", range: 1...256)
         if rules == nil, let sequence = top["listeners"]?.sequence {
             // The rules directory holds the SOAP layouts generated from the WSDLs (Rules/soap/).
             for (index, listener) in (listeners ?? []).enumerated() where listener.transport == .soap {
@@ -174,6 +175,7 @@ struct ConfigurationReader {
             shutdown: shutdown, chargers: chargers, models: models, lockout: lockout, soap: soap, audit: audit,
             upstreamOutage: outage, overload: overload)
         configuration.shadow = shadow
+        if let eventLoops { configuration.eventLoops = eventLoops }
         if let seqNoBlock { configuration.stateSeqNoBlock = seqNoBlock }
         if let checkpointInterval { configuration.stateCheckpointInterval = checkpointInterval }
         return configuration

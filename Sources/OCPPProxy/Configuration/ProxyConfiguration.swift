@@ -43,6 +43,8 @@ public struct ProxyConfiguration: Sendable {
     public var overload: OverloadConfiguration? = OverloadConfiguration()
     /// How shadowed chargers' CALLs are copied and compared (`shadow:`).
     public var shadow = ShadowConfiguration()
+    /// `eventLoops`: the threads that carry chargers' sessions (each session lives on one); default one per core.
+    public var eventLoops = System.coreCount
 
     /// The largest SOAP body taken, after decompression: `soap.maxRequestBytes`, else `limits.maxFrameBytes`.
     public var soapMaxBodyBytes: Int { soap.maxRequestBytes ?? limits.maxFrameBytes }

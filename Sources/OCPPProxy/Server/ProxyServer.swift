@@ -27,7 +27,7 @@ public final class ProxyServer: Service, Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoops)
     }
 
     /// State, TLS contexts and credentials; failures end the start with one line naming the key.
@@ -189,6 +189,7 @@ public final class ProxyServer: Service, Sendable {
                     "transport": "\(listenerConfiguration.transport)",
                     "securityProfile": "\(listenerConfiguration.securityProfile)",
                     "versions": "\(listenerConfiguration.versions.map(\.rawValue).joined(separator: ","))",
+                    "eventLoops": "\(configuration.eventLoops)",
                 ])
             for version in listenerConfiguration.versions {
                 for upstream in configuration.upstreams {
